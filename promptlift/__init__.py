@@ -1,0 +1,50 @@
+"""promptlift: find the best prompt for a task, on any model.
+
+    import promptlift as pl
+    task = pl.get_task("sentiment")
+    backend = pl.load_backend("llamacpp:smollm2")
+    result = pl.FewShot(k=4).optimize(task, backend, budget=400)
+    print(result.best_test, result.baseline_test)
+"""
+
+from promptlift.backends import Backend, Capabilities, ScriptedBackend, load_backend
+from promptlift.budget import Budget
+from promptlift.cache import ResponseCache
+from promptlift.callbacks import ProgressBar
+from promptlift.errors import PromptliftError
+from promptlift.optimizers import FewShot, Optimizer, get_optimizer
+from promptlift.result import Result, Trial
+from promptlift.run import Run
+from promptlift.tasks import Task, get_task, load_task, task_from_dataframe
+from promptlift.types import Candidate, Completion, Example, Message, Request, Score, Usage
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Backend",
+    "Budget",
+    "Candidate",
+    "Capabilities",
+    "Completion",
+    "Example",
+    "FewShot",
+    "Message",
+    "Optimizer",
+    "ProgressBar",
+    "PromptliftError",
+    "Request",
+    "ResponseCache",
+    "Result",
+    "Run",
+    "Score",
+    "ScriptedBackend",
+    "Task",
+    "Trial",
+    "Usage",
+    "__version__",
+    "get_optimizer",
+    "get_task",
+    "load_backend",
+    "load_task",
+    "task_from_dataframe",
+]

@@ -1,0 +1,46 @@
+"""The Backend contract: one batch-first call that every model engine implements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, Sequence, runtime_checkable
+
+from promptlift.types import Completion, Request
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can do; optimizers and tasks check these up front."""
+
+    chat: bool = True
+    choice_scoring: bool = True  # exact log-probabilities of given continuations
+    raw_prompt: bool = False  # can score/generate a plain completion prompt (no chat template)
+    soft_prompts: bool = False  # applies Request.soft_prompt
+    gradients: bool = False  # implements the GradientBackend protocol
+    max_context: int = 2048
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A model behind one call.
+
+    ``id`` is stable across processes (engine + model + weights hash) and keys the response
+    cache. ``complete`` returns one Completion per Request, in order; concurrency, batching,
+    retries and rate limits live behind it.
+    """
+
+    id: str
+    capabilities: Capabilities
+
+    def complete(self, requests: Sequence[Request]) -> list[Completion]: ...
+
+
+def require(backend: Backend, capability: str, purpose: str) -> None:
+    """Raise a clear CapabilityError if ``backend`` lacks ``capability``."""
+    from promptlift.errors import CapabilityError
+
+    if not getattr(backend.capabilities, capability):
+        raise CapabilityError(
+            f"{purpose} needs a backend with {capability!r}; {backend.id} does not have it",
+            backend=backend.id,
+        )

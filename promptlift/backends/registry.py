@@ -1,0 +1,39 @@
+"""Model strings for the string boundary (CLI, YAML): ``engine:model``.
+
+    llamacpp:smollm2            the embedded default model, llama.cpp in process
+    llamacpp:/path/model.gguf   any GGUF file
+    torch:smollm2               the embedded model converted once for transformers/torch
+    torch:/path/to/hf_dir       a transformers model directory
+    openai:MODEL[@BASE_URL]     any OpenAI-compatible server
+    litellm:PROVIDER/MODEL      any litellm provider
+
+Engines are imported lazily, so a missing optional package only matters when it is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from promptlift.errors import ConfigError
+
+DEFAULT_MODEL = "llamacpp:smollm2"
+
+ENGINES: dict[str, str] = {
+    "llamacpp": "promptlift.backends.llamacpp:LlamaCppBackend",
+    "torch": "promptlift.backends.torch:TorchBackend",
+    "openai": "promptlift.backends.openai:OpenAIBackend",
+    "litellm": "promptlift.backends.litellm:LiteLLMBackend",
+}
+
+
+def load_backend(spec: str, **options: Any) -> Any:
+    """A backend from a model string; ``options`` go to the backend's ``from_spec``."""
+    engine, sep, model = spec.partition(":")
+    if not sep or not model:
+        raise ConfigError(f"Model string {spec!r} must look like ENGINE:MODEL, e.g. {DEFAULT_MODEL!r}.")
+    if engine not in ENGINES:
+        raise ConfigError(f"Unknown engine {engine!r} in {spec!r}. Engines: {', '.join(ENGINES)}.")
+    module_name, _, class_name = ENGINES[engine].partition(":")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    return cls.from_spec(model, **options)

@@ -1,0 +1,140 @@
+"""The persistent response cache: SQLite in WAL mode, shared by all backends and runs.
+
+Keys are the backend id plus the canonical request, so a cached answer is only ever replayed
+for the same model and the same prompt. Safe across threads (one lock per cache object) and
+processes (SQLite's own locking with a busy timeout). Only well-formed completions are
+stored: a backend raises on a malformed answer before anything reaches the cache.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Sequence
+
+from promptlift.errors import CacheError
+from promptlift.types import Completion, Request, canonical_json, digest
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS responses (
+    key TEXT PRIMARY KEY,
+    backend TEXT NOT NULL,
+    completion TEXT NOT NULL,
+    created REAL NOT NULL
+)
+"""
+
+
+def default_cache_dir() -> Path:
+    """``$PROMPTLIFT_CACHE`` or ``~/.cache/promptlift``."""
+    return Path(os.environ.get("PROMPTLIFT_CACHE", Path.home() / ".cache" / "promptlift"))
+
+
+def request_key(backend_id: str, request: Request) -> str:
+    return digest([backend_id, request.to_dict()], 32)
+
+
+class ResponseCache:
+    """A key-value store of completions. ``ResponseCache.default()`` lives in the cache dir."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        try:
+            self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(_SCHEMA)
+            self._db.commit()
+        except sqlite3.DatabaseError as exc:
+            raise CacheError(f"{self.path}: cannot open the response cache: {exc}") from exc
+
+    @classmethod
+    def default(cls) -> ResponseCache:
+        return cls(default_cache_dir() / "responses.sqlite")
+
+    def get_many(self, backend_id: str, requests: Sequence[Request]) -> list[Completion | None]:
+        keys = [request_key(backend_id, r) for r in requests]
+        found: dict[str, str] = {}
+        with self._lock:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = self._db.execute(
+                    f"SELECT key, completion FROM responses WHERE key IN ({marks})", chunk
+                ).fetchall()
+                found.update(rows)
+        return [_decode(found[k]) if k in found else None for k in keys]
+
+    def put_many(
+        self, backend_id: str, requests: Sequence[Request], completions: Sequence[Completion]
+    ) -> None:
+        now = time.time()
+        rows = [
+            (request_key(backend_id, r), backend_id, canonical_json(c.to_dict()), now)
+            for r, c in zip(requests, completions, strict=True)
+        ]
+        with self._lock:
+            self._db.executemany("INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?)", rows)
+            self._db.commit()
+
+    def stats(self) -> dict[str, int]:
+        """Entries per backend id."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT backend, COUNT(*) FROM responses GROUP BY backend ORDER BY backend"
+            ).fetchall()
+        return dict(rows)
+
+    def clear(self, backend_id: str | None = None) -> int:
+        """Delete all entries (or one backend's); returns how many were deleted."""
+        with self._lock:
+            if backend_id is None:
+                cursor = self._db.execute("DELETE FROM responses")
+            else:
+                cursor = self._db.execute("DELETE FROM responses WHERE backend = ?", (backend_id,))
+            self._db.commit()
+        return cursor.rowcount
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def _decode(text: str) -> Completion:
+    return Completion.from_dict(json.loads(text), cached=True)
+
+
+class CachedBackend:
+    """Wraps a backend so that repeated requests are answered from a ResponseCache.
+
+    Misses go to the backend in chunks of ``chunk`` requests, each stored as soon as it is
+    answered, so an interrupted batch keeps what was already computed.
+    """
+
+    def __init__(self, backend, cache: ResponseCache, *, chunk: int = 64) -> None:  # noqa: ANN001
+        self.inner = backend
+        self.cache = cache
+        self.chunk = chunk
+        self.id = backend.id
+        self.capabilities = backend.capabilities
+
+    def complete(self, requests: Sequence[Request]) -> list[Completion]:
+        answers = self.cache.get_many(self.id, requests)
+        missing = [i for i, a in enumerate(answers) if a is None]
+        for start in range(0, len(missing), self.chunk):
+            part = missing[start : start + self.chunk]
+            fresh = self.inner.complete([requests[i] for i in part])
+            self.cache.put_many(self.id, [requests[i] for i in part], fresh)
+            for i, completion in zip(part, fresh, strict=True):
+                answers[i] = completion
+        log.debug("%s: %d requests, %d from cache", self.id, len(requests), len(requests) - len(missing))
+        return answers  # type: ignore[return-value]

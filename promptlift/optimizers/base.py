@@ -1,0 +1,135 @@
+"""The Optimizer base class: a frozen dataclass of hyperparameters and one template method.
+
+``optimize`` builds the Run, validates the seed candidate (the baseline), calls the one
+abstract hook ``_search(run)``, then scores the best and the baseline on the test split. A
+budget limit ends the search cleanly; Ctrl-C or an error still writes the partial result to
+the run directory before propagating.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar, Iterable
+
+from promptlift.budget import Budget
+from promptlift.cache import ResponseCache
+from promptlift.callbacks import Callback, notify
+from promptlift.errors import BudgetExhausted, param_error
+from promptlift.result import Result
+from promptlift.run import Run
+from promptlift.tasks.base import Task
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CACHE: Any = "default"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Optimizer(ABC):
+    """Subclasses declare hyperparameters as fields, check them in ``_check``, search in ``_search``."""
+
+    name: ClassVar[str] = "optimizer"
+
+    def __post_init__(self) -> None:
+        self._check()
+
+    def _check(self) -> None:
+        """Raise ``param_error`` for a bad hyperparameter (override; call ``require``)."""
+
+    def require(self, name: str, ok: bool, requirement: str) -> None:
+        if not ok:
+            raise param_error(type(self).__name__, name, requirement, getattr(self, name))
+
+    def config(self) -> dict[str, Any]:
+        return {"optimizer": self.name, **dataclasses.asdict(self)}
+
+    def optimize(
+        self,
+        task: Task,
+        backend: Any,
+        *,
+        budget: Budget | int,
+        seed: int = 0,
+        proposer: Any = None,
+        run_dir: str | Path | None = None,
+        callbacks: Iterable[Callback] = (),
+        cache: ResponseCache | None = DEFAULT_CACHE,
+        evaluate_test: bool = True,
+    ) -> Result:
+        """Search for the best candidate of ``task`` on ``backend`` within ``budget`` (metric calls if int)."""
+        budget = Budget(metric_calls=budget) if isinstance(budget, int) else budget
+        cache = ResponseCache.default() if cache is DEFAULT_CACHE else cache
+        run = Run(
+            task, backend, budget=budget, seed=seed, proposer=proposer, run_dir=run_dir,
+            callbacks=callbacks, cache=cache, config=self._run_config(task, backend, proposer, budget, seed),
+        )
+        started = time.perf_counter()
+        notify(run.callbacks, "on_start", run)
+        stopped_by = None
+        try:
+            run.validate(task.seed, info={"role": "seed"})
+            self._search(run)
+        except BudgetExhausted as exc:
+            stopped_by = exc.limit
+        except BaseException as exc:  # Ctrl-C or an error: keep what was done, then propagate
+            _finish_partial(run, self, started, "interrupted" if isinstance(exc, KeyboardInterrupt) else f"error: {exc}")
+            raise
+        return finish(run, self, started, stopped_by, evaluate_test=evaluate_test)
+
+    def _run_config(self, task: Task, backend: Any, proposer: Any, budget: Budget, seed: int) -> dict[str, Any]:
+        return {
+            "task": task.name,
+            "model": backend.id,
+            "proposer": proposer.id if proposer is not None else None,
+            "budget": budget.to_dict(),
+            "seed": seed,
+            **self.config(),
+        }
+
+    @abstractmethod
+    def _search(self, run: Run) -> None:
+        """Propose candidates and score them with ``run.evaluate``/``run.validate`` until done."""
+
+
+def finish(run: Run, optimizer: Optimizer, started: float, stopped_by: str | None, *, evaluate_test: bool) -> Result:
+    """Score best and baseline on test (outside the budget), write the run dir, notify."""
+    best, baseline = run.best(), run.val_trials()[0]
+    best_test = baseline_test = None
+    if evaluate_test and run.task.test:
+        baseline_test = run.measure(baseline.candidate, run.task.test)
+        best_test = baseline_test if best.candidate == baseline.candidate else run.measure(best.candidate, run.task.test)
+    result = _result(run, optimizer, started, stopped_by, best_test, baseline_test)
+    if run.log:
+        run.log.finish(result, run.task)
+    notify(run.callbacks, "on_end", run, result)
+    return result
+
+
+def _result(run: Run, optimizer: Optimizer, started: float, stopped_by: str | None, best_test, baseline_test) -> Result:
+    return Result(
+        task=run.task.name,
+        backend=run.backend.id,
+        optimizer=optimizer.name,
+        config=run.config,
+        seed=run.seed,
+        best=run.best(),
+        baseline=run.val_trials()[0],
+        trials=tuple(run.trials),
+        best_test=best_test,
+        baseline_test=baseline_test,
+        usage=run.ledger.usage,
+        metric_calls=run.ledger.metric_calls,
+        cache_hits=run.cache_hits,
+        wall_seconds=time.perf_counter() - started,
+        stopped_by=stopped_by,
+    )
+
+
+def _finish_partial(run: Run, optimizer: Optimizer, started: float, reason: str) -> None:
+    if run.log and run.val_trials():
+        run.log.finish(_result(run, optimizer, started, reason, None, None), run.task)
+    log.warning("run stopped (%s); %d trials kept", reason.splitlines()[0], len(run.trials))

@@ -1,0 +1,199 @@
+"""Trial and Result: what a run found, as versioned JSON, a DataFrame and plots."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from promptlift.types import Candidate, Usage
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One evaluation of one candidate on a list of examples.
+
+    ``metric_calls`` is the run's cumulative count after this trial (the x axis of plots);
+    ``parents`` are trial numbers this candidate was derived from (lineage); ``info`` holds
+    optimizer-specific facts (generation, strategy, ...).
+    """
+
+    number: int
+    candidate: Candidate
+    split: str
+    example_ids: tuple[str, ...]
+    scores: tuple[float, ...]
+    predictions: tuple[str, ...] = ()
+    feedback: tuple[str, ...] = ()
+    parents: tuple[int, ...] = ()
+    info: Mapping[str, Any] = field(default_factory=dict)
+    metric_calls: int = 0
+    usage: Usage = field(default_factory=Usage)
+    seconds: float = 0.0
+
+    @property
+    def mean(self) -> float:
+        return sum(self.scores) / len(self.scores) if self.scores else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "split": self.split,
+            "mean": self.mean,
+            "candidate": self.candidate.to_dict(),
+            "example_ids": list(self.example_ids),
+            "scores": list(self.scores),
+            "predictions": list(self.predictions),
+            "feedback": list(self.feedback),
+            "parents": list(self.parents),
+            "info": dict(self.info),
+            "metric_calls": self.metric_calls,
+            "usage": self.usage.to_dict(),
+            "seconds": round(self.seconds, 4),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Trial:
+        return cls(
+            number=data["number"],
+            candidate=Candidate.from_dict(data["candidate"]),
+            split=data["split"],
+            example_ids=tuple(data["example_ids"]),
+            scores=tuple(data["scores"]),
+            predictions=tuple(data.get("predictions", ())),
+            feedback=tuple(data.get("feedback", ())),
+            parents=tuple(data.get("parents", ())),
+            info=data.get("info", {}),
+            metric_calls=data.get("metric_calls", 0),
+            usage=Usage.from_dict(data.get("usage", {})),
+            seconds=data.get("seconds", 0.0),
+        )
+
+
+@dataclass(frozen=True)
+class Result:
+    """The outcome of ``Optimizer.optimize``.
+
+    ``best`` is the trial with the highest validation mean (the earliest on ties);
+    ``baseline`` the seed candidate's validation trial. Test scores are measured after the
+    search, outside the budget, and are None if the run was interrupted first.
+    """
+
+    task: str
+    backend: str
+    optimizer: str
+    config: Mapping[str, Any]
+    seed: int
+    best: Trial
+    baseline: Trial
+    trials: tuple[Trial, ...]
+    best_test: float | None = None
+    baseline_test: float | None = None
+    usage: Usage = field(default_factory=Usage)
+    metric_calls: int = 0
+    cache_hits: int = 0
+    wall_seconds: float = 0.0
+    stopped_by: str | None = None
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def best_candidate(self) -> Candidate:
+        return self.best.candidate
+
+    @property
+    def lift(self) -> float | None:
+        """Test-score lift of the best candidate over the seed (None without test scores)."""
+        if self.best_test is None or self.baseline_test is None:
+            return None
+        return self.best_test - self.baseline_test
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": self.schema_version,
+            "task": self.task,
+            "backend": self.backend,
+            "optimizer": self.optimizer,
+            "config": dict(self.config),
+            "seed": self.seed,
+            "best_trial": self.best.number,
+            "baseline_trial": self.baseline.number,
+            "best_val": self.best.mean,
+            "baseline_val": self.baseline.mean,
+            "best_test": self.best_test,
+            "baseline_test": self.baseline_test,
+            "usage": self.usage.to_dict(),
+            "metric_calls": self.metric_calls,
+            "cache_hits": self.cache_hits,
+            "wall_seconds": round(self.wall_seconds, 3),
+            "stopped_by": self.stopped_by,
+            "trials": [t.to_dict() for t in self.trials],
+        }
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        text = json.dumps(self.to_dict(), indent=1, ensure_ascii=False)
+        if path is not None:
+            Path(path).write_text(text, encoding="utf-8")
+        return text
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Result:
+        version = data.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise ValueError(f"result schema version {version!r} is not supported (expected {SCHEMA_VERSION})")
+        trials = tuple(Trial.from_dict(t) for t in data["trials"])
+        by_number = {t.number: t for t in trials}
+        return cls(
+            task=data["task"],
+            backend=data["backend"],
+            optimizer=data["optimizer"],
+            config=data["config"],
+            seed=data["seed"],
+            best=by_number[data["best_trial"]],
+            baseline=by_number[data["baseline_trial"]],
+            trials=trials,
+            best_test=data.get("best_test"),
+            baseline_test=data.get("baseline_test"),
+            usage=Usage.from_dict(data.get("usage", {})),
+            metric_calls=data.get("metric_calls", 0),
+            cache_hits=data.get("cache_hits", 0),
+            wall_seconds=data.get("wall_seconds", 0.0),
+            stopped_by=data.get("stopped_by"),
+        )
+
+    @classmethod
+    def from_json(cls, source: str | Path) -> Result:
+        """From a JSON string or a path to result.json."""
+        text = Path(source).read_text(encoding="utf-8") if not str(source).lstrip().startswith("{") else str(source)
+        return cls.from_dict(json.loads(text))
+
+    def to_dataframe(self):  # -> pandas.DataFrame
+        """One row per trial: number, split, mean, n, cumulative metric calls, lineage, candidate."""
+        import pandas as pd
+
+        rows = [
+            {
+                "trial": t.number,
+                "split": t.split,
+                "mean": t.mean,
+                "n": len(t.scores),
+                "metric_calls": t.metric_calls,
+                "parents": list(t.parents),
+                "instruction": t.candidate.instruction,
+                "n_demos": len(t.candidate.demos),
+                "format": t.candidate.format,
+                "candidate": t.candidate.key,
+                "seconds": t.seconds,
+                **{f"info.{k}": v for k, v in t.info.items()},
+            }
+            for t in self.trials
+        ]
+        return pd.DataFrame(rows)
+
+    def plot(self, path: str | Path | None = None):
+        """Validation score over metric calls, with the best-so-far line; saved if ``path``."""
+        from promptlift.plots import score_over_calls
+
+        return score_over_calls(self, path)

@@ -1,0 +1,194 @@
+"""Run: the single evaluation surface every optimizer scores candidates through.
+
+A Run owns the budget ledger, the response cache, the trial log and the callbacks, so these
+behave the same for every optimizer. ``evaluate`` renders, calls the (cached) task backend in
+chunks, resolves choices, scores, and records a Trial; ``generate`` calls the proposer model.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from promptlift.budget import Budget, Ledger
+from promptlift.cache import CachedBackend, ResponseCache
+from promptlift.callbacks import Callback, notify
+from promptlift.errors import BudgetExhausted, ConfigError
+from promptlift.result import Trial
+from promptlift.runlog import RunLog
+from promptlift.tasks.base import Task
+from promptlift.types import Candidate, Completion, Example, Request, Usage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The detailed outcome of ``Run.evaluate``: the Trial plus the examples and completions."""
+
+    trial: Trial
+    examples: tuple[Example, ...]
+    completions: tuple[Completion, ...]
+
+    @property
+    def mean(self) -> float:
+        return self.trial.mean
+
+
+class Run:
+    """One optimisation run of one optimizer on one task and backend."""
+
+    def __init__(
+        self,
+        task: Task,
+        backend: Any,
+        *,
+        budget: Budget,
+        seed: int = 0,
+        proposer: Any = None,
+        run_dir: str | Path | None = None,
+        callbacks: Iterable[Callback] = (),
+        cache: ResponseCache | None = None,
+        config: dict[str, Any] | None = None,
+        chunk: int = 32,
+    ) -> None:
+        if budget.dollars is not None:
+            _require_prices(backend, proposer)
+        self.task = task
+        self.backend = CachedBackend(backend, cache) if cache is not None else backend
+        proposer = proposer if proposer is not None else backend
+        self.proposer = CachedBackend(proposer, cache) if cache is not None else proposer
+        self.ledger = Ledger(budget)
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.callbacks = tuple(callbacks)
+        self.chunk = chunk
+        self.trials: list[Trial] = []
+        self.cache_hits = 0
+        self._samples = 0
+        self.log = RunLog(run_dir) if run_dir is not None else None
+        self.config = config or {}
+        if self.log:
+            self.log.start(self.config)
+
+    # --- scoring -------------------------------------------------------------------------
+    def evaluate(
+        self,
+        candidate: Candidate,
+        examples: Sequence[Example],
+        *,
+        split: str = "train",
+        parents: Sequence[int] = (),
+        info: dict[str, Any] | None = None,
+    ) -> Evaluation:
+        """Score ``candidate`` on ``examples`` and record the Trial (raises BudgetExhausted first)."""
+        examples = tuple(examples)
+        if not examples:
+            raise ConfigError("Run.evaluate needs at least one example.")
+        self.ledger.reserve(metric_calls=len(examples), lm_calls=len(examples))
+        started = time.perf_counter()
+        requests = [self.task.render(candidate, e) for e in examples]
+        completions, usage = self._complete(self.backend, requests, progress=True)
+        completions = [self.task.resolve(candidate, c) for c in completions]
+        scores = [self.task.score(e, c) for e, c in zip(examples, completions, strict=True)]
+        self.ledger.spend(Usage(), metric_calls=len(examples))
+        trial = Trial(
+            number=len(self.trials),
+            candidate=candidate,
+            split=split,
+            example_ids=tuple(e.id for e in examples),
+            scores=tuple(s.value for s in scores),
+            predictions=tuple(c.text for c in completions),
+            feedback=tuple(s.feedback for s in scores),
+            parents=tuple(parents),
+            info=info or {},
+            metric_calls=self.ledger.metric_calls,
+            usage=usage,
+            seconds=time.perf_counter() - started,
+        )
+        self._record(trial)
+        return Evaluation(trial, examples, tuple(completions))
+
+    def validate(self, candidate: Candidate, **kwargs: Any) -> Evaluation:
+        """``evaluate`` on the task's full validation split (the trials ``best`` chooses from)."""
+        return self.evaluate(candidate, self.task.val, split="val", **kwargs)
+
+    def generate(self, requests: Sequence[Request]) -> list[Completion]:
+        """Call the proposer model (counted in the budget; repeated draws get distinct samples)."""
+        stamped = []
+        for request in requests:
+            if request.temperature > 0:
+                self._samples += 1
+                request = _with_sample(request, self._samples)
+            stamped.append(request)
+        self.ledger.reserve(metric_calls=0, lm_calls=len(stamped))
+        completions, _ = self._complete(self.proposer, stamped, progress=False)
+        return completions
+
+    def measure(self, candidate: Candidate, examples: Sequence[Example]) -> float:
+        """Mean score outside the budget and the trial log (for final test-split reporting)."""
+        requests = [self.task.render(candidate, e) for e in examples]
+        completions, _ = self._complete(self.backend, requests, progress=False, charge=False)
+        scores = [self.task.score(e, self.task.resolve(candidate, c)) for e, c in zip(examples, completions)]
+        return sum(s.value for s in scores) / len(scores)
+
+    def _complete(
+        self, backend: Any, requests: list[Request], *, progress: bool, charge: bool = True
+    ) -> tuple[list[Completion], Usage]:
+        completions: list[Completion] = []
+        usage = Usage()
+        for start in range(0, len(requests), self.chunk):
+            if charge:
+                self.ledger.check()
+            part = backend.complete(requests[start : start + self.chunk])
+            spent = sum((c.usage for c in part), Usage())
+            if charge:
+                self.ledger.spend(spent)
+            usage = usage + spent
+            self.cache_hits += sum(c.cached for c in part)
+            completions.extend(part)
+            if progress:
+                notify(self.callbacks, "on_examples", self, len(part))
+        return completions, usage
+
+    # --- state ---------------------------------------------------------------------------
+    def _record(self, trial: Trial) -> None:
+        self.trials.append(trial)
+        if self.log:
+            self.log.append(trial)
+        log.info("trial %d (%s, n=%d): %.4f", trial.number, trial.split, len(trial.scores), trial.mean)
+        notify(self.callbacks, "on_trial", self, trial)
+
+    def val_trials(self) -> list[Trial]:
+        return [t for t in self.trials if t.split == "val"]
+
+    def best(self) -> Trial:
+        """The validation trial with the highest mean; the earliest wins ties."""
+        trials = self.val_trials()
+        if not trials:
+            raise BudgetExhausted("metric_calls (not even the seed candidate could be validated)")
+        return max(trials, key=lambda t: (t.mean, -t.number))
+
+    def remaining_metric_calls(self) -> int | None:
+        return self.ledger.remaining_metric_calls()
+
+    def sample(self, population: Sequence[Any], k: int) -> list[Any]:
+        """A seeded random sample (the run's only source of randomness for optimizers)."""
+        return self.rng.sample(list(population), min(k, len(population)))
+
+
+def _with_sample(request: Request, sample: int) -> Request:
+    return replace(request, sample=sample)
+
+
+def _require_prices(*backends: Any) -> None:
+    for backend in backends:
+        if backend is not None and not getattr(backend, "prices_known", True):
+            raise ConfigError(
+                f"A dollar budget needs known prices, but the price of {backend.id} is unknown; "
+                "set a token budget instead."
+            )

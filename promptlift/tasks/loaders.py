@@ -1,0 +1,150 @@
+"""User data: JSONL, CSV and pandas DataFrames turned into a Task.
+
+Rows become Examples: the output field is named (default: the first of ``output``,
+``answer``, ``label`` present) and the input fields are the rest (or named). A ``split``
+column with train/val/test is respected; otherwise the rows are split with a seed. A
+malformed file raises ``DataError("path:line: what is wrong")``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from promptlift.errors import DataError
+from promptlift.tasks.base import Task, default_metric, split_examples
+from promptlift.tasks.metrics import Metric
+from promptlift.types import Candidate, Example
+
+OUTPUT_NAMES = ("output", "answer", "label")
+RESERVED = ("id", "split")
+SPLITS = ("train", "val", "test")
+MAX_AUTO_CHOICES = 12
+
+
+def read_rows(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, row) pairs from a .jsonl or .csv file."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    if path.suffix.lower() in (".jsonl", ".json"):
+        return list(_jsonl_rows(path))
+    if path.suffix.lower() in (".csv", ".tsv"):
+        return list(_csv_rows(path, "\t" if path.suffix.lower() == ".tsv" else ","))
+    raise DataError(f"{path}: unknown data format {path.suffix!r}; use .jsonl or .csv")
+
+
+def _jsonl_rows(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}:{number}: invalid JSON ({exc.msg} at column {exc.colno})") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
+            yield number, row
+
+
+def _csv_rows(path: Path, delimiter: str) -> Iterable[tuple[int, dict[str, Any]]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle, delimiter=delimiter)
+        for row in reader:
+            if None in row or any(v is None for v in row.values()):
+                raise DataError(f"{path}:{reader.line_num}: expected {len(reader.fieldnames or [])} columns")
+            yield reader.line_num, row
+
+
+def rows_to_examples(
+    rows: Sequence[tuple[int, Mapping[str, Any]]],
+    *,
+    source: str,
+    input_fields: Sequence[str] | None = None,
+    output_field: str | None = None,
+) -> tuple[list[tuple[str | None, Example]], tuple[str, ...], str]:
+    """Examples (with their split, if given) plus the resolved input and output fields."""
+    if not rows:
+        raise DataError(f"{source}: no rows")
+    first = rows[0][1]
+    output_field = output_field or next((n for n in OUTPUT_NAMES if n in first), None)
+    if output_field is None:
+        raise DataError(f"{source}:{rows[0][0]}: no output field; name one of {list(first)} or add 'output'")
+    fields = tuple(input_fields or [k for k in first if k not in RESERVED and k != output_field])
+    out = []
+    for number, row in rows:
+        missing = [n for n in (*fields, output_field) if n not in row or row[n] is None]
+        if missing:
+            raise DataError(f"{source}:{number}: missing field(s) {missing}")
+        split = row.get("split")
+        if split is not None and split not in SPLITS:
+            raise DataError(f"{source}:{number}: split must be one of {SPLITS}, got {split!r}")
+        inputs = {n: str(row[n]) for n in fields}
+        out.append((split, Example(inputs, str(row[output_field]), id=str(row.get("id") or ""))))
+    return out, fields, output_field
+
+
+def infer_choices(examples: Sequence[Example]) -> tuple[str, ...]:
+    """Labels, if the outputs look like a classification (few distinct values, each repeated)."""
+    labels = sorted({e.output for e in examples})
+    if len(labels) <= MAX_AUTO_CHOICES and len(examples) >= 4 * len(labels):
+        return tuple(labels)
+    return ()
+
+
+def task_from_rows(
+    rows: Sequence[tuple[int, Mapping[str, Any]]],
+    *,
+    name: str,
+    source: str,
+    input_fields: Sequence[str] | None = None,
+    output_field: str | None = None,
+    metric: Metric | str | None = None,
+    choices: Sequence[str] | str | None = "auto",
+    instruction: str = "",
+    sizes: tuple[float, float, float] = (0.6, 0.2, 0.2),
+    seed: int = 0,
+) -> Task:
+    tagged, fields, output_field = rows_to_examples(
+        rows, source=source, input_fields=input_fields, output_field=output_field
+    )
+    examples = [e for _, e in tagged]
+    if any(split for split, _ in tagged):
+        parts = [tuple(e for s, e in tagged if s == name_) for name_ in SPLITS]
+    else:
+        counts = [int(round(f * len(examples))) if f < 1 else int(f) for f in sizes]
+        parts = split_examples(examples, counts, seed)
+    labels = infer_choices(examples) if choices == "auto" else tuple(choices or ())
+    return Task(
+        name=name,
+        input_fields=fields,
+        output_field=output_field,
+        train=parts[0],
+        val=parts[1],
+        test=parts[2],
+        metric=metric or default_metric(labels),
+        choices=labels,
+        seed=Candidate(instruction=instruction or _default_instruction(fields, output_field, labels)),
+    )
+
+
+def _default_instruction(fields: Sequence[str], output_field: str, choices: Sequence[str]) -> str:
+    given = ", ".join(fields)
+    if choices:
+        return f"Given the {given}, answer with the {output_field}: one of {', '.join(choices)}."
+    return f"Given the {given}, answer with the {output_field}."
+
+
+def load_task(path: str | Path, **kwargs: Any) -> Task:
+    """A Task from a .jsonl or .csv file (see the module docstring for the conventions)."""
+    path = Path(path)
+    return task_from_rows(read_rows(path), name=path.stem, source=str(path), **kwargs)
+
+
+def task_from_dataframe(frame: Any, *, name: str = "dataframe", **kwargs: Any) -> Task:
+    """A Task from a pandas DataFrame (one row per example; row numbers count from 1)."""
+    rows = [(i + 1, row) for i, row in enumerate(frame.to_dict(orient="records"))]
+    return task_from_rows(rows, name=name, source=name, **kwargs)
