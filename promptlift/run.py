@@ -117,8 +117,12 @@ class Run:
         """``evaluate`` on the task's full validation split (the trials ``best`` chooses from)."""
         return self.evaluate(candidate, self.task.val, split="val", **kwargs)
 
-    def generate(self, requests: Sequence[Request]) -> list[Completion]:
-        """Call the proposer model (counted in the budget; repeated draws get distinct samples)."""
+    def complete(self, requests: Sequence[Request], *, proposer: bool = False) -> list[Completion]:
+        """Call the task model (or the proposer) outside any trial, counted in the budget.
+
+        Used for calibration probes, bootstrapping and proposals. Requests with
+        ``temperature > 0`` get distinct sample numbers, so repeated draws are not one cache hit.
+        """
         stamped = []
         for request in requests:
             if request.temperature > 0:
@@ -126,8 +130,12 @@ class Run:
                 request = _with_sample(request, self._samples)
             stamped.append(request)
         self.ledger.reserve(metric_calls=0, lm_calls=len(stamped))
-        completions, _ = self._complete(self.proposer, stamped, progress=False)
+        completions, _ = self._complete(self.proposer if proposer else self.backend, stamped, progress=False)
         return completions
+
+    def generate(self, requests: Sequence[Request]) -> list[Completion]:
+        """Call the proposer model (the model that writes new instructions)."""
+        return self.complete(requests, proposer=True)
 
     def measure(self, candidate: Candidate, examples: Sequence[Example]) -> float:
         """Mean score outside the budget and the trial log (for final test-split reporting)."""

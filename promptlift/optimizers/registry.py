@@ -1,24 +1,41 @@
-"""Optimizer names for the string boundary (CLI, YAML). The Python API takes objects."""
+"""Optimizer names for the string boundary (CLI, YAML). The Python API takes objects.
+
+Entries are imported lazily, so a name costs nothing until it is used.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from typing import Any
 
 from promptlift.errors import ConfigError
 from promptlift.optimizers.base import Optimizer
-from promptlift.optimizers.fewshot import FewShot
 
-OPTIMIZERS: dict[str, type[Optimizer]] = {
-    "fewshot": FewShot,
+OPTIMIZERS: dict[str, str] = {
+    "fewshot": "promptlift.optimizers.fewshot:FewShot",
+    "gepa": "promptlift.optimizers.gepa:GEPA",
+    "genetic": "promptlift.optimizers.genetic:GeneticSearch",
+    "soft_prompt": "promptlift.optimizers.soft_prompt:SoftPromptTuning",
 }
 
 
-def get_optimizer(name: str, **params: Any) -> Optimizer:
+def optimizer_class(name: str) -> type[Optimizer]:
+    if name not in OPTIMIZERS:
+        raise ConfigError(f"Unknown optimizer {name!r}. Available: {', '.join(OPTIMIZERS)}.")
+    module_name, _, class_name = OPTIMIZERS[name].partition(":")
     try:
-        cls = OPTIMIZERS[name]
-    except KeyError:
-        raise ConfigError(f"Unknown optimizer {name!r}. Available: {', '.join(sorted(OPTIMIZERS))}.") from None
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name:
+            raise ConfigError(f"The optimizer {name!r} is not available in this version.") from None
+        raise
+    return getattr(module, class_name)
+
+
+def get_optimizer(name: str, **params: Any) -> Optimizer:
+    """An optimizer by name with hyperparameters; unknown names or parameters are listed."""
+    cls = optimizer_class(name)
     fields = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(params) - fields)
     if unknown:

@@ -1,0 +1,53 @@
+"""Test doubles and small fixtures shared by the unit tests.
+
+``toy_task`` is a synthetic sentiment task; ``keyword_script`` is a ScriptedBackend script
+(a test double, not a model) whose accuracy rises with the number of demos and with
+certain instruction words, so optimizers have a signal to find.
+"""
+
+from __future__ import annotations
+
+from promptlift import Candidate, Example, Request, ScriptedBackend, Task
+
+WORDS = ["good", "great", "fine", "bad", "awful", "poor"]
+
+
+def toy_examples(n: int = 80) -> list[Example]:
+    out = []
+    for i in range(n):
+        positive = i % 2 == 0
+        word = WORDS[(i // 2) % 3 + (0 if positive else 3)]
+        out.append(Example({"review": f"a {word} film number {i}"}, "positive" if positive else "negative", id=f"toy{i}"))
+    return out
+
+
+def toy_task(n: int = 80) -> Task:
+    ex = toy_examples(n)
+    q = n // 4
+    return Task(
+        name="toy",
+        input_fields=("review",),
+        output_field="sentiment",
+        train=ex[: 2 * q],
+        val=ex[2 * q : 3 * q],
+        test=ex[3 * q :],
+        metric="accuracy",
+        choices=("positive", "negative"),
+        seed=Candidate(instruction="Classify the review."),
+    )
+
+
+def keyword_script(request: Request) -> list[float] | str:
+    """Right when the prompt has >= 2 demos or says 'sentiment'; else always 'negative'."""
+    text = request.prompt if request.prompt is not None else "\n".join(m.content for m in request.messages)
+    last = text.rsplit("Review:", 1)[-1]
+    demos = text.count("Review:") - 1
+    smart = demos >= 2 or "sentiment" in text.lower()
+    positive = any(w in last for w in WORDS[:3])
+    if not request.choices:
+        return ("positive" if positive else "negative") if smart else "negative"
+    return [0.0, -1.0] if (smart and positive) else [-1.0, 0.0]
+
+
+def scripted(name: str = "toy") -> ScriptedBackend:
+    return ScriptedBackend(keyword_script, name=name)

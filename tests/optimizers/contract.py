@@ -1,0 +1,73 @@
+"""The optimizer contract suite: every optimizer must pass it (like optuna's sampler tests).
+
+Use it from a test module::
+
+    from tests.optimizers.contract import OptimizerContract
+
+    class TestMyOptimizer(OptimizerContract):
+        def make(self):
+            return MyOptimizer(population_size=4)
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from promptlift import Budget, Optimizer, Result
+from tests.doubles import scripted, toy_task
+
+
+class OptimizerContract:
+    budget = 120
+
+    def make(self) -> Optimizer:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def run(self, tmp_path, seed: int = 0, budget: int | None = None, run_dir=None) -> Result:
+        task = toy_task()
+        return self.make().optimize(
+            task, scripted(), budget=Budget(metric_calls=budget or self.budget), seed=seed, cache=None, run_dir=run_dir
+        )
+
+    def test_returns_result_with_best_among_trials(self, tmp_path):
+        result = self.run(tmp_path)
+        assert isinstance(result, Result)
+        assert result.best in result.trials
+        assert result.best.split == "val"
+        assert result.best.mean == max(t.mean for t in result.trials if t.split == "val")
+        assert result.baseline.candidate == toy_task().seed
+
+    def test_budget_is_honoured_exactly(self, tmp_path):
+        result = self.run(tmp_path, budget=self.budget)
+        assert result.metric_calls <= self.budget
+        assert sum(len(t.scores) for t in result.trials) == result.metric_calls
+        assert result.trials[-1].metric_calls == result.metric_calls
+
+    def test_same_seed_same_result(self, tmp_path):
+        first, second = self.run(tmp_path, seed=3), self.run(tmp_path, seed=3)
+        assert [t.candidate for t in first.trials] == [t.candidate for t in second.trials]
+        assert first.best.candidate == second.best.candidate
+
+    def test_task_is_not_mutated(self, tmp_path):
+        task = toy_task()
+        before = copy.deepcopy(task.describe()), task.train, task.val, task.test, task.seed
+        self.make().optimize(task, scripted(), budget=self.budget, cache=None)
+        assert (task.describe(), task.train, task.val, task.test, task.seed) == before
+
+    def test_run_dir_holds_the_record(self, tmp_path):
+        result = self.run(tmp_path, run_dir=tmp_path / "run")
+        names = {p.name for p in (tmp_path / "run").iterdir()}
+        assert {"config.json", "trials.jsonl", "result.json", "best_candidate.json"} <= names
+        lines = (tmp_path / "run" / "trials.jsonl").read_text().splitlines()
+        assert len(lines) == len(result.trials)
+        assert Result.from_json(tmp_path / "run" / "result.json").best.candidate == result.best.candidate
+
+    def test_bad_hyperparameter_names_itself(self):
+        with pytest.raises(Exception):
+            self.make_invalid()
+
+    def make_invalid(self) -> Optimizer:
+        """Override: construct the optimizer with one invalid hyperparameter."""
+        pytest.skip("no invalid configuration declared")
