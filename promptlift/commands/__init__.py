@@ -1,0 +1,1 @@
+"""CLI subcommands, one module each: ``add_arguments(parser, name)`` and ``run(args) -> int``."""

@@ -1,0 +1,64 @@
+"""Pieces shared by the subcommands: task and model arguments, tables."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any, Sequence
+
+from promptlift.backends.registry import DEFAULT_MODEL, load_backend
+from promptlift.tasks import Task, get_task, load_task
+
+DATA_SUFFIXES = (".jsonl", ".json", ".csv", ".tsv")
+
+
+def add_task_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("task")
+    group.add_argument("--task", default="sentiment", help="a built-in task name or a .jsonl/.csv file (default: sentiment)")
+    group.add_argument("--input-fields", help="comma-separated input fields of a data file (default: all but the output)")
+    group.add_argument("--output-field", help="output field of a data file (default: output, answer or label)")
+    group.add_argument("--metric", help="metric for a data file: exact_match, accuracy, contains, f1, number")
+    group.add_argument("--choices", help="comma-separated labels of a data file, or 'none' (default: inferred)")
+    group.add_argument("--sizes", help="train,val,test sizes of a built-in task (default: 300,100,200)")
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("model")
+    group.add_argument("--model", default=DEFAULT_MODEL, help=f"ENGINE:MODEL (default: {DEFAULT_MODEL}); see 'promptlift models'")
+
+
+def task_from_args(args: argparse.Namespace) -> Task:
+    if args.task.lower().endswith(DATA_SUFFIXES) or Path(args.task).is_file():
+        options: dict[str, Any] = {}
+        if args.input_fields:
+            options["input_fields"] = [f.strip() for f in args.input_fields.split(",")]
+        if args.output_field:
+            options["output_field"] = args.output_field
+        if args.metric:
+            options["metric"] = args.metric
+        if args.choices:
+            options["choices"] = None if args.choices == "none" else [c.strip() for c in args.choices.split(",")]
+        return load_task(args.task, **options)
+    sizes = tuple(int(x) for x in args.sizes.split(",")) if args.sizes else None
+    return get_task(args.task, **({"sizes": sizes} if sizes else {}))
+
+
+def backend_from_args(args: argparse.Namespace, spec: str | None = None) -> Any:
+    return load_backend(spec or args.model)
+
+
+def table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
+    """A plain text table (no dependency)."""
+    cells = [[str(c) for c in header]] + [[_fmt(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)

@@ -1,0 +1,49 @@
+"""``promptlift evaluate``: score a candidate on a split, calibration and soft prompt included."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from promptlift.budget import Budget
+from promptlift.cache import ResponseCache
+from promptlift.commands.common import add_model_arguments, add_task_arguments, backend_from_args, task_from_args
+from promptlift.errors import ConfigError
+from promptlift.run import Run
+from promptlift.types import Candidate
+
+
+def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
+    add_task_arguments(parser)
+    add_model_arguments(parser)
+    parser.add_argument("--candidate", help="best_candidate.json (or a candidate JSON); default: the task's seed")
+    parser.add_argument("--split", default="test", choices=("train", "val", "test"), help="which split (default: test)")
+    parser.add_argument("--limit", type=int, help="score only the first N examples of the split")
+    parser.add_argument("--no-cache", action="store_true", help="do not read or write the response cache")
+    parser.add_argument("--show", type=int, default=0, metavar="N", help="print the first N predictions with feedback")
+
+
+def load_candidate(path: str) -> Candidate:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read a candidate: {exc}") from None
+    return Candidate.from_dict(data.get("candidate", data))
+
+
+def run(args: argparse.Namespace) -> int:
+    task = task_from_args(args)
+    candidate = load_candidate(args.candidate) if args.candidate else task.seed
+    examples = task.splits()[args.split][: args.limit]
+    if not examples:
+        raise ConfigError(f"task {task.name!r} has no {args.split} examples")
+    cache = None if args.no_cache else ResponseCache.default()
+    run = Run(task, backend_from_args(args), budget=Budget(metric_calls=len(examples)), cache=cache)
+    evaluation = run.evaluate(candidate, examples, split=args.split)
+    trial = evaluation.trial
+    for example_id, prediction, feedback in list(zip(trial.example_ids, trial.predictions, trial.feedback))[: args.show]:
+        print(f"{example_id}: {prediction!r}  [{feedback}]")
+    print(f"{task.name} {args.split}: {trial.mean:.4f} over {len(trial.scores)} examples "
+          f"({trial.usage.calls} LM calls, {run.cache_hits} from cache, {trial.seconds:.1f}s)")
+    return 0

@@ -1,0 +1,118 @@
+"""``promptlift optimize``: run an optimizer on a task and a model, print baseline vs best."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from promptlift.budget import Budget
+from promptlift.cache import ResponseCache
+from promptlift.callbacks import ProgressBar
+from promptlift.commands.common import add_model_arguments, add_task_arguments, backend_from_args, table, task_from_args
+from promptlift.errors import ConfigError
+from promptlift.optimizers.registry import OPTIMIZERS, get_optimizer
+from promptlift.result import Result
+
+CLI_FILE = "cli.json"
+RESUMABLE = ("task", "input_fields", "output_field", "metric", "choices", "sizes", "model", "proposer",
+             "optimizer", "param", "budget", "max_seconds", "max_tokens", "seed")
+
+
+def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
+    add_task_arguments(parser)
+    add_model_arguments(parser)
+    parser.add_argument("--proposer", help="ENGINE:MODEL that writes new instructions (default: the task model)")
+    search = parser.add_argument_group("search")
+    search.add_argument("--optimizer", default="fewshot", help=f"one of: {', '.join(OPTIMIZERS)} (default: fewshot)")
+    search.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="an optimizer hyperparameter, e.g. --param k=8 (repeatable; values are JSON or text)")
+    search.add_argument("--budget", type=int, default=400, help="metric calls (examples scored) for the search (default: 400)")
+    search.add_argument("--max-seconds", type=float, help="stop the search after this many seconds")
+    search.add_argument("--max-tokens", type=int, help="stop the search after this many tokens (task + proposer)")
+    search.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    out = parser.add_argument_group("output")
+    out.add_argument("--run-dir", help="directory for config, trials, result and best candidate (default: runs/TASK-OPTIMIZER-TIME)")
+    out.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run: replays finished work from the cache")
+    out.add_argument("--no-cache", action="store_true", help="do not read or write the response cache")
+    out.add_argument("--no-progress", action="store_true", help="no progress bar")
+    out.add_argument("--json", action="store_true", help="print the result summary as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.resume:
+        args = _resumed(args)
+    task = task_from_args(args)
+    backend = backend_from_args(args)
+    proposer = backend_from_args(args, args.proposer) if args.proposer else None
+    optimizer = get_optimizer(args.optimizer, **_params(args.param))
+    run_dir = Path(args.run_dir or f"runs/{task.name}-{args.optimizer}-{time.strftime('%Y%m%d-%H%M%S')}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / CLI_FILE).write_text(json.dumps({k: getattr(args, k, None) for k in RESUMABLE}, indent=1))
+    budget = Budget(metric_calls=args.budget, seconds=args.max_seconds, tokens=args.max_tokens)
+    callbacks = [] if args.no_progress else [ProgressBar(file=sys.stderr)]
+    try:
+        result = optimizer.optimize(
+            task, backend, budget=budget, seed=args.seed, proposer=proposer, run_dir=run_dir,
+            callbacks=callbacks, cache=None if args.no_cache else ResponseCache.default(),
+        )
+    except KeyboardInterrupt:
+        print(f"interrupted: what was done is in {run_dir}; continue with: promptlift optimize --resume {run_dir}",
+              file=sys.stderr)
+        return 130
+    print(json.dumps(summary(result, run_dir), indent=1) if args.json else report(result, run_dir))
+    return 0
+
+
+def _resumed(args: argparse.Namespace) -> argparse.Namespace:
+    path = Path(args.resume) / CLI_FILE
+    if not path.is_file():
+        raise ConfigError(f"{path}: not found; --resume needs a run directory written by 'promptlift optimize'")
+    saved = json.loads(path.read_text())
+    merged = vars(args) | {k: saved.get(k) for k in RESUMABLE}
+    merged["run_dir"] = args.resume
+    return argparse.Namespace(**merged)
+
+
+def _params(pairs: list[str]) -> dict[str, Any]:
+    params = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep:
+            raise ConfigError(f"--param {pair!r} must look like NAME=VALUE")
+        try:
+            params[name.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            params[name.strip()] = value
+    return params
+
+
+def summary(result: Result, run_dir: Path) -> dict[str, Any]:
+    return {
+        "task": result.task, "model": result.backend, "optimizer": result.optimizer,
+        "baseline_val": result.baseline.mean, "best_val": result.best.mean,
+        "baseline_test": result.baseline_test, "best_test": result.best_test, "lift": result.lift,
+        "metric_calls": result.metric_calls, "lm_calls": result.usage.calls, "tokens": result.usage.tokens,
+        "cache_hits": result.cache_hits, "wall_seconds": round(result.wall_seconds, 2),
+        "stopped_by": result.stopped_by, "run_dir": str(run_dir),
+    }
+
+
+def report(result: Result, run_dir: Path) -> str:
+    rows = [
+        ("baseline (seed)", result.baseline.mean, result.baseline_test),
+        ("best", result.best.mean, result.best_test),
+    ]
+    lift = f"{result.lift * 100:+.1f} points" if result.lift is not None else "-"
+    usage = result.usage
+    return "\n".join([
+        table(rows, ("candidate", "val", "test")),
+        "",
+        f"test lift: {lift}   trials: {len(result.trials)}   metric calls: {result.metric_calls}   "
+        f"LM calls: {usage.calls} ({result.cache_hits} from cache)   tokens: {usage.tokens}   "
+        f"wall time: {result.wall_seconds:.1f}s   stopped by: {result.stopped_by or 'search finished'}",
+        f"run directory: {run_dir}  (best prompt: {run_dir / 'best_candidate.json'})",
+    ])
