@@ -17,7 +17,7 @@ from typing import Any, Iterable, Sequence
 from promptlift.budget import Budget, Ledger
 from promptlift.cache import CachedBackend, ResponseCache
 from promptlift.callbacks import Callback, notify
-from promptlift.errors import BudgetExhausted, ConfigError
+from promptlift.errors import BudgetExhausted, CapabilityError, ConfigError
 from promptlift.result import Trial
 from promptlift.runlog import RunLog
 from promptlift.tasks.base import Task
@@ -147,6 +147,7 @@ class Run:
     def _complete(
         self, backend: Any, requests: list[Request], *, progress: bool, charge: bool = True
     ) -> tuple[list[Completion], Usage]:
+        _require_raw_prompt(backend, requests)
         completions: list[Completion] = []
         usage = Usage()
         for start in range(0, len(requests), self.chunk):
@@ -187,6 +188,19 @@ class Run:
     def sample(self, population: Sequence[Any], k: int) -> list[Any]:
         """A seeded random sample (the run's only source of randomness for optimizers)."""
         return self.rng.sample(list(population), min(k, len(population)))
+
+
+def _require_raw_prompt(backend: Any, requests: Sequence[Request]) -> None:
+    """A plain-format (raw prompt) request needs a backend with ``capabilities.raw_prompt``."""
+    capabilities = getattr(backend, "capabilities", None)
+    if capabilities is None or getattr(capabilities, "raw_prompt", True):
+        return
+    if any(r.prompt is not None for r in requests):
+        raise CapabilityError(
+            f"the plain prompt format (a raw completion prompt) needs a backend with 'raw_prompt'; "
+            f"{backend.id} has only chat: use format='chat'",
+            backend=backend.id,
+        )
 
 
 def _with_sample(request: Request, sample: int) -> Request:

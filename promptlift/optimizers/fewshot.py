@@ -3,6 +3,10 @@
 Each candidate keeps the seed instruction and format and takes ``k`` demos from train; for a
 classification task the demos are balanced across labels (a small model copies the label
 mix of its demos). Every candidate is scored on the full validation split.
+
+Optionally each candidate also draws a prompt format (``formats``) and a verbalizer
+(``verbalizers``), and is calibrated (``calibrate``: its label bias measured and stored in the
+candidate, see :mod:`promptlift.calibration`) before it is scored.
 """
 
 from __future__ import annotations
@@ -11,9 +15,10 @@ import dataclasses
 from collections import defaultdict
 from typing import Sequence
 
+from promptlift import calibration, formats, verbalizers
 from promptlift.optimizers.base import Optimizer
 from promptlift.run import Run
-from promptlift.types import Example
+from promptlift.types import Candidate, Example
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -22,27 +27,61 @@ class FewShot(Optimizer):
 
     k: demos per candidate. balanced: for choice tasks, spread demos evenly over labels.
     max_candidates: stop after this many candidates even if budget is left.
+    formats: prompt formats to draw from ("chat", "plain"); empty keeps the seed's format.
+    verbalizers: "auto" (``verbalizers.candidates_for(task)``) or word lists to draw from;
+    empty keeps the seed's. calibrate: "contextual", "batch" or None (scores as is).
     """
 
     name = "fewshot"
     k: int = 4
     balanced: bool = True
     max_candidates: int = 1000
+    formats: tuple[str, ...] = ()
+    verbalizers: str | tuple[tuple[str, ...], ...] = ()
+    calibrate: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("formats", "verbalizers"):  # JSON lists from the CLI become tuples
+            value = getattr(self, name)
+            if isinstance(value, list | tuple):
+                object.__setattr__(self, name, tuple(tuple(v) if isinstance(v, list) else v for v in value))
+        super().__post_init__()
 
     def _check(self) -> None:
         self.require("k", isinstance(self.k, int) and self.k >= 1, "an int >= 1")
         self.require("max_candidates", isinstance(self.max_candidates, int) and self.max_candidates >= 1, "an int >= 1")
+        fmts = (self.formats,) if isinstance(self.formats, str) else self.formats
+        self.require("formats", all(f in formats.NEEDS for f in fmts), f"a list of {list(formats.NEEDS)}")
+        self.require("verbalizers", self.verbalizers == "auto" or not isinstance(self.verbalizers, str),
+                     "'auto' or a list of word lists")
+        self.require("calibrate", self.calibrate is None or self.calibrate in calibration.METHODS,
+                     f"None or one of {list(calibration.METHODS)}")
 
     def _search(self, run: Run) -> None:
         task = run.task
+        fmts = formats.available(run.backend, self.formats) if self.formats else ()
+        words = verbalizers.resolve_option(task, self.verbalizers)
         seen = {task.seed}
         for _ in range(self.max_candidates):
             demos = self.draw(run, task.train, task.choices)
-            candidate = task.seed.with_(demos=tuple(demos))
+            candidate = self.dress(run, task.seed.with_(demos=tuple(demos)), fmts, words)
             if candidate in seen:
                 continue
             seen.add(candidate)
-            run.validate(candidate, parents=(0,), info={"k": len(demos)})
+            left = run.remaining_metric_calls()
+            if self.calibrate and left is not None and left < len(task.val):
+                return  # no probe calls for a candidate the budget cannot score
+            candidate = calibration.calibrate(run, candidate, self.calibrate)
+            info = {"k": len(demos)} | ({"calibrate": self.calibrate} if self.calibrate else {})
+            run.validate(candidate, parents=(0,), info=info)
+
+    def dress(self, run: Run, candidate: Candidate, fmts: Sequence[str], words: Sequence[tuple[str, ...]]) -> Candidate:
+        """``candidate`` with a format and a verbalizer drawn from the options (if any)."""
+        if fmts:
+            candidate = candidate.with_(format=run.rng.choice(list(fmts)))
+        if words:
+            candidate = verbalizers.apply(run.task, candidate, run.rng.choice(list(words)))
+        return candidate
 
     def draw(self, run: Run, pool: Sequence[Example], choices: Sequence[str]) -> list[Example]:
         """k demos from ``pool``: balanced round-robin over labels when asked, then shuffled."""

@@ -1,0 +1,140 @@
+"""Calibrated choice scores: measure a candidate's label bias and store it in the candidate.
+
+A small model prefers some labels whatever the input ("positive" over "negative", a short
+verbalizer over a long one). Both methods here measure that preference as one bias per
+choice and return the candidate with ``calibration`` filled in; ``Task.resolve`` subtracts
+it from the choice log-probabilities. The bias lives in the candidate, so a calibrated
+candidate is reproducible, exportable (``best_candidate.json``) and re-scorable anywhere
+(``promptlift evaluate --candidate``) without the optimizer.
+
+- ``contextual``: contextual calibration (Zhao et al. 2021, "Calibrate Before Use"). The
+  candidate's full prompt is filled with content-free inputs ("N/A", "", "[MASK]"); the mean
+  of the normalised choice probabilities p_cf is the bias, and scores become log p - log p_cf.
+- ``batch``: batch re-centring. The mean normalised log-probability of each choice over
+  unlabeled training inputs is subtracted, so that on average no label is preferred.
+
+Probe calls go through ``run.complete`` (task model, counted in the budget's LM calls, cached);
+they are never trials and cost no metric calls. Use ``calibrate(run, candidate, method)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from typing import Any, Sequence
+
+from promptlift.errors import CapabilityError, ConfigError
+from promptlift.tasks.base import Task
+from promptlift.types import Candidate, Completion, Example
+
+log = logging.getLogger(__name__)
+
+METHODS: tuple[str, ...] = ("contextual", "batch")
+CONTENT_FREE: tuple[str, ...] = ("N/A", "", "[MASK]")
+BATCH_SIZE = 32
+DIGITS = 6  # the bias is stored rounded, so best_candidate.json stays readable
+
+
+def calibrate(run: Any, candidate: Candidate, method: str | None, **options: Any) -> Candidate:
+    """``candidate`` with its bias measured by ``method`` ("contextual", "batch"; None: unchanged).
+
+    ``run`` is a :class:`promptlift.Run` (anything with ``task``, ``seed`` and ``complete``).
+    ``options`` go to the method: ``inputs`` for contextual, ``examples``/``n`` for batch.
+    """
+    if method is None or method == "none":
+        return candidate
+    if method == "contextual":
+        return contextual(run, candidate, **options)
+    if method == "batch":
+        return batch(run, candidate, **options)
+    raise ConfigError(f"Unknown calibration method {method!r}. Methods: {', '.join(METHODS)} or None.")
+
+
+def contextual(run: Any, candidate: Candidate, *, inputs: Sequence[str] = CONTENT_FREE) -> Candidate:
+    """Contextual calibration: the bias is measured on content-free inputs under the full prompt."""
+    task = _choice_task(run.task)
+    if not inputs:
+        raise ConfigError("contextual calibration needs at least one content-free input.")
+    probes = content_free_examples(task, inputs)
+    return candidate.with_(calibration=contextual_bias(_probe(run, candidate, probes)))
+
+
+def batch(run: Any, candidate: Candidate, *, examples: Sequence[Example] | None = None, n: int = BATCH_SIZE) -> Candidate:
+    """Batch re-centring: the bias is the mean log-probability of each choice over unlabeled inputs.
+
+    ``examples`` default to ``n`` training examples (the candidate's demos left out), drawn with
+    a generator seeded by the run's seed, so every candidate of a run is centred on the same
+    inputs and the run's own random stream is left alone. Their labels are never read.
+    """
+    task = _choice_task(run.task)
+    if examples is None:
+        examples = unlabeled_sample(task, candidate, n, seed=getattr(run, "seed", 0))
+    if not examples:
+        raise ConfigError(f"batch calibration needs unlabeled inputs; task {task.name!r} has no training examples left.")
+    return candidate.with_(calibration=batch_bias(_probe(run, candidate, examples)))
+
+
+def contextual_bias(rows: Sequence[Sequence[float]]) -> tuple[float, ...]:
+    """log of the mean normalised probability of each choice, centred (Zhao et al. 2021)."""
+    probs = [[math.exp(lp) for lp in log_softmax(row)] for row in _checked(rows)]
+    mean = [sum(column) / len(probs) for column in zip(*probs)]
+    return _centred([math.log(max(p, 1e-300)) for p in mean])
+
+
+def batch_bias(rows: Sequence[Sequence[float]]) -> tuple[float, ...]:
+    """The mean normalised log-probability of each choice, centred."""
+    normalised = [log_softmax(row) for row in _checked(rows)]
+    return _centred([sum(column) / len(normalised) for column in zip(*normalised)])
+
+
+def log_softmax(row: Sequence[float]) -> list[float]:
+    """Log-probabilities renormalised over the choices."""
+    top = max(row)
+    total = top + math.log(sum(math.exp(x - top) for x in row))
+    return [x - total for x in row]
+
+
+def content_free_examples(task: Task, inputs: Sequence[str] = CONTENT_FREE) -> list[Example]:
+    """One example per content-free string, with every input field set to it (no label)."""
+    return [Example({name: text for name in task.input_fields}, "", id=f"content-free-{i}") for i, text in enumerate(inputs)]
+
+
+def unlabeled_sample(task: Task, candidate: Candidate, n: int, *, seed: int = 0) -> list[Example]:
+    """``n`` training examples that are not demos of ``candidate``, seeded; labels dropped."""
+    demos = {d.id for d in candidate.demos}
+    pool = [e for e in task.train if e.id not in demos]
+    chosen = random.Random(f"calibration:{seed}").sample(pool, min(n, len(pool)))
+    return [Example(e.inputs, "", id=e.id) for e in chosen]
+
+
+def _probe(run: Any, candidate: Candidate, examples: Sequence[Example]) -> list[tuple[float, ...]]:
+    """The choice log-probabilities of ``candidate`` on ``examples`` (task model, no trial)."""
+    requests = [run.task.render(candidate, e) for e in examples]
+    completions: list[Completion] = run.complete(requests)
+    missing = [c for c in completions if len(c.choice_logprobs) != len(run.task.choices)]
+    if missing:
+        backend = getattr(getattr(run, "backend", None), "id", "the backend")
+        raise CapabilityError(f"calibration needs choice log-probabilities; {backend} returned none", backend=backend)
+    rows = [c.choice_logprobs for c in completions]
+    log.debug("calibration probe: %d inputs, candidate %s", len(rows), candidate.key)
+    return rows
+
+
+def _choice_task(task: Task) -> Task:
+    if not task.choices:
+        raise ConfigError(f"calibration needs a classification task (with choices); task {task.name!r} has none.")
+    return task
+
+
+def _checked(rows: Sequence[Sequence[float]]) -> list[Sequence[float]]:
+    rows = [row for row in rows]
+    if not rows or not rows[0] or any(len(r) != len(rows[0]) for r in rows):
+        raise ConfigError("calibration needs at least one row of choice log-probabilities, all of one length.")
+    return rows
+
+
+def _centred(values: Sequence[float]) -> tuple[float, ...]:
+    """Shift so the biases sum to 0 (argmax is unchanged; the stored numbers read as relative)."""
+    mean = sum(values) / len(values)
+    return tuple(round(v - mean, DIGITS) for v in values)

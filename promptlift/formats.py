@@ -1,0 +1,57 @@
+"""The prompt format as a searchable component, and the backend capability it needs.
+
+``chat``: the model's chat template; the instruction is the system turn and each demo a
+user/assistant pair. ``plain``: one raw completion text (``Field: value`` lines, each demo a
+block ending in ``Label: answer``, blocks separated by a blank line), scored with a leading
+space. The format fixes the demo layout too (turns versus blocks). The plain format needs a
+backend whose ``capabilities.raw_prompt`` is true (a raw prompt bypasses the chat template);
+``Run`` refuses a plain request to a backend without it, with a ``CapabilityError``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Sequence
+
+from promptlift.errors import CapabilityError, ConfigError
+from promptlift.types import FORMATS
+
+log = logging.getLogger(__name__)
+
+NEEDS: dict[str, str | None] = {"chat": "chat", "plain": "raw_prompt"}
+
+
+def supports(backend: Any, fmt: str) -> bool:
+    """Whether ``backend`` can score a candidate in format ``fmt``."""
+    capabilities = getattr(backend, "capabilities", None)
+    need = NEEDS[fmt]
+    return capabilities is None or need is None or bool(getattr(capabilities, need, False))
+
+
+def check(formats: Sequence[str]) -> tuple[str, ...]:
+    """``formats`` as a tuple of known format names (raises ConfigError on an unknown one)."""
+    formats = (formats,) if isinstance(formats, str) else tuple(formats)
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise ConfigError(f"Unknown prompt format(s) {unknown}. Formats: {', '.join(FORMATS)}.")
+    return formats
+
+
+def available(backend: Any, formats: Sequence[str]) -> tuple[str, ...]:
+    """The formats of ``formats`` that ``backend`` supports; the others are skipped with a warning.
+
+    Raises CapabilityError when none is left, naming the capability that is missing.
+    """
+    formats = check(formats)
+    kept = tuple(f for f in formats if supports(backend, f))
+    backend_id = getattr(backend, "id", "the backend")
+    for fmt in formats:
+        if fmt not in kept:
+            log.warning("skipping the %r prompt format: %s lacks the %r capability", fmt, backend_id, NEEDS[fmt])
+    if formats and not kept:
+        raise CapabilityError(
+            f"none of the prompt formats {list(formats)} can be scored: {backend_id} lacks "
+            + ", ".join(repr(NEEDS[f]) for f in formats),
+            backend=backend_id,
+        )
+    return kept
