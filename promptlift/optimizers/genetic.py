@@ -1,0 +1,314 @@
+"""GeneticSearch: EvoPrompt's GA and DE over instructions and demo sets, with successive halving.
+
+The population starts from the seed candidate plus proposer paraphrases of its instruction
+(each with a random demo set). Every generation makes ``population_size`` children:
+
+- ``mode="ga"`` (EvoPrompt-GA): two parents chosen by roulette or tournament; the proposer
+  model crosses over and mutates their instructions; survival keeps the best
+  ``population_size`` of parents and children (elitist).
+- ``mode="de"`` (EvoPrompt-DE): for each member, the proposer takes what differs between
+  two donors, applies it to the best member, and crosses the result with the member; the
+  child replaces the member if it scores at least as well on validation.
+
+With probability ``1 - proposer_rate`` (and whenever the proposer's answer is unusable) the
+model-free operators in ``operators.py`` do the same job on sentences, and demo sets are
+always crossed over and mutated (swap, add, drop) without a model: a 135M proposer writes
+poor text, and the search must stay useful then.
+
+Children are scored by successive halving: all on a small train minibatch, the best
+``1/eta`` on ``eta`` times more examples, ..., and only the finalists on the full
+validation split (the scores survival and ``Result.best`` use). Trials carry
+``info={"generation", "rung", "operator", ...}`` and their parents' validation trials.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from promptlift.optimizers import operators as ops
+from promptlift.optimizers.base import Optimizer
+from promptlift.optimizers.propose import ask, extract_instruction
+from promptlift.result import Trial
+from promptlift.run import Run
+from promptlift.types import Candidate, Example
+
+log = logging.getLogger(__name__)
+
+MODES = ("ga", "de")
+SELECTIONS = ("tournament", "roulette")
+
+PARAPHRASE = "Rewrite this instruction in other words. Keep its meaning.\nInstruction: {a}\nNew instruction:"
+GA_TEMPLATE = (
+    "Instruction 1: {a}\nInstruction 2: {b}\n"
+    "Combine the two instructions into one new instruction, then change a few words. "
+    "Reply with the new instruction only."
+)
+DE_TEMPLATE = (
+    "Instruction 1: {a}\nInstruction 2: {b}\nInstruction 3: {best}\nInstruction 4: {current}\n"
+    "Take what Instruction 1 says that Instruction 2 does not, add it to Instruction 3, "
+    "then mix in Instruction 4. Reply with the new instruction only."
+)
+
+
+@dataclass(frozen=True)
+class Member:
+    """A validated population member: its candidate, validation trial number and score."""
+
+    candidate: Candidate
+    trial: int
+    score: float
+
+
+@dataclass(frozen=True)
+class Child:
+    """A proposed candidate waiting to be scored, with its lineage."""
+
+    candidate: Candidate
+    parents: tuple[int, ...]
+    operator: str
+    slot: int = 0
+
+
+@dataclass
+class _State:
+    """What one search keeps between generations (lives in ``_search``, never on the optimizer)."""
+
+    demo_pool: tuple[Example, ...]
+    batch_pool: tuple[Example, ...]
+    labels: tuple[str, ...]
+    seen: set[Candidate]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class GeneticSearch(Optimizer):
+    """Evolutionary search (EvoPrompt GA or DE) over instructions and demos.
+
+    mode: "ga" or "de". population_size: members kept (and children per generation).
+    generations: at most this many generations after the initial population.
+    selection, tournament_size: GA parent selection ("tournament" or "roulette").
+    minibatch, rungs, eta: successive halving; rung r scores ``minibatch * eta**r`` train
+    examples and keeps the best ``1/eta``; the survivors of the last rung are validated.
+    max_demos: largest demo set (0 searches instructions only).
+    proposer_rate: chance a child's instruction is written by the proposer model.
+    mutation_rate: chance of an extra model-free mutation of the child's demos / sentences.
+    max_sentences: longest instruction kept, in sentences.
+    """
+
+    name = "genetic"
+    mode: str = "ga"
+    population_size: int = 6
+    generations: int = 10
+    selection: str = "tournament"
+    tournament_size: int = 2
+    minibatch: int = 8
+    rungs: int = 2
+    eta: int = 2
+    max_demos: int = 4
+    proposer_rate: float = 0.5
+    mutation_rate: float = 0.5
+    max_sentences: int = 6
+
+    def _check(self) -> None:
+        self.require("mode", self.mode in MODES, f"one of {MODES}")
+        self.require("population_size", _int(self.population_size, 3 if self.mode == "de" else 2),
+                     f"an int >= {3 if self.mode == 'de' else 2}")
+        self.require("generations", _int(self.generations, 0), "an int >= 0")
+        self.require("selection", self.selection in SELECTIONS, f"one of {SELECTIONS}")
+        self.require("tournament_size", _int(self.tournament_size, 1), "an int >= 1")
+        self.require("minibatch", _int(self.minibatch, 1), "an int >= 1")
+        self.require("rungs", _int(self.rungs, 0), "an int >= 0")
+        self.require("eta", _int(self.eta, 2), "an int >= 2")
+        self.require("max_demos", _int(self.max_demos, 0), "an int >= 0")
+        self.require("proposer_rate", _rate(self.proposer_rate), "a float in [0, 1]")
+        self.require("mutation_rate", _rate(self.mutation_rate), "a float in [0, 1]")
+        self.require("max_sentences", _int(self.max_sentences, 1), "an int >= 1")
+
+    # --- the loop ---------------------------------------------------------------------------
+    def _search(self, run: Run) -> None:
+        state = self._state(run)
+        seed = run.val_trials()[0]
+        state.seen.add(seed.candidate)
+        population = [Member(seed.candidate, seed.number, seed.mean)]
+        for generation in range(self.generations + 1):
+            if not self._affordable(run):
+                log.info("genetic: budget too small for another generation")
+                return
+            make = self._initial if generation == 0 else self._offspring
+            children = make(run, state, population)
+            finalists = self._halve(run, children, state.batch_pool, generation)
+            population = self._survive(population, finalists)
+            log.info("genetic: generation %d best %.4f mean %.4f (%d members)", generation,
+                     max(m.score for m in population), _mean([m.score for m in population]), len(population))
+
+    def _state(self, run: Run) -> _State:
+        train = run.sample(run.task.train, len(run.task.train))  # a seeded shuffle
+        if self.max_demos and len(train) >= 2:
+            demo_pool, batch_pool = train[: len(train) // 2], train[len(train) // 2 :]
+        else:
+            demo_pool, batch_pool = ([], train)
+        return _State(tuple(demo_pool), tuple(batch_pool or run.task.val), tuple(run.task.choices), set())
+
+    def _affordable(self, run: Run) -> bool:
+        left = run.remaining_metric_calls()
+        return left is None or left >= len(run.task.val) + (self.minibatch if self.rungs else 0)
+
+    def _survive(self, population: list[Member], finalists: list[tuple[Child, Trial]]) -> list[Member]:
+        new = {t.number: Member(c.candidate, t.number, t.mean) for c, t in finalists}
+        every = {m.trial: m for m in population} | new
+        if self.mode == "ga":
+            kept = ops.ga_survivors([(m.trial, m.score) for m in every.values()], self.population_size)
+        else:
+            kept = [(m.trial, m.score) for m in population]
+            for child, trial in finalists:
+                kept = ops.de_replace(kept, (trial.number, trial.mean), child.slot)
+        return [every[number] for number, _ in kept]
+
+    # --- successive halving -----------------------------------------------------------------
+    def _halve(self, run: Run, children: list[Child], pool: Sequence[Example], generation: int
+               ) -> list[tuple[Child, Trial]]:
+        """Score children on growing minibatches; validate the survivors of the last rung."""
+        if not children:
+            return []
+        batch = run.sample(pool, self.minibatch * self.eta ** (self.rungs - 1)) if self.rungs else []
+        scores: dict[int, list[float]] = {i: [] for i in range(len(children))}
+        alive, start = list(range(len(children))), 0
+        for rung in range(self.rungs):
+            end = min(self.minibatch * self.eta**rung, len(batch))
+            for i in (alive if end > start else ()):
+                child = children[i]
+                trial = run.evaluate(child.candidate, batch[start:end], parents=child.parents,
+                                     info=self._info(child, generation, rung))
+                scores[i].extend(trial.trial.scores)
+            start = end
+            keep = max(1, math.ceil(len(alive) / self.eta))
+            alive = sorted(alive, key=lambda i: (-_mean(scores[i]), i))[:keep]
+        return [
+            (children[i], run.validate(children[i].candidate, parents=children[i].parents,
+                                       info=self._info(children[i], generation, self.rungs)).trial)
+            for i in sorted(alive)
+        ]
+
+    def _info(self, child: Child, generation: int, rung: int) -> dict[str, Any]:
+        info: dict[str, Any] = {"generation": generation, "rung": rung, "operator": child.operator,
+                                "mode": self.mode}
+        if self.mode == "de":
+            info["slot"] = child.slot
+        return info
+
+    # --- making children --------------------------------------------------------------------
+    def _initial(self, run: Run, state: _State, population: list[Member]) -> list[Child]:
+        """Proposer paraphrases of the seed instruction, each with a random demo set."""
+        seed = population[0]
+        texts = ask(run, PARAPHRASE.format(a=seed.candidate.instruction), n=self.population_size - 1,
+                    max_tokens=96)
+        children = []
+        for slot, text in enumerate(texts, start=1):
+            instruction = self._tidy(text, seed.candidate.instruction)
+            operator = "paraphrase" if instruction != seed.candidate.instruction else "seed"
+            k = run.rng.randint(1, self.max_demos) if self.max_demos and state.demo_pool else 0
+            demos = ops.draw_demos(state.demo_pool, run.rng, k, state.labels) if k else seed.candidate.demos
+            candidate = seed.candidate.with_(instruction=instruction, demos=demos)
+            child = self._novel(run, state, Child(candidate, (seed.trial,), operator, slot), population)
+            if child is not None:
+                children.append(child)
+        return children
+
+    def _offspring(self, run: Run, state: _State, population: list[Member]) -> list[Child]:
+        children = []
+        for slot in range(self.population_size):
+            child = self._ga_child(run, state, population) if self.mode == "ga" else \
+                self._de_child(run, state, population, slot)
+            child = self._novel(run, state, child, population)
+            if child is not None:
+                children.append(child)
+        return children
+
+    def _select(self, run: Run, population: list[Member]) -> Member:
+        fitness = [m.score for m in population]
+        if self.selection == "roulette":
+            return population[ops.roulette(fitness, run.rng)]
+        return population[ops.tournament(fitness, run.rng, self.tournament_size)]
+
+    def _ga_child(self, run: Run, state: _State, population: list[Member]) -> Child:
+        a = self._select(run, population)
+        b = self._select(run, [m for m in population if m is not a] or population)
+        first, second = a.candidate, b.candidate
+        instruction, operator = "", "sentence"
+        if run.rng.random() < self.proposer_rate:
+            text = ask(run, GA_TEMPLATE.format(a=first.instruction, b=second.instruction), max_tokens=96)[0]
+            instruction, operator = self._tidy(text, ""), "lm"
+        if not instruction:
+            instruction, operator = ops.crossover_sentences(first.instruction, second.instruction, run.rng,
+                                                            self.max_sentences), "sentence"
+            if run.rng.random() < self.mutation_rate:
+                instruction = self._mutate_text(run, instruction, population)
+        demos = ops.crossover_demos(first.demos, second.demos, run.rng, self.max_demos) if self.max_demos \
+            else first.demos
+        demos = self._maybe_mutate_demos(run, state, demos)
+        parents = tuple(dict.fromkeys((a.trial, b.trial)))
+        return Child(first.with_(instruction=instruction, demos=demos), parents, operator)
+
+    def _de_child(self, run: Run, state: _State, population: list[Member], slot: int) -> Child:
+        current = population[slot] if slot < len(population) else run.rng.choice(population)
+        others = [m for m in population if m is not current] or population
+        a, b = run.sample(others, 2) if len(others) >= 2 else (others[0], current)
+        best = max(population, key=lambda m: (m.score, -m.trial))
+        names = {"a": a.candidate.instruction, "b": b.candidate.instruction,
+                 "best": best.candidate.instruction, "current": current.candidate.instruction}
+        instruction, operator = "", "sentence"
+        if run.rng.random() < self.proposer_rate:
+            instruction, operator = self._tidy(ask(run, DE_TEMPLATE.format(**names), max_tokens=96)[0], ""), "lm"
+        if not instruction:
+            instruction = ops.differential_sentences(names["a"], names["b"], names["best"], names["current"],
+                                                     run.rng, self.max_sentences)
+            operator = "sentence"
+        demos = current.candidate.demos
+        if self.max_demos:
+            demos = ops.differential_demos(a.candidate.demos, b.candidate.demos, best.candidate.demos,
+                                           current.candidate.demos, run.rng, self.max_demos)
+        demos = self._maybe_mutate_demos(run, state, demos)
+        parents = tuple(dict.fromkeys((a.trial, b.trial, best.trial, current.trial)))
+        return Child(current.candidate.with_(instruction=instruction, demos=demos), parents, operator, slot)
+
+    def _novel(self, run: Run, state: _State, child: Child, population: list[Member]) -> Child | None:
+        """The child if unseen, else up to three model-free mutations of it; None if all were seen."""
+        for _ in range(3):
+            if child.candidate not in state.seen:
+                state.seen.add(child.candidate)
+                return child
+            candidate = child.candidate
+            if self.max_demos and state.demo_pool and run.rng.random() < 0.7:
+                demos, _ = ops.mutate_demos(candidate.demos, state.demo_pool, run.rng, self.max_demos, state.labels)
+                candidate = candidate.with_(demos=demos)
+            else:
+                candidate = candidate.with_(instruction=self._mutate_text(run, candidate.instruction, population))
+            child = dataclasses.replace(child, candidate=candidate, operator=child.operator + "+mutation")
+        return None
+
+    def _maybe_mutate_demos(self, run: Run, state: _State, demos: tuple[Example, ...]) -> tuple[Example, ...]:
+        if self.max_demos and state.demo_pool and run.rng.random() < self.mutation_rate:
+            demos, _ = ops.mutate_demos(demos, state.demo_pool, run.rng, self.max_demos, state.labels)
+        return demos
+
+    def _mutate_text(self, run: Run, text: str, population: list[Member]) -> str:
+        donors = [m.candidate.instruction for m in population]
+        return ops.mutate_sentences(text, donors, run.rng, self.max_sentences) or text
+
+    def _tidy(self, text: str, fallback: str) -> str:
+        return ops.tidy_instruction(extract_instruction(text, ""), fallback, self.max_sentences)
+
+
+def _int(value: Any, low: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+
+def _rate(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 <= value <= 1.0
+
+
+def _mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values) if values else 0.0
