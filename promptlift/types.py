@@ -24,11 +24,16 @@ def digest(value: Any, length: int = 16) -> str:
 
 @dataclass(frozen=True)
 class Example:
-    """One example: named input fields, the expected output, and a stable id."""
+    """One example: named input fields, the expected output, and a stable id.
+
+    ``reasoning`` is the rationale written before the output, set on demos bootstrapped with
+    reasoning (shown only when the candidate asks the model to reason first).
+    """
 
     inputs: Mapping[str, str]
     output: str
     id: str = ""
+    reasoning: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "inputs", MappingProxyType(dict(self.inputs)))
@@ -36,17 +41,49 @@ class Example:
             object.__setattr__(self, "id", digest([dict(self.inputs), self.output], 12))
 
     def __hash__(self) -> int:
-        return hash((self.id, tuple(sorted(self.inputs.items())), self.output))
+        return hash((self.id, tuple(sorted(self.inputs.items())), self.output, self.reasoning))
 
     def __getitem__(self, name: str) -> str:
         return self.output if name == "output" else self.inputs[name]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "inputs": dict(self.inputs), "output": self.output}
+        data = {"id": self.id, "inputs": dict(self.inputs), "output": self.output}
+        if self.reasoning:
+            data["reasoning"] = self.reasoning
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Example:
-        return cls(inputs=data["inputs"], output=data["output"], id=data.get("id", ""))
+        return cls(inputs=data["inputs"], output=data["output"], id=data.get("id", ""),
+                   reasoning=data.get("reasoning", ""))
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """Demos chosen per input: the ``k`` examples of ``pool`` nearest to the input.
+
+    Nearness is cosine similarity of the inputs' embeddings under ``embedder`` (a name in
+    ``promptlift.embeddings``); ``balanced`` takes the nearest of each label in turn. The pool
+    is stored inline, so the candidate stays self-contained and re-scorable anywhere.
+    Resolved at render time (``promptlift.tasks.retrieval``).
+    """
+
+    pool: tuple[Example, ...]
+    k: int = 4
+    embedder: str = "minilm"
+    balanced: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "pool", tuple(self.pool))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"pool": [e.to_dict() for e in self.pool], "k": self.k, "embedder": self.embedder,
+                "balanced": self.balanced}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Retrieval:
+        return cls(pool=tuple(Example.from_dict(e) for e in data["pool"]), k=data.get("k", 4),
+                   embedder=data.get("embedder", "minilm"), balanced=data.get("balanced", False))
 
 
 @dataclass(frozen=True)
@@ -58,6 +95,9 @@ class Candidate:
     the word each choice is scored by (empty: the choices themselves), ``calibration`` a bias
     per choice subtracted from its log-probability, and ``soft_prompt`` the path of a
     safetensors file with learned virtual tokens (never the tensor itself).
+    ``reasoning`` asks the model to write a rationale before its answer (generation, then the
+    answer is parsed; see ``promptlift.tasks.reasoning``), and ``retrieval`` adds demos chosen
+    per input (after the fixed ``demos``).
     """
 
     instruction: str = ""
@@ -66,6 +106,8 @@ class Candidate:
     verbalizer: tuple[str, ...] = ()
     calibration: tuple[float, ...] = ()
     soft_prompt: str | None = None
+    reasoning: bool = False
+    retrieval: Retrieval | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "demos", tuple(self.demos))
@@ -95,6 +137,10 @@ class Candidate:
             data["calibration"] = list(self.calibration)
         if self.soft_prompt:
             data["soft_prompt"] = self.soft_prompt
+        if self.reasoning:
+            data["reasoning"] = True
+        if self.retrieval is not None:
+            data["retrieval"] = self.retrieval.to_dict()
         return data
 
     @classmethod
@@ -106,6 +152,8 @@ class Candidate:
             verbalizer=tuple(data.get("verbalizer", ())),
             calibration=tuple(data.get("calibration", ())),
             soft_prompt=data.get("soft_prompt"),
+            reasoning=bool(data.get("reasoning", False)),
+            retrieval=Retrieval.from_dict(data["retrieval"]) if data.get("retrieval") else None,
         )
 
 
@@ -219,13 +267,15 @@ class Completion:
     """A backend's answer to one Request.
 
     For a choice request ``choice_logprobs`` holds each choice's log-probability (same order as
-    ``Request.choices``) and ``text`` the most likely choice.
+    ``Request.choices``) and ``text`` the most likely choice. ``reasoning`` holds the rationale
+    parsed off a reasoning candidate's output (``text`` is then the answer alone).
     """
 
     text: str
     choice_logprobs: tuple[float, ...] = ()
     usage: Usage = field(default_factory=Usage)
     cached: bool = False
+    reasoning: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"text": self.text, "usage": self.usage.to_dict()}

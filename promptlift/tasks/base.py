@@ -55,6 +55,10 @@ class Task:
 
     def resolve(self, candidate: Candidate, completion: Completion) -> Completion:
         """Map a choice completion back to the task's label (calibration and verbalizer applied)."""
+        if candidate.reasoning and not completion.choice_logprobs:
+            from promptlift.tasks import reasoning
+
+            return reasoning.resolve(self, candidate, completion)
         if not self.choices or not completion.choice_logprobs:
             return completion
         best = choice_argmax(completion.choice_logprobs, candidate.calibration)

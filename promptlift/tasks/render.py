@@ -60,6 +60,14 @@ def plain_prompt(task: Task, candidate: Candidate, example: Example) -> str:
 
 
 def render(task: Task, candidate: Candidate, example: Example) -> Request:
+    if candidate.retrieval is not None:  # per-input demos: made fixed for this example first
+        from promptlift.tasks.retrieval import resolve
+
+        candidate = resolve(task, candidate, example)
+    if candidate.reasoning:  # generate a rationale, then the answer (parsed in Task.resolve)
+        from promptlift.tasks import reasoning
+
+        return reasoning.render(task, candidate, example)
     words = choice_words(task, candidate)
     common = {"max_tokens": task.max_tokens, "soft_prompt": candidate.soft_prompt}
     if candidate.format == "plain":
