@@ -29,6 +29,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from promptlift import calibration, formats, verbalizers
 from promptlift.optimizers import operators as ops
 from promptlift.optimizers.base import Optimizer
 from promptlift.optimizers.propose import ask, extract_instruction
@@ -81,6 +82,8 @@ class _State:
     batch_pool: tuple[Example, ...]
     labels: tuple[str, ...]
     seen: set[Candidate]
+    formats: tuple[str, ...] = ()
+    verbalizers: tuple[tuple[str, ...], ...] = ()
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -96,6 +99,8 @@ class GeneticSearch(Optimizer):
     proposer_rate: chance a child's instruction is written by the proposer model.
     mutation_rate: chance of an extra model-free mutation of the child's demos / sentences.
     max_sentences: longest instruction kept, in sentences.
+    formats, verbalizers, calibrate: as in FewShot; searched formats and verbalizers are genes
+    (inherited from a parent, sometimes redrawn); every child is calibrated before scoring.
     """
 
     name = "genetic"
@@ -111,6 +116,16 @@ class GeneticSearch(Optimizer):
     proposer_rate: float = 0.5
     mutation_rate: float = 0.5
     max_sentences: int = 6
+    formats: tuple[str, ...] = ()
+    verbalizers: str | tuple[tuple[str, ...], ...] = ()
+    calibrate: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("formats", "verbalizers"):  # JSON lists from the CLI become tuples
+            value = getattr(self, name)
+            if isinstance(value, list | tuple):
+                object.__setattr__(self, name, tuple(tuple(v) if isinstance(v, list) else v for v in value))
+        super().__post_init__()
 
     def _check(self) -> None:
         self.require("mode", self.mode in MODES, f"one of {MODES}")
@@ -126,6 +141,12 @@ class GeneticSearch(Optimizer):
         self.require("proposer_rate", _rate(self.proposer_rate), "a float in [0, 1]")
         self.require("mutation_rate", _rate(self.mutation_rate), "a float in [0, 1]")
         self.require("max_sentences", _int(self.max_sentences, 1), "an int >= 1")
+        fmts = (self.formats,) if isinstance(self.formats, str) else self.formats
+        self.require("formats", all(f in formats.NEEDS for f in fmts), f"a list of {list(formats.NEEDS)}")
+        self.require("verbalizers", self.verbalizers == "auto" or not isinstance(self.verbalizers, str),
+                     "'auto' or a list of word lists")
+        self.require("calibrate", self.calibrate is None or self.calibrate in calibration.METHODS,
+                     f"None or one of {list(calibration.METHODS)}")
 
     # --- the loop ---------------------------------------------------------------------------
     def _search(self, run: Run) -> None:
@@ -150,7 +171,10 @@ class GeneticSearch(Optimizer):
             demo_pool, batch_pool = train[: len(train) // 2], train[len(train) // 2 :]
         else:
             demo_pool, batch_pool = ([], train)
-        return _State(tuple(demo_pool), tuple(batch_pool or run.task.val), tuple(run.task.choices), set())
+        fmts = formats.available(run.backend, self.formats) if self.formats else ()
+        words = verbalizers.resolve_option(run.task, self.verbalizers)
+        return _State(tuple(demo_pool), tuple(batch_pool or run.task.val), tuple(run.task.choices), set(),
+                      fmts, words)
 
     def _affordable(self, run: Run) -> bool:
         left = run.remaining_metric_calls()
@@ -211,7 +235,8 @@ class GeneticSearch(Optimizer):
             operator = "paraphrase" if instruction != seed.candidate.instruction else "seed"
             k = run.rng.randint(1, self.max_demos) if self.max_demos and state.demo_pool else 0
             demos = ops.draw_demos(state.demo_pool, run.rng, k, state.labels) if k else seed.candidate.demos
-            candidate = seed.candidate.with_(instruction=instruction, demos=demos)
+            candidate = self._dress(run, state, seed.candidate.with_(instruction=instruction, demos=demos),
+                                    (seed.candidate,), redraw=True)
             child = self._novel(run, state, Child(candidate, (seed.trial,), operator, slot), population)
             if child is not None:
                 children.append(child)
@@ -250,7 +275,8 @@ class GeneticSearch(Optimizer):
             else first.demos
         demos = self._maybe_mutate_demos(run, state, demos)
         parents = tuple(dict.fromkeys((a.trial, b.trial)))
-        return Child(first.with_(instruction=instruction, demos=demos), parents, operator)
+        candidate = self._dress(run, state, first.with_(instruction=instruction, demos=demos), (first, second))
+        return Child(candidate, parents, operator)
 
     def _de_child(self, run: Run, state: _State, population: list[Member], slot: int) -> Child:
         current = population[slot] if slot < len(population) else run.rng.choice(population)
@@ -272,13 +298,18 @@ class GeneticSearch(Optimizer):
                                            current.candidate.demos, run.rng, self.max_demos)
         demos = self._maybe_mutate_demos(run, state, demos)
         parents = tuple(dict.fromkeys((a.trial, b.trial, best.trial, current.trial)))
-        return Child(current.candidate.with_(instruction=instruction, demos=demos), parents, operator, slot)
+        candidate = self._dress(run, state, current.candidate.with_(instruction=instruction, demos=demos),
+                                (current.candidate, best.candidate))
+        return Child(candidate, parents, operator, slot)
 
     def _novel(self, run: Run, state: _State, child: Child, population: list[Member]) -> Child | None:
         """The child if unseen, else up to three model-free mutations of it; None if all were seen."""
         for _ in range(3):
             if child.candidate not in state.seen:
                 state.seen.add(child.candidate)
+                if self.calibrate:  # the bias is measured after the novelty check, on the final prompt
+                    calibrated = calibration.calibrate(run, child.candidate, self.calibrate)
+                    child = dataclasses.replace(child, candidate=calibrated)
                 return child
             candidate = child.candidate
             if self.max_demos and state.demo_pool and run.rng.random() < 0.7:
@@ -288,6 +319,20 @@ class GeneticSearch(Optimizer):
                 candidate = candidate.with_(instruction=self._mutate_text(run, candidate.instruction, population))
             child = dataclasses.replace(child, candidate=candidate, operator=child.operator + "+mutation")
         return None
+
+    def _dress(self, run: Run, state: _State, candidate: Candidate, parents: Sequence[Candidate],
+               redraw: bool = False) -> Candidate:
+        """Format and verbalizer (when searched) from a parent, or redrawn; calibration cleared."""
+        if state.formats:
+            new = redraw or run.rng.random() < self.mutation_rate / 2
+            fmt = run.rng.choice(state.formats) if new else run.rng.choice([p.format for p in parents])
+            candidate = candidate.with_(format=fmt)
+        if state.verbalizers:
+            if redraw or run.rng.random() < self.mutation_rate / 2:
+                candidate = verbalizers.apply(run.task, candidate, run.rng.choice(state.verbalizers))
+            else:
+                candidate = candidate.with_(verbalizer=run.rng.choice([p.verbalizer for p in parents]))
+        return candidate.with_(calibration=())
 
     def _maybe_mutate_demos(self, run: Run, state: _State, demos: tuple[Example, ...]) -> tuple[Example, ...]:
         if self.max_demos and state.demo_pool and run.rng.random() < self.mutation_rate:

@@ -154,3 +154,21 @@ def test_registry_name_builds_it():
 def test_bad_hyperparameters_name_themselves(params, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")):
         GeneticSearch(**params)
+
+
+def test_format_verbalizer_and_calibration_are_searched():
+    optimizer = GeneticSearch(population_size=4, minibatch=4, formats=["chat", "plain"], verbalizers="auto",
+                              calibrate="contextual")
+    result = optimizer.optimize(toy_task(), scripted(), budget=400, cache=None)
+    children = [t.candidate for t in result.trials[1:]]
+    assert {c.format for c in children} == {"chat", "plain"}
+    assert len({c.verbalizer for c in children}) >= 2
+    assert all(len(c.calibration) == 2 for c in children)  # each child measured before scoring
+    assert result.usage.calls > result.metric_calls  # the probes are LM calls outside trials
+
+
+def test_plain_format_is_skipped_on_a_chat_only_backend():
+    backend = ScriptedBackend(keyword_script, name="chat-only", raw_prompt=False)
+    result = GeneticSearch(population_size=3, minibatch=4, formats=("chat", "plain")).optimize(
+        toy_task(), backend, budget=200, cache=None)
+    assert {t.candidate.format for t in result.trials} == {"chat"}
