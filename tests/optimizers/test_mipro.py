@@ -1,0 +1,96 @@
+import pytest
+
+from promptlift import Budget, ScriptedBackend
+from promptlift.errors import ConfigError
+from promptlift.optimizers.mipro import STUDY_FILE, JointSearch, grounded_prompt
+from tests.doubles import keyword_script, toy_task
+from tests.optimizers.contract import OptimizerContract
+
+
+@pytest.fixture(autouse=True)
+def _cache_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("PROMPTLIFT_CACHE", str(tmp_path / "cache"))
+
+
+def proposer_script(request):
+    """Task-model answers from the keyword double; proposals mention 'sentiment' for some tips."""
+    if not request.choices and "Write an instruction" in request.messages[-1].content:
+        prompt = request.messages[-1].content
+        return "Instruction: Tell the sentiment of the review." if "short" in prompt else "Label the review."
+    return keyword_script(request)
+
+
+def backend() -> ScriptedBackend:
+    return ScriptedBackend(proposer_script, name="mipro-double")
+
+
+def small(**changes):
+    params = dict(n_instructions=3, n_demo_sets=3, k=2, bootstrap_size=10, minibatch_size=5, full_eval_every=4)
+    return JointSearch(**(params | changes))
+
+
+class TestJointSearchContract(OptimizerContract):
+    def make(self):
+        return small()
+
+    def make_invalid(self):
+        return JointSearch(minibatch_size=0)
+
+    def run(self, tmp_path, seed=0, budget=None, run_dir=None):
+        return self.make().optimize(toy_task(), backend(), budget=Budget(metric_calls=budget or self.budget),
+                                    seed=seed, cache=None, run_dir=run_dir)
+
+
+def test_components_are_searched_on_minibatches_and_validated_in_full():
+    result = small().optimize(toy_task(), backend(), budget=200, cache=None)
+    mini = [t for t in result.trials if t.split == "minibatch"]
+    full = [t for t in result.trials if t.split == "val"][1:]
+    assert mini and all(len(t.scores) == 5 for t in mini)
+    assert full and all(len(t.scores) == 20 for t in full)
+    instructions = {t.candidate.instruction for t in mini}
+    assert "Tell the sentiment of the review." in instructions and "Classify the review." in instructions
+    assert {len(t.candidate.demos) for t in mini} == {0, 2}
+    assert result.best.mean == 1.0 and result.baseline.mean == 0.5
+
+
+def test_the_proposer_is_grounded_in_the_task_and_examples():
+    task = toy_task()
+    prompt = grounded_prompt(task, task.train[:2], "Be brief.")
+    assert "positive, negative" in prompt and task.train[0].inputs["review"] in prompt
+    assert "Current instruction: Classify the review." in prompt and "Tip: Be brief." in prompt
+
+
+def test_study_is_stored_in_the_run_dir_and_an_interrupted_run_resumes(tmp_path):
+    whole = small().optimize(toy_task(), backend(), budget=200, cache=None, run_dir=tmp_path / "whole")
+
+    class StopAfter:
+        def __init__(self, n):
+            self.n = n
+
+        def on_trial(self, run, trial):
+            if trial.number == self.n:
+                raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        small().optimize(toy_task(), backend(), budget=200, cache=None, run_dir=tmp_path / "cut",
+                         callbacks=[StopAfter(7)])
+    assert (tmp_path / "cut" / STUDY_FILE).is_file()
+    import optuna
+
+    stored = optuna.load_study(study_name=None, storage=f"sqlite:///{tmp_path / 'cut' / STUDY_FILE}")
+    finished = [t for t in stored.trials if t.state.name == "COMPLETE"]
+    assert 0 < len(finished) < sum(t.split == "minibatch" for t in whole.trials)
+    resumed = small().optimize(toy_task(), backend(), budget=200, cache=None, run_dir=tmp_path / "cut")
+    assert [t.candidate for t in resumed.trials] == [t.candidate for t in whole.trials]
+    assert [t.example_ids for t in resumed.trials] == [t.example_ids for t in whole.trials]
+    assert resumed.best.candidate == whole.best.candidate
+
+
+def test_formats_are_a_searched_component():
+    result = small(formats=("chat", "plain")).optimize(toy_task(), backend(), budget=240, cache=None)
+    assert {t.candidate.format for t in result.trials if t.split == "minibatch"} == {"chat", "plain"}
+
+
+def test_bad_parameter_is_named():
+    with pytest.raises(ConfigError, match="The 'n_demo_sets' parameter of JointSearch must be an int >= 1"):
+        JointSearch(n_demo_sets=0)
