@@ -1,0 +1,236 @@
+"""GEPA: reflective instruction evolution over a per-example Pareto pool (Agrawal et al., 2025).
+
+Each iteration:
+
+1. A parent is drawn from the Pareto frontier of the pool on the validation split, weighted
+   by how many validation examples it leads (``pareto.Pool.select``).
+2. A minibatch of training examples is scored with the parent (scores already known for the
+   same candidate and example are reused: the task model is deterministic).
+3. The proposer model reads the parent's instruction with the minibatch's inputs, outputs,
+   expected outputs, scores and metric feedback, and writes a new instruction
+   (``reflection``). An unusable answer (chatter, a copied example, the same text) is
+   dropped before any metric call and the parent is kept.
+4. The child is scored on the same minibatch and kept only if it beats the parent there;
+   then it is scored on the full validation split and joins the pool.
+5. After an accepted child, a merge may be tried: two frontier members that share an
+   ancestor are combined component by component (``merge``), checked on a few validation
+   examples where the two disagree, and validated if no worse than both there.
+
+Every score comes from ``Run.evaluate``, so budget, cache, trial log and resume are the
+common ones. Lineage goes into ``Trial.parents`` (trial numbers of validation trials); see
+``gepa_plots.lineage`` for the tree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from promptlift.errors import ConfigError
+from promptlift.optimizers.base import Optimizer
+from promptlift.optimizers.merge import merge_candidates
+from promptlift.optimizers.pareto import Member, Pool
+from promptlift.optimizers.propose import ask
+from promptlift.optimizers.reflection import (
+    DEFAULT_TEMPLATE, Outcome, build_prompt, check_template, parse_proposal, records,
+)
+from promptlift.run import Run
+from promptlift.types import Candidate, Example
+
+log = logging.getLogger(__name__)
+
+Memo = dict[tuple[str, str], tuple[float, str, str]]  # (candidate key, example id) -> score, output, feedback
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class GEPA(Optimizer):
+    """Reflective prompt evolution with a per-example Pareto pool and merges.
+
+    minibatch_size: training examples per reflection (parent and child are compared on them).
+    reflection_examples: at most this many minibatch examples are shown to the proposer,
+    worst first; example_chars: each shown field is cut to this many characters.
+    draws: proposer answers tried per reflection until one is usable.
+    temperature, proposal_tokens: sampling settings of the proposer.
+    template: the reflection prompt (holds ``<instruction>`` and ``<examples>``, may hold ``<task>``).
+    merge, max_merges, merge_examples: merges of frontier members sharing an ancestor, at
+    most ``max_merges`` accepted, each checked on ``merge_examples`` validation examples.
+    skip_perfect: no reflection when the parent is perfect on the minibatch.
+    reuse_scores: reuse scores already measured for the same candidate and example.
+    max_iterations: iterations at most; patience: stop after this many iterations in a row
+    that spent no metric call (the proposer keeps writing unusable text).
+    """
+
+    name = "gepa"
+    minibatch_size: int = 3
+    reflection_examples: int = 3
+    example_chars: int = 200
+    draws: int = 2
+    temperature: float = 0.7
+    proposal_tokens: int = 120
+    template: str = DEFAULT_TEMPLATE
+    merge: bool = True
+    max_merges: int = 5
+    merge_examples: int = 5
+    skip_perfect: bool = True
+    reuse_scores: bool = True
+    max_iterations: int = 500
+    patience: int = 20
+
+    def _check(self) -> None:
+        for name, low in (("minibatch_size", 1), ("reflection_examples", 1), ("example_chars", 20), ("draws", 1),
+                          ("proposal_tokens", 8), ("max_merges", 0), ("merge_examples", 1),
+                          ("max_iterations", 1), ("patience", 1)):
+            value = getattr(self, name)
+            self.require(name, isinstance(value, int) and not isinstance(value, bool) and value >= low,
+                         f"an int >= {low}")
+        self.require("temperature", isinstance(self.temperature, (int, float)) and 0 <= self.temperature <= 2,
+                     "a float in [0, 2]")
+        self.require("template", isinstance(self.template, str) and check_template(self.template) is None,
+                     "a str holding the placeholders <instruction> and <examples>")
+        for name in ("merge", "skip_perfect", "reuse_scores"):
+            self.require(name, isinstance(getattr(self, name), bool), "a bool")
+
+    # --- the loop ------------------------------------------------------------------------
+    def _search(self, run: Run) -> None:
+        if not run.task.train:
+            raise ConfigError(f"GEPA needs training examples for its minibatches; task {run.task.name!r} has none.")
+        state = _State(pool=Pool(), minibatches=_Minibatches(run.task.train, self.minibatch_size))
+        seed = run.val_trials()[0]
+        state.pool.add(seed.candidate, seed.number, seed.example_ids, seed.scores)
+        state.seen.add(seed.candidate.key)
+        idle = 0
+        for iteration in range(self.max_iterations):
+            if not self._affordable(run):
+                log.info("gepa: the budget left cannot validate another candidate; stopping")
+                return
+            spent = run.ledger.metric_calls
+            if not (state.merges_due and self._merge(run, state, iteration)):
+                self._reflect(run, state, iteration)
+            idle = 0 if run.ledger.metric_calls > spent else idle + 1
+            if idle >= self.patience:
+                log.info("gepa: %d iterations without a usable proposal; stopping", idle)
+                return
+
+    def _affordable(self, run: Run) -> bool:
+        remaining = run.remaining_metric_calls()
+        return remaining is None or remaining >= self.minibatch_size + len(run.task.val)
+
+    # --- reflective mutation ---------------------------------------------------------------
+    def _reflect(self, run: Run, state: _State, iteration: int) -> str:
+        """One reflective step; returns what happened (for logs and tests)."""
+        parent = state.pool.select(run.rng)
+        batch = state.minibatches.next(run.rng)
+        info = {"role": "minibatch", "of": "parent", "iteration": iteration}
+        before = self._outcome(run, state, parent.candidate, batch, parents=(parent.trial,), info=info)
+        if self.skip_perfect and all(s >= 1.0 for s in before.scores):
+            return "perfect"
+        child = self._propose(run, state, parent, before)
+        if child is None:
+            return "unusable"
+        info = {"role": "minibatch", "of": "child", "iteration": iteration}
+        after = self._outcome(run, state, child, batch, parents=(parent.trial,), info=info)
+        if after.total <= before.total:
+            log.info("gepa %d: child rejected on the minibatch (%.2f <= %.2f)", iteration, after.total, before.total)
+            return "rejected"
+        info = {"role": "reflection", "iteration": iteration, "minibatch": [before.total, after.total]}
+        val = run.validate(child, parents=(parent.trial,), info=info).trial
+        state.pool.add(child, val.number, val.example_ids, val.scores, parents=(parent.index,))
+        if self.merge and state.merges_done + state.merges_due < self.max_merges:
+            state.merges_due += 1
+        log.info("gepa %d: child of trial %d accepted, val %.4f", iteration, parent.trial, val.mean)
+        return "accepted"
+
+    def _propose(self, run: Run, state: _State, parent: Member, before: Outcome) -> Candidate | None:
+        """A new candidate from the proposer's reflection, or None when no answer is usable."""
+        rows = records(before, self.reflection_examples)
+        instruction = parent.candidate.instruction
+        prompt = build_prompt(self.template, run.task, instruction, rows, self.example_chars)
+        for _ in range(self.draws):
+            (text,) = ask(run, prompt, n=1, temperature=self.temperature, max_tokens=self.proposal_tokens)
+            proposal = parse_proposal(text, instruction, rows)
+            child = parent.candidate.with_(instruction=proposal) if proposal else None
+            if child is not None and child.key not in state.seen:
+                state.seen.add(child.key)
+                return child
+            log.debug("gepa: unusable proposal %r", text[:200])
+        return None
+
+    def _outcome(self, run: Run, state: _State, candidate: Candidate, batch: Sequence[Example], *,
+                 parents: tuple[int, ...], info: dict[str, Any]) -> Outcome:
+        """Scores of ``candidate`` on ``batch``: remembered ones reused, the rest evaluated."""
+        key = candidate.key
+        missing = [e for e in batch if not (self.reuse_scores and (key, e.id) in state.memo)]
+        if missing:
+            trial = run.evaluate(candidate, missing, split="train", parents=parents, info=info).trial
+            for example_id, score, output, feedback in zip(trial.example_ids, trial.scores, trial.predictions,
+                                                           trial.feedback, strict=True):
+                state.memo[(key, example_id)] = (score, output, feedback)
+        rows = [state.memo[(key, e.id)] for e in batch]
+        return Outcome(tuple(batch), *(tuple(column) for column in zip(*rows)))
+
+    # --- merge -----------------------------------------------------------------------------
+    def _merge(self, run: Run, state: _State, iteration: int) -> bool:
+        """Try one merge; False when no pair of frontier members can be merged."""
+        triplet = state.pool.merge_triplet(run.rng, state.tried)
+        if triplet is None:
+            state.merges_due = 0
+            return False
+        a, b, ancestor = triplet
+        state.tried.add((a.index, b.index, ancestor.index))
+        better, other = (a, b) if a.mean >= b.mean else (b, a)
+        merged = merge_candidates(ancestor.candidate, better.candidate, other.candidate)
+        if merged is None or merged.key in state.seen:
+            return False
+        state.seen.add(merged.key)
+        ids = state.pool.disagreement(a, b, self.merge_examples, run.rng)
+        by_id = {e.id: e for e in run.task.val}
+        parents = (a.trial, b.trial)
+        info = {"role": "merge-check", "iteration": iteration, "ancestor": ancestor.trial}
+        check = run.evaluate(merged, [by_id[i] for i in ids], split="merge", parents=parents, info=info).trial
+        bar = max(sum(a.scores[i] for i in ids), sum(b.scores[i] for i in ids))
+        if sum(check.scores) < bar:
+            log.info("gepa %d: merge of trials %d and %d rejected (%.2f < %.2f)", iteration, *parents,
+                     sum(check.scores), bar)
+            return True
+        info = {"role": "merge", "iteration": iteration, "ancestor": ancestor.trial}
+        val = run.validate(merged, parents=parents, info=info).trial
+        state.pool.add(merged, val.number, val.example_ids, val.scores, parents=(a.index, b.index))
+        state.merges_due -= 1
+        state.merges_done += 1
+        log.info("gepa %d: merge of trials %d and %d accepted, val %.4f", iteration, *parents, val.mean)
+        return True
+
+
+@dataclass
+class _Minibatches:
+    """Epoch-shuffled minibatches of the training split (seeded by the run)."""
+
+    train: Sequence[Example]
+    size: int
+    order: list[Example] = field(default_factory=list)
+    position: int = 0
+
+    def next(self, rng: Any) -> list[Example]:
+        size = min(self.size, len(self.train))
+        if self.position + size > len(self.order):
+            self.order = list(self.train)
+            rng.shuffle(self.order)
+            self.position = 0
+        batch = self.order[self.position : self.position + size]
+        self.position += size
+        return batch
+
+
+@dataclass
+class _State:
+    """What one GEPA search knows (owned by ``_search``; never stored on the optimizer)."""
+
+    pool: Pool
+    minibatches: _Minibatches
+    memo: Memo = field(default_factory=dict)
+    seen: set[str] = field(default_factory=set)
+    tried: set[tuple[int, int, int]] = field(default_factory=set)
+    merges_due: int = 0
+    merges_done: int = 0
