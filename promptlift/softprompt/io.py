@@ -108,13 +108,13 @@ def load_soft_prompt(path: str | Path, *, model_id: str | None = None) -> tuple[
     if not path.is_file():
         raise ConfigError(f"no soft-prompt file at {path}")
     st = _safetensors()
-    try:
-        from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
+    try:
         with safe_open(str(path), framework="pt") as handle:
             metadata = dict(handle.metadata() or {})
         tensors = st.load_file(str(path))
-    except (OSError, ValueError, RuntimeError) as exc:
+    except (OSError, ValueError, RuntimeError, SafetensorError) as exc:
         raise DataError(f"{path}: not a readable safetensors soft prompt: {exc}") from exc
     _check(tensors, metadata, str(path))
     if model_id is not None:
