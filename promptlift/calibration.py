@@ -53,7 +53,7 @@ def calibrate(run: Any, candidate: Candidate, method: str | None, **options: Any
 
 def contextual(run: Any, candidate: Candidate, *, inputs: Sequence[str] = CONTENT_FREE) -> Candidate:
     """Contextual calibration: the bias is measured on content-free inputs under the full prompt."""
-    task = _choice_task(run.task)
+    task = _choice_task(run.task, candidate)
     if not inputs:
         raise ConfigError("contextual calibration needs at least one content-free input.")
     probes = content_free_examples(task, inputs)
@@ -67,7 +67,7 @@ def batch(run: Any, candidate: Candidate, *, examples: Sequence[Example] | None 
     a generator seeded by the run's seed, so every candidate of a run is centred on the same
     inputs and the run's own random stream is left alone. Their labels are never read.
     """
-    task = _choice_task(run.task)
+    task = _choice_task(run.task, candidate)
     if examples is None:
         examples = unlabeled_sample(task, candidate, n, seed=getattr(run, "seed", 0))
     if not examples:
@@ -121,9 +121,11 @@ def _probe(run: Any, candidate: Candidate, examples: Sequence[Example]) -> list[
     return rows
 
 
-def _choice_task(task: Task) -> Task:
+def _choice_task(task: Task, candidate: Candidate) -> Task:
     if not task.choices:
         raise ConfigError(f"calibration needs a classification task (with choices); task {task.name!r} has none.")
+    if getattr(candidate, "reasoning", False):
+        raise ConfigError("calibration applies to choice scores; a reasoning candidate generates its answer.")
     return task
 
 

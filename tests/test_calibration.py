@@ -137,6 +137,8 @@ def test_calibration_errors_are_clear():
     generation = Task(name="gen", input_fields=("review",), train=toy_task().train, val=toy_task().val)
     with pytest.raises(ConfigError, match="classification task"):
         calibration.contextual(make_run(task=generation), generation.seed)
+    with pytest.raises(ConfigError, match="reasoning candidate"):
+        calibration.batch(run, run.task.seed.with_(reasoning=True))
     texts = ScriptedBackend(lambda r: Completion(text="positive"), name="texts")
     with pytest.raises(CapabilityError, match="choice log-probabilities"):
         calibration.batch(make_run(texts), toy_task().seed)
