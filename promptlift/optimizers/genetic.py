@@ -99,6 +99,7 @@ class GeneticSearch(Optimizer):
     proposer_rate: chance a child's instruction is written by the proposer model.
     mutation_rate: chance of an extra model-free mutation of the child's demos / sentences.
     max_sentences: longest instruction kept, in sentences.
+    proposal_tokens: most tokens the proposer may write per proposal.
     formats, verbalizers, calibrate: as in FewShot; searched formats and verbalizers are genes
     (inherited from a parent, sometimes redrawn); every child is calibrated before scoring.
     """
@@ -116,6 +117,7 @@ class GeneticSearch(Optimizer):
     proposer_rate: float = 0.5
     mutation_rate: float = 0.5
     max_sentences: int = 6
+    proposal_tokens: int = 64
     formats: tuple[str, ...] = ()
     verbalizers: str | tuple[tuple[str, ...], ...] = ()
     calibrate: str | None = None
@@ -141,6 +143,7 @@ class GeneticSearch(Optimizer):
         self.require("proposer_rate", _rate(self.proposer_rate), "a float in [0, 1]")
         self.require("mutation_rate", _rate(self.mutation_rate), "a float in [0, 1]")
         self.require("max_sentences", _int(self.max_sentences, 1), "an int >= 1")
+        self.require("proposal_tokens", _int(self.proposal_tokens, 1), "an int >= 1")
         fmts = (self.formats,) if isinstance(self.formats, str) else self.formats
         self.require("formats", all(f in formats.NEEDS for f in fmts), f"a list of {list(formats.NEEDS)}")
         self.require("verbalizers", self.verbalizers == "auto" or not isinstance(self.verbalizers, str),
@@ -155,11 +158,13 @@ class GeneticSearch(Optimizer):
         state.seen.add(seed.candidate)
         population = [Member(seed.candidate, seed.number, seed.mean)]
         for generation in range(self.generations + 1):
-            if not self._affordable(run):
-                log.info("genetic: budget too small for another generation")
+            wanted = self.population_size - 1 if generation == 0 else self.population_size
+            n = self._affordable(run, state, wanted)
+            if n == 0:
+                log.info("genetic: the budget left cannot score another generation")
                 return
             make = self._initial if generation == 0 else self._offspring
-            children = make(run, state, population)
+            children = make(run, state, population, n)
             finalists = self._halve(run, children, state.batch_pool, generation)
             population = self._survive(population, finalists)
             log.info("genetic: generation %d best %.4f mean %.4f (%d members)", generation,
@@ -176,9 +181,23 @@ class GeneticSearch(Optimizer):
         return _State(tuple(demo_pool), tuple(batch_pool or run.task.val), tuple(run.task.choices), set(),
                       fmts, words)
 
-    def _affordable(self, run: Run) -> bool:
+    def _affordable(self, run: Run, state: _State, wanted: int) -> int:
+        """How many children (at most ``wanted``) the metric-call budget left can score in full."""
         left = run.remaining_metric_calls()
-        return left is None or left >= len(run.task.val) + (self.minibatch if self.rungs else 0)
+        if left is None:
+            return wanted
+        sizes = (len(state.batch_pool), len(run.task.val))
+        return next((n for n in range(wanted, 0, -1) if self.generation_cost(n, *sizes) <= left), 0)
+
+    def generation_cost(self, children: int, pool: int, val: int) -> int:
+        """Metric calls that successive halving spends on ``children`` (``pool`` minibatch examples)."""
+        alive, cost, start = children, 0, 0
+        for rung in range(self.rungs):
+            end = min(self.minibatch * self.eta**rung, pool)
+            cost += alive * (end - start)
+            start = end
+            alive = max(1, math.ceil(alive / self.eta))
+        return cost + alive * val
 
     def _survive(self, population: list[Member], finalists: list[tuple[Child, Trial]]) -> list[Member]:
         new = {t.number: Member(c.candidate, t.number, t.mean) for c, t in finalists}
@@ -224,11 +243,10 @@ class GeneticSearch(Optimizer):
         return info
 
     # --- making children --------------------------------------------------------------------
-    def _initial(self, run: Run, state: _State, population: list[Member]) -> list[Child]:
-        """Proposer paraphrases of the seed instruction, each with a random demo set."""
+    def _initial(self, run: Run, state: _State, population: list[Member], n: int) -> list[Child]:
+        """``n`` proposer paraphrases of the seed instruction, each with a random demo set."""
         seed = population[0]
-        texts = ask(run, PARAPHRASE.format(a=seed.candidate.instruction), n=self.population_size - 1,
-                    max_tokens=96)
+        texts = ask(run, PARAPHRASE.format(a=seed.candidate.instruction), n=n, max_tokens=self.proposal_tokens)
         children = []
         for slot, text in enumerate(texts, start=1):
             instruction = self._tidy(text, seed.candidate.instruction)
@@ -242,9 +260,9 @@ class GeneticSearch(Optimizer):
                 children.append(child)
         return children
 
-    def _offspring(self, run: Run, state: _State, population: list[Member]) -> list[Child]:
+    def _offspring(self, run: Run, state: _State, population: list[Member], n: int) -> list[Child]:
         children = []
-        for slot in range(self.population_size):
+        for slot in range(n):
             child = self._ga_child(run, state, population) if self.mode == "ga" else \
                 self._de_child(run, state, population, slot)
             child = self._novel(run, state, child, population)
@@ -264,8 +282,8 @@ class GeneticSearch(Optimizer):
         first, second = a.candidate, b.candidate
         instruction, operator = "", "sentence"
         if run.rng.random() < self.proposer_rate:
-            text = ask(run, GA_TEMPLATE.format(a=first.instruction, b=second.instruction), max_tokens=96)[0]
-            instruction, operator = self._tidy(text, ""), "lm"
+            prompt = GA_TEMPLATE.format(a=first.instruction, b=second.instruction)
+            instruction, operator = self._tidy(self._ask(run, prompt), ""), "lm"
         if not instruction:
             instruction, operator = ops.crossover_sentences(first.instruction, second.instruction, run.rng,
                                                             self.max_sentences), "sentence"
@@ -287,7 +305,7 @@ class GeneticSearch(Optimizer):
                  "best": best.candidate.instruction, "current": current.candidate.instruction}
         instruction, operator = "", "sentence"
         if run.rng.random() < self.proposer_rate:
-            instruction, operator = self._tidy(ask(run, DE_TEMPLATE.format(**names), max_tokens=96)[0], ""), "lm"
+            instruction, operator = self._tidy(self._ask(run, DE_TEMPLATE.format(**names)), ""), "lm"
         if not instruction:
             instruction = ops.differential_sentences(names["a"], names["b"], names["best"], names["current"],
                                                      run.rng, self.max_sentences)
@@ -342,6 +360,9 @@ class GeneticSearch(Optimizer):
     def _mutate_text(self, run: Run, text: str, population: list[Member]) -> str:
         donors = [m.candidate.instruction for m in population]
         return ops.mutate_sentences(text, donors, run.rng, self.max_sentences) or text
+
+    def _ask(self, run: Run, prompt: str) -> str:
+        return ask(run, prompt, max_tokens=self.proposal_tokens)[0]
 
     def _tidy(self, text: str, fallback: str) -> str:
         return ops.tidy_instruction(extract_instruction(text, ""), fallback, self.max_sentences)

@@ -72,7 +72,7 @@ def test_successive_halving_scores_children_on_growing_minibatches():
         if trial.split == "train":
             assert not demo_ids & set(trial.example_ids)  # demos never double as scored examples
     complete = [g for g, ts in by_generation.items() if any(t.split == "val" for t in ts)]
-    assert len(complete) >= 2
+    assert len(complete) >= 2 and complete == sorted(by_generation)  # no generation scored in vain
     for generation in complete:
         trials = by_generation[generation]
         rung0 = [t for t in trials if t.info["rung"] == 0]
@@ -82,6 +82,9 @@ def test_successive_halving_scores_children_on_growing_minibatches():
         assert len(rung1) == math.ceil(len(rung0) / 2)
         assert 1 <= len(val) <= math.ceil(len(rung1) / 2)
         assert {t.candidate for t in val} <= {t.candidate for t in rung1} <= {t.candidate for t in rung0}
+        spent = sum(len(t.scores) for t in trials)
+        assert spent == optimizer.generation_cost(len(rung0), pool=20, val=len(task.val))
+    assert result.metric_calls > 400 - optimizer.generation_cost(1, pool=20, val=len(task.val))
 
 
 def test_without_rungs_every_child_is_validated():
@@ -172,3 +175,24 @@ def test_plain_format_is_skipped_on_a_chat_only_backend():
     result = GeneticSearch(population_size=3, minibatch=4, formats=("chat", "plain")).optimize(
         toy_task(), backend, budget=200, cache=None)
     assert {t.candidate.format for t in result.trials} == {"chat"}
+
+
+@pytest.mark.integration
+def test_genetic_search_runs_on_the_real_default_model(tmp_path, monkeypatch):
+    monkeypatch.setenv("PROMPTLIFT_CACHE", str(tmp_path / "cache"))
+    pytest.importorskip("llama_cpp")
+    from promptlift import get_task, load_backend
+
+    try:
+        backend = load_backend("llamacpp:smollm2")
+    except Exception as exc:  # noqa: BLE001 - a missing model file skips, it does not fail
+        pytest.skip(str(exc))
+    task = get_task("sentiment", sizes=(6, 2, 2))
+    optimizer = GeneticSearch(population_size=2, minibatch=2, rungs=1, generations=1, proposal_tokens=16,
+                              proposer_rate=0.0, max_demos=2)
+    result = optimizer.optimize(task, backend, budget=16, run_dir=tmp_path / "run", cache=ResponseCache(tmp_path / "c"))
+    assert result.metric_calls <= 16 and result.best_test is not None
+    assert {t.info.get("generation") for t in result.trials[1:]} >= {0}
+    assert any(r.get("operator") in {"paraphrase", "seed"} for r in (t.info for t in result.trials[1:]))
+    assert result.usage.calls > result.metric_calls  # the proposer wrote at least the paraphrase
+    plot_generations(result, tmp_path / "generations.png")
