@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from promptlift.backends.models import embedded_gguf
-from promptlift.cache import default_cache_dir
+from promptlift.cache import default_models_dir
 from promptlift.errors import MissingDependency
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ def require_packages(*names: str) -> None:
 
 def converted_dir(name: str = "smollm2", cache_dir: Path | None = None) -> Path:
     """Where the converted copy of an embedded model lives (it may not exist yet)."""
-    return (cache_dir or default_cache_dir()) / "models" / name
+    return (cache_dir / "models" if cache_dir else default_models_dir()) / name
 
 
 def ensure_converted(name: str = "smollm2", cache_dir: Path | None = None) -> Path:

@@ -13,7 +13,7 @@ import logging
 import os
 from pathlib import Path
 
-from promptlift.cache import default_cache_dir
+from promptlift.cache import default_models_dir
 from promptlift.errors import ConfigError, MissingDependency
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ def weights_hash(path: str | Path, length: int = 12) -> str:
     if not files:
         raise ConfigError(f"no weight files (.safetensors, .bin, .gguf) under {path}")
     stamp = [[str(f), f.stat().st_size, f.stat().st_mtime_ns] for f in files]
-    memo = default_cache_dir() / "hashes.json"
+    memo = default_models_dir() / "hashes.json"
     known = _read_json(memo)
     key = hashlib.sha256(json.dumps(stamp).encode()).hexdigest()
     if key not in known:
