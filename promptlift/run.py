@@ -157,8 +157,8 @@ class Run:
             spent = sum((c.usage for c in part), Usage())
             if charge:
                 self.ledger.spend(spent)
+                self.cache_hits += sum(c.cached for c in part)
             usage = usage + spent
-            self.cache_hits += sum(c.cached for c in part)
             completions.extend(part)
             if progress:
                 notify(self.callbacks, "on_examples", self, len(part))

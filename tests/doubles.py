@@ -51,3 +51,11 @@ def keyword_script(request: Request) -> list[float] | str:
 
 def scripted(name: str = "toy") -> ScriptedBackend:
     return ScriptedBackend(keyword_script, name=name)
+
+
+class ToyEngine:
+    """A model-string engine for CLI tests: ``toy:NAME`` gives the keyword_script double."""
+
+    @classmethod
+    def from_spec(cls, model: str, **options) -> ScriptedBackend:
+        return scripted(model)
