@@ -56,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     log.setLevel(logging.INFO)
     backend = scripted_backend() if args.scripted else load_backend(args.model, **threads(args))
     rows, evidence = previous(args) if args.resume else ([], {})
+    if any(m == "promptlift/similarity" for m in args.methods):
+        from promptlift.embeddings import get_embedder
+
+        get_embedder(args.embedder)  # loaded once, outside the timings (like the model)
     done = {(r["task"], r["method"], r["seed"]) for r in rows}
     for task_name in args.tasks:
         task = get_task(task_name, sizes=tuple(args.sizes))
@@ -105,7 +109,7 @@ def previous(args: argparse.Namespace) -> tuple[list[dict], dict]:
     if not path.is_file():
         return [], {}
     data = json.loads(path.read_text())
-    return data["runs"], data.get("dspy_prompts", {})
+    return [r for r in data["runs"] if "error" not in r], data.get("dspy_prompts", {})  # failed runs are redone
 
 
 def run_one(method: str, task: Any, backend: Any, seed: int, args: argparse.Namespace, evidence: dict) -> dict:

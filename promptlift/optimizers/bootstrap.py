@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections import defaultdict
 from typing import Sequence
 
 from promptlift import calibration, formats
 from promptlift.errors import BudgetExhausted
 from promptlift.optimizers.base import Optimizer
-from promptlift.optimizers.fewshot import FewShot
 from promptlift.run import Evaluation, Run
 from promptlift.types import Candidate, Example
 
@@ -139,10 +139,26 @@ def traces(evaluation: Evaluation, threshold: float, *, choice_task: bool) -> li
 
 
 def draw(run: Run, pool: Sequence[Example], k: int, choices: Sequence[str], balanced: bool = True) -> list[Example]:
-    """``k`` demos from ``pool`` (label-balanced for choice tasks when asked), seeded by the run."""
+    """``k`` demos from ``pool``, seeded by the run; for choice tasks (when ``balanced``) taken
+    round-robin over the labels present, a label that runs out skipped (bootstrapped pools are
+    often lopsided), then shuffled."""
     if k <= 0 or not pool:
         return []
-    return FewShot(k=k, balanced=balanced).draw(run, pool, choices)
+    if not (balanced and choices):
+        return run.sample(pool, k)
+    by_label: dict[str, list[Example]] = defaultdict(list)
+    for example in pool:
+        by_label[example.output].append(example)
+    labels = [c for c in choices if by_label[c]] + [o for o in by_label if o not in choices]
+    queues = {label: run.sample(by_label[label], k) for label in labels}
+    order = run.sample(labels, len(labels))
+    demos: list[Example] = []
+    while len(demos) < min(k, len(pool)):
+        for label in order:
+            if queues[label] and len(demos) < k:
+                demos.append(queues[label].pop())
+    run.rng.shuffle(demos)
+    return demos
 
 
 def dress(run: Run, candidate: Candidate, fmts: Sequence[str]) -> Candidate:
