@@ -177,9 +177,11 @@ def run_dspy(method: str, task: Any, backend: CachedBackend, seed: int, args: ar
     lm_calls = backend_calls(task_lm, prompt_lm)
     test, failures, extra_calls = dspy_accuracy(task, program, task_lm, evidence, method)
     candidate = pl_dspy.from_dspy(program, task)
+    # the same instruction and demos, rendered and choice-scored by promptlift: isolates DSPy's format
+    as_promptlift = accuracy(task, candidate, backend.inner)
     return {"test": test, "val": None, "metric_calls": metric.calls, "lm_calls": lm_calls, "seconds": seconds,
             "parse_failures": failures, "test_fallback_calls": extra_calls, "n_demos": len(candidate.demos),
-            "candidate": candidate.to_dict()}
+            "test_in_promptlift_format": as_promptlift, "candidate": candidate.to_dict()}
 
 
 def compile_dspy(method: str, student: Any, metric: Any, train: list, val: list, prompt_lm: Any, seed: int,
@@ -252,25 +254,32 @@ def _shuffled(items: list, seed: int) -> list:
 
 # --- output --------------------------------------------------------------------------------
 def table(rows: list[dict]) -> str:
-    lines = ["| task | method | test accuracy (mean ± std) | metric calls | LM calls | wall time (s) | DSPy parse failures (test) |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| task | method | test accuracy (mean ± std) | metric calls | LM calls | wall time (s) "
+             "| DSPy parse failures (test) | DSPy's program, choice-scored by promptlift |",
+             "|---|---|---|---|---|---|---|---|"]
     keys = list(dict.fromkeys((r["task"], r["method"]) for r in rows))
     for task, method in keys:
         group = [r for r in rows if r["task"] == task and r["method"] == method and "error" not in r]
         failed = [r for r in rows if r["task"] == task and r["method"] == method and "error" in r]
         if failed:
-            lines.append(f"| {task} | {method} | failed in {len(failed)} run(s): {failed[0]['error'][:120]} | | | | |")
+            lines.append(f"| {task} | {method} | failed in {len(failed)} run(s): {failed[0]['error'][:120]} | | | | | |")
         if not group:
             continue
         tests = [r["test"] for r in group]
         std = statistics.stdev(tests) if len(tests) > 1 else 0.0
         fails = [r.get("parse_failures") for r in group if r.get("parse_failures") is not None]
+        scored = [r["test_in_promptlift_format"] for r in group if r.get("test_in_promptlift_format") is not None]
         lines.append(f"| {task} | {method} | {statistics.mean(tests):.3f} ± {std:.3f} (n={len(tests)}) | "
                      f"{statistics.mean(r['metric_calls'] for r in group):.0f} | "
                      f"{statistics.mean(r['lm_calls'] for r in group):.0f} | "
                      f"{statistics.mean(r['seconds'] for r in group):.1f} | "
-                     f"{f'{statistics.mean(fails):.1f}' if fails else '-'} |")
+                     f"{f'{statistics.mean(fails):.1f}' if fails else '-'} | "
+                     f"{f'{statistics.mean(scored):.3f} ± {_std(scored):.3f}' if scored else '-'} |")
     return "\n".join(lines)
+
+
+def _std(values: list[float]) -> float:
+    return statistics.stdev(values) if len(values) > 1 else 0.0
 
 
 def write(args: argparse.Namespace, rows: list[dict], evidence: dict) -> None:
