@@ -13,6 +13,12 @@ from promptlift.cache import ResponseCache
 from promptlift.callbacks import ProgressBar
 from promptlift.errors import PromptliftError
 from promptlift.optimizers import FewShot, Optimizer, get_optimizer
+from promptlift.optimizers.bootstrap import BootstrapFewShot
+from promptlift.optimizers.genetic import GeneticSearch
+from promptlift.optimizers.gepa import GEPA
+from promptlift.optimizers.mipro import JointSearch
+from promptlift.optimizers.similarity import SimilarityFewShot
+from promptlift.optimizers.soft_prompt import SoftPromptTuning
 from promptlift.result import Result, Trial
 from promptlift.run import Run
 from promptlift.tasks import Task, get_task, load_task, task_from_dataframe
@@ -22,12 +28,16 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Backend",
+    "BootstrapFewShot",
     "Budget",
     "Candidate",
     "Capabilities",
     "Completion",
     "Example",
     "FewShot",
+    "GEPA",
+    "GeneticSearch",
+    "JointSearch",
     "Message",
     "Optimizer",
     "ProgressBar",
@@ -38,6 +48,8 @@ __all__ = [
     "Run",
     "Score",
     "ScriptedBackend",
+    "SimilarityFewShot",
+    "SoftPromptTuning",
     "Task",
     "Trial",
     "Usage",

@@ -14,6 +14,9 @@ from promptlift.optimizers.base import Optimizer
 
 OPTIMIZERS: dict[str, str] = {
     "fewshot": "promptlift.optimizers.fewshot:FewShot",
+    "bootstrap": "promptlift.optimizers.bootstrap:BootstrapFewShot",
+    "similarity": "promptlift.optimizers.similarity:SimilarityFewShot",
+    "mipro": "promptlift.optimizers.mipro:JointSearch",
     "gepa": "promptlift.optimizers.gepa:GEPA",
     "genetic": "promptlift.optimizers.genetic:GeneticSearch",
     "soft_prompt": "promptlift.optimizers.soft_prompt:SoftPromptTuning",
