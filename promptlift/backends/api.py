@@ -34,10 +34,10 @@ from typing import Any, Mapping, Sequence
 from promptlift.backends.base import Capabilities
 from promptlift.backends.limits import RateLimiter
 from promptlift.backends.retry import Retrier, RetryPolicy, is_retryable_status, parse_retry_after
-from promptlift.backends.usage import Prices, lookup_prices, usage_from
-from promptlift.backends.wire import MODES, generated_choice, parse, payload, score_choices
+from promptlift.backends.usage import Prices, lookup_prices, max_context, usage_from
+from promptlift.backends.wire import MODES, Parsed, generated_choice, parse, payload, score_choices
 from promptlift.errors import BackendError, CapabilityError, ConfigError, RetryableError, param_error
-from promptlift.types import Completion, Request
+from promptlift.types import Completion, Request, Usage
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,7 @@ class APIOptions:
     requests_per_minute: float | None = None
     tokens_per_minute: float | None = None
     deadline: float = 60.0
+    attempt_timeout: float | None = None
     max_retries: int = 6
     backoff: float = 0.5
     backoff_max: float = 30.0
@@ -123,6 +124,7 @@ class APIOptions:
         return RetryPolicy(
             max_retries=self.max_retries, backoff=self.backoff, backoff_max=self.backoff_max,
             jitter=self.jitter, retry_after_max=self.retry_after_max, deadline=self.deadline,
+            attempt_timeout=self.attempt_timeout,
         )
 
 
@@ -134,6 +136,7 @@ class APIBackend:
     """
 
     engine = "api"
+    id: str = "api:unset"  # engines set it (engine + model + public base url) before __init__ runs
 
     def __init__(self, model: str, options: APIOptions, *, secrets: Sequence[Secret] = (), provider: str | None = None) -> None:
         self.model = model
@@ -147,8 +150,6 @@ class APIBackend:
         self.stats = {"calls": 0, "attempts": 0, "failures": 0}
         self._lock = threading.Lock()
         self._pool: futures.ThreadPoolExecutor | None = None
-
-    id: str = "api:unset"
 
     # --- what engines provide --------------------------------------------------------------
     def _send(self, endpoint: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
@@ -168,8 +169,6 @@ class APIBackend:
         return False
 
     def _capabilities(self) -> Capabilities:
-        from promptlift.backends.usage import max_context
-
         raw = self.options.raw_prompt if self.options.raw_prompt is not None else self._raw_prompt_default()
         context = self.options.max_context or max_context(self.model)
         return Capabilities(chat=True, choice_scoring=self.mode == "logprobs", raw_prompt=raw, max_context=context)
@@ -230,6 +229,9 @@ class APIBackend:
             raise
         usage = usage_from(raw, self.prices, time.perf_counter() - started, prompt_estimate)
         self.limiter.settle(estimate, usage.tokens)
+        return self._completion(request, parsed, usage)
+
+    def _completion(self, request: Request, parsed: Parsed, usage: Usage) -> Completion:
         if not request.choices:
             return Completion(text=parsed.text, usage=usage)
         if self.mode == "logprobs":

@@ -32,9 +32,13 @@ from promptlift.errors import BackendError, ConfigError, MalformedResponse, Miss
 log = logging.getLogger(__name__)
 
 _IMPORT_LOCK = threading.Lock()
-# Modules litellm imports on its first call (~3-6 s); importing them in ``_prepare`` keeps
-# that time off the first call's deadline. A missing one only costs time, never correctness.
-_LAZY_MODULES = ("openai.resources.chat", "openai.resources.completions", "litellm.proxy._types")
+# Modules litellm imports on its first call and on its first error (~3-6 s on a loaded
+# machine); importing them in ``_prepare`` keeps that time off the first call's deadline.
+# A missing one only costs time, never correctness.
+_LAZY_MODULES = (
+    "openai.resources.chat", "openai.resources.completions", "litellm.proxy._types",
+    "litellm.integrations.custom_guardrail", "fastapi",  # litellm's error path imports fastapi if present
+)
 _warm = False
 
 

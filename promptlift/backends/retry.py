@@ -12,8 +12,9 @@ Policy (``RetryPolicy``):
   computed delay, capped at ``retry_after_max``;
 - not retried: any other ``BackendError`` (400, 401, 403, 404, context length, malformed
   responses) propagates at once;
-- ``deadline`` seconds bound a logical call: each attempt's timeout is the time left, and a
-  backoff that would end past the deadline is not slept: the call fails at once instead.
+- ``deadline`` seconds bound a logical call: each attempt's timeout is the time left (or
+  ``attempt_timeout`` if smaller, so a hung connection can be retried within the deadline),
+  and a backoff that would end past the deadline is not slept: the call fails at once instead.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class RetryPolicy:
     jitter: float = 0.5
     retry_after_max: float = 60.0
     deadline: float = 60.0
+    attempt_timeout: float | None = None
 
     def __post_init__(self) -> None:
         checks = {
@@ -57,6 +59,7 @@ class RetryPolicy:
             "jitter": (0 <= self.jitter <= 1, "a number in [0, 1]"),
             "retry_after_max": (self.retry_after_max >= 0, "a number >= 0"),
             "deadline": (self.deadline > 0, "a number > 0"),
+            "attempt_timeout": (self.attempt_timeout is None or self.attempt_timeout > 0, "a number > 0 or None"),
         }
         for name, (ok, requirement) in checks.items():
             if not ok:
@@ -119,9 +122,11 @@ class Retrier:
             number += 1
             if number > 1 and before_retry is not None:
                 before_retry()
-            remaining = policy.deadline - (self._clock() - started)
+            timeout = policy.deadline - (self._clock() - started)
+            if policy.attempt_timeout is not None:
+                timeout = min(timeout, policy.attempt_timeout)
             try:
-                return attempt(max(remaining, 0.001))
+                return attempt(max(timeout, 0.001))
             except RetryableError as exc:
                 wait = self._next_wait(exc, number, started)
                 log.info("%s: attempt %d failed (%s); retrying in %.3f s", self.backend, number, _reason(exc), wait)

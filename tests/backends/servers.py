@@ -35,6 +35,15 @@ from pathlib import Path
 TOP = [("positive", -0.4), ("Positive", -1.9), ("negative", -1.6), ("The", -2.5), ("neg", -4.0)]
 
 
+def set_plan(url: str, *faults: str, then: str = "ok") -> None:
+    """Set a FaultServer's plan from another process (``url`` is the server's ``/v1`` url)."""
+    body = json.dumps({"faults": list(faults), "then": then}).encode()
+    root = url.rsplit("/v1", 1)[0]
+    request = urllib.request.Request(root + "/_plan", data=body, headers={"content-type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        response.read()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -74,6 +83,10 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
         length = int(self.headers.get("content-length") or 0)
         request = json.loads(self.rfile.read(length) or b"{}")
+        if self.path == "/_plan":  # a control call from another process: not counted
+            self.server.plan(*request.get("faults", ()), then=request.get("then", "ok"), keep_log=True)
+            self._send(200, {"planned": request})
+            return
         fault, plan = self.server.take(self.path, dict(self.headers), request)
         try:
             self._answer(fault, request)
@@ -163,16 +176,20 @@ class FaultServer(ThreadingHTTPServer):
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}/v1"
 
-    def plan(self, *faults: str, then: str = "ok") -> FaultServer:
-        """Answer the next requests with ``faults``, then always with ``then``; resets the count."""
+    def plan(self, *faults: str, then: str = "ok", keep_log: bool = False) -> FaultServer:
+        """Answer the next requests with ``faults``, then always with ``then``; resets the count.
+
+        Other processes can set the plan with ``POST /_plan {"faults": [...], "then": "ok"}``.
+        """
         with self._lock:
             self._plan = deque(faults)
             self._default = then
             self.hits = 0
             self.generation += 1
             self.in_flight = self.peak_in_flight = 0
-            self.requests.clear()
-            self.headers.clear()
+            if not keep_log:
+                self.requests.clear()
+                self.headers.clear()
         return self
 
     def take(self, path: str, headers: dict, request: dict) -> tuple[str, int]:

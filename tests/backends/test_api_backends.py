@@ -106,3 +106,17 @@ def test_dollars_are_counted_when_prices_are_known(faults):
     assert usage.dollars == pytest.approx(usage.prompt_tokens * 1e-6 + usage.completion_tokens * 2e-6)
     result = FewShot(k=2, max_candidates=2).optimize(toy_task(16), backend, budget=Budget(dollars=1.0), cache=None)
     assert result.usage.dollars is not None and result.usage.dollars > 0
+
+
+def test_token_budget_overshoot_under_concurrency_is_at_most_one_chunk(faults):
+    from promptlift import Run
+    from promptlift.errors import BudgetExhausted
+
+    backend = make_backend("openai", faults.url, max_concurrency=8)
+    task = toy_task(80)
+    run = Run(task, backend, budget=Budget(tokens=30), cache=None, chunk=8)
+    with pytest.raises(BudgetExhausted, match="tokens"):
+        run.evaluate(task.seed, task.train)  # 40 examples, 12 tokens each on the fault server
+    spent = run.ledger.usage.tokens
+    assert faults.hits == 8 and spent == 8 * 12  # one chunk of 8 concurrent calls, then the check stops it
+    assert spent - 30 <= run.chunk * 12  # the documented bound: one chunk of requests

@@ -87,8 +87,15 @@ def test_backoff_grows_exponentially_with_jitter(engine, faults):
     assert all(cap * 0.5 <= wait <= cap for wait, cap in zip(sleep.waits, caps, strict=True))
 
 
+def warmed(backend, faults):
+    """The backend after one answered call (SDK imports done: the clock then times the call only)."""
+    backend.complete([GENERATE])
+    faults.plan()
+    return backend
+
+
 def test_a_hanging_server_is_abandoned_at_the_deadline(engine, faults):
-    backend = make_backend(engine, faults.url, deadline=0.5)
+    backend = warmed(make_backend(engine, faults.url, deadline=0.5), faults)
     faults.plan(then="hang")  # every attempt would hang for 10 s
     started = time.monotonic()
     with pytest.raises(BackendError, match="deadline of 0.5 s") as info:
@@ -97,6 +104,16 @@ def test_a_hanging_server_is_abandoned_at_the_deadline(engine, faults):
     assert faults.hits == 1  # the timeout used the whole deadline: no time was left to retry
     assert elapsed < faults.hang_seconds / 2  # not waiting for the server (deadline 0.5 s)
     assert "timeout" in str(info.value)
+
+
+def test_attempt_timeout_retries_a_hang_within_the_deadline(engine, faults):
+    backend = warmed(make_backend(engine, faults.url, deadline=2.5, attempt_timeout=1.0), faults)
+    faults.plan(then="hang")
+    started = time.monotonic()
+    with pytest.raises(BackendError, match="deadline of 2.5 s reached after 3 attempt"):
+        backend.complete([GENERATE])
+    assert faults.hits == 3  # attempts at ~0 s, ~1 s and ~2 s (the last one cut to the ~0.5 s left)
+    assert time.monotonic() - started < faults.hang_seconds / 2
 
 
 def test_a_backoff_past_the_deadline_is_not_slept(engine, faults):
