@@ -5,7 +5,8 @@ evaluates the sentiment task's seed candidate on ``--examples`` test examples th
 ``Run.evaluate`` (the path optimizers use: chunks of 32 requests, choice scoring from top
 logprobs) with ``max_concurrency`` 1 and 8, uncached, and reports examples per second, the
 accuracy, and whether both runs predicted the same labels. A cached replay of the same
-evaluation follows: it must make zero model calls.
+evaluation (through the cache the last measured run filled) follows: it must make zero model
+calls.
 
 llama-cpp-python's server answers one request at a time (one model, one lock), so
 concurrency can only overlap the client's and the HTTP layer's work with the model's; a
@@ -51,11 +52,13 @@ def evaluate(task, backend, cache: ResponseCache | None = None) -> tuple[float, 
     return time.perf_counter() - started, evaluation
 
 
-def measure(task, url: str, engine: str, concurrency: int) -> dict[str, Any]:
+def measure(task, url: str, engine: str, concurrency: int, cache: ResponseCache) -> dict[str, Any]:
+    """One uncached evaluation (``cache`` starts empty: every request is a miss that fills it)."""
     backend = make_backend(engine, url, max_concurrency=concurrency, deadline=600.0, prices=(0, 0))
     backend.complete([task.render(task.seed, task.train[0])])  # SDK imports and connection off the clock
-    seconds, evaluation = evaluate(task, backend)
+    seconds, evaluation = evaluate(task, backend, cache)
     n = len(task.test)
+    assert backend.stats["calls"] == n + 1, "the cache was not empty"
     return {
         "engine": engine, "concurrency": concurrency, "examples": n, "seconds": round(seconds, 2),
         "examples_per_second": round(n / seconds, 3), "accuracy": round(evaluation.mean, 4),
@@ -64,14 +67,13 @@ def measure(task, url: str, engine: str, concurrency: int) -> dict[str, Any]:
     }
 
 
-def cached_replay(task, url: str, engine: str, cache_dir: Path) -> dict[str, Any]:
-    cache = ResponseCache(cache_dir / f"{engine}.sqlite")
-    backend = make_backend(engine, url, max_concurrency=8, deadline=600.0)
-    evaluate(task, backend, cache)
-    calls = backend.stats["calls"]
+def cached_replay(task, url: str, engine: str, cache: ResponseCache) -> dict[str, Any]:
+    """The same evaluation again through a cache that a measured run filled: zero model calls."""
+    backend = make_backend(engine, url, max_concurrency=8, deadline=600.0, prices=(0, 0))
     seconds, evaluation = evaluate(task, backend, cache)
-    return {"engine": engine, "first_calls": calls, "replay_calls": backend.stats["calls"] - calls,
-            "replay_seconds": round(seconds, 3), "replay_accuracy": round(evaluation.mean, 4)}
+    return {"engine": engine, "replay_calls": backend.stats["calls"], "replay_seconds": round(seconds, 3),
+            "replay_cache_hits": sum(c.cached for c in evaluation.completions),
+            "replay_accuracy": round(evaluation.mean, 4)}
 
 
 def main() -> int:
@@ -93,9 +95,10 @@ def main() -> int:
                 for repeat in range(args.repeats):
                     order = args.concurrency if repeat % 2 == 0 else list(reversed(args.concurrency))
                     for concurrency in order:
-                        rows.append(measure(task, server.url, engine, concurrency))
+                        cache = ResponseCache(Path(tmp) / f"{engine}-{repeat}-{concurrency}.sqlite")
+                        rows.append(measure(task, server.url, engine, concurrency, cache))
                         print(_row(rows[-1]), flush=True)
-                replays.append(cached_replay(task, server.url, engine, Path(tmp)))
+                replays.append(cached_replay(task, server.url, engine, cache))
                 print(f"{engine}: cached replay made {replays[-1]['replay_calls']} model calls "
                       f"({replays[-1]['replay_seconds']} s)", flush=True)
         finally:
