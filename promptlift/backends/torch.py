@@ -41,15 +41,19 @@ class TorchBackend:
     ``device``: "cpu", "cuda", "cuda:1"... (default: CUDA when available). ``dtype``: one of
     ``DTYPES`` (default: bfloat16 on CUDA, float32 on CPU). ``chunk_tokens`` bounds the packed
     tokens of one scoring forward; ``batch_size`` the rows of one generation batch;
-    ``prefixes`` how many computed prefixes are kept between calls.
+    ``prefixes`` how many computed prefixes are kept between calls. ``threads`` sets torch's
+    intra-op threads (process-wide; default: torch's choice) — on a machine shared with other
+    busy processes, fewer threads than cores is often much faster.
     """
 
     def __init__(self, path: str | Path, *, name: str | None = None, device: str | None = None,
                  dtype: str | None = None, chunk_tokens: int | None = None, batch_size: int | None = None,
-                 prefixes: int = 4) -> None:
+                 prefixes: int = 4, threads: int | None = None) -> None:
         require_packages("torch", "transformers", "safetensors")
         import torch
 
+        if threads is not None:
+            torch.set_num_threads(threads)
         from promptlift.backends.torch_prefix import PrefixStore
 
         self.path = Path(path)

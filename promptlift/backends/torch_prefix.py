@@ -156,7 +156,8 @@ class PrefixStore:
         self.capacity = capacity
         self._prefixes: OrderedDict[tuple, Prefix] = OrderedDict()
         self._roots: OrderedDict[tuple, Root] = OrderedDict()
-        self.tokens_computed = 0  # prompt tokens run through the model for prefixes (for tests/benchmarks)
+        self.prefix_tokens = 0  # tokens run through the model to build prefixes (tests, benchmarks)
+        self.packed_tokens = 0  # tokens run after a prefix: suffixes and choice branches
 
     def clear(self) -> None:
         self._prefixes.clear()
@@ -185,7 +186,7 @@ class PrefixStore:
         base = crop(best.kv, root.length + shared) if best is not None and shared else root.kv
         shared = shared if best is not None else 0
         kv = extend(self.model, base, root.length + shared, tokens[shared:])
-        self.tokens_computed += len(tokens) - shared
+        self.prefix_tokens += len(tokens) - shared
         made = Prefix(root_key=root.key, tokens=tokens, kv=kv, length=root.length + len(tokens))
         self._prefixes[(root.key, tokens)] = made
         self._trim(self._prefixes)

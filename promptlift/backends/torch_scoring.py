@@ -58,6 +58,7 @@ def score_group(model: Any, store: PrefixStore, root: Root, items: Sequence[Item
     for chunk in _chunks(items, shared, chunk_tokens):
         packed = _pack([items[i] for i in chunk], shared, prefix.length)
         values = _run(model, prefix.kv, prefix.length, packed)
+        store.packed_tokens += len(packed.tokens)
         for (item, choice, _, _), value in zip(packed.reads, values):
             out[chunk[item]][choice] += value
     return out
