@@ -196,3 +196,12 @@ def test_genetic_search_runs_on_the_real_default_model(tmp_path, monkeypatch):
     assert any(r.get("operator") in {"paraphrase", "seed"} for r in (t.info for t in result.trials[1:]))
     assert result.usage.calls > result.metric_calls  # the proposer wrote at least the paraphrase
     plot_generations(result, tmp_path / "generations.png")
+
+
+def test_generation_task_without_choices():
+    import dataclasses
+
+    task = dataclasses.replace(toy_task(), choices=(), metric="exact_match")
+    result = GeneticSearch(population_size=4, minibatch=4).optimize(task, scripted(), budget=300, cache=None)
+    assert result.best.mean == 1.0 and result.baseline.mean == 0.5
+    assert all(len(t.candidate.demos) <= 4 for t in result.trials)
