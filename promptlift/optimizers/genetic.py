@@ -223,9 +223,9 @@ class GeneticSearch(Optimizer):
             end = min(self.minibatch * self.eta**rung, len(batch))
             for i in (alive if end > start else ()):
                 child = children[i]
-                trial = run.evaluate(child.candidate, batch[start:end], parents=child.parents,
-                                     info=self._info(child, generation, rung))
-                scores[i].extend(trial.trial.scores)
+                evaluation = run.evaluate(child.candidate, batch[start:end], parents=child.parents,
+                                          info=self._info(child, generation, rung))
+                scores[i].extend(evaluation.trial.scores)
             start = end
             keep = max(1, math.ceil(len(alive) / self.eta))
             alive = sorted(alive, key=lambda i: (-_mean(scores[i]), i))[:keep]
