@@ -113,6 +113,20 @@ class SoftPromptTuning(Optimizer):
             run.validate(hard, info={"role": "initial"})
         return hard
 
+    def trainable_parameters(self, backend: Any) -> int:
+        """Parameters trained on ``backend``'s model: n x hidden (prompt), n x 2 x layers x kv_dim (prefix),
+        plus the reparameterisation MLP (n x hidden embeddings and two linear layers) with ``projection``."""
+        from promptlift.softprompt.apply import ModelDims
+
+        dims = ModelDims.of(backend.model)
+        n, kv = self.n_tokens, 2 * dims.layers * dims.n_kv_heads * dims.head_dim
+        if self.mode == "prompt":
+            return n * dims.hidden
+        if not self.projection:
+            return n * kv
+        p = self.projection
+        return n * dims.hidden + (dims.hidden * p + p) + (p * kv + kv)
+
     def total_steps(self, n_train: int) -> int:
         if self.epochs is not None:
             return max(1, math.ceil(self.epochs * n_train / self.batch_size))
@@ -150,6 +164,7 @@ class _Session:
         self.trainer, self.data = trainer, data
         self.best = max((t.mean for t in run.val_trials()), default=0.0)
         self.stale = 0
+        self.step_seconds: list[float] = []
         self.parent = next((t.number for t in reversed(run.val_trials()) if t.candidate == hard), None)
 
     @classmethod
@@ -172,9 +187,8 @@ class _Session:
             params = SoftParameters(spec.mode, dims, spec.n_tokens, spec.projection)
         params.initialise(model, ids, generator)
         params.to(model.get_input_embeddings().weight.device)
-        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
         trainer = Trainer(
-            model, params, at=insert_position(tokenizer, data[0].prompt), pad_id=pad,
+            model, params, at=insert_position(tokenizer, data[0].prompt),
             classification=bool(run.task.choices), lr=spec.lr, weight_decay=spec.weight_decay,
             grad_clip=spec.grad_clip, autocast=spec.autocast,
         )
@@ -193,6 +207,7 @@ class _Session:
             started = time.perf_counter()
             loss = self.trainer.step(batch)
             seconds = time.perf_counter() - started
+            self.step_seconds.append(seconds)
             self.run.ledger.spend(Usage(calls=len(batch), prompt_tokens=sum(e.tokens for e in batch), seconds=seconds))
             if step % self.spec.eval_every and step != total:
                 continue
@@ -207,7 +222,9 @@ class _Session:
             "role": "soft_prompt", "mode": self.spec.mode, "step": step, "train_loss": round(loss, 6),
             "n_tokens": self.spec.n_tokens, "trainable_parameters": params.trainable_parameters(),
             "soft_prompt_parameters": params.saved_parameters(), "nearest": self.nearest(),
+            "seconds_per_step": round(sum(self.step_seconds) / max(1, len(self.step_seconds)), 6),
         }
+        self.step_seconds = []
         parents = () if self.parent is None else (self.parent,)
         mean = self.run.validate(candidate, parents=parents, info=info).mean
         if mean > self.best:

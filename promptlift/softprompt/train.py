@@ -2,9 +2,14 @@
 
 Loss. For a classification task each choice's log-probability is the sum of its tokens'
 log-probabilities after the prompt (exactly what the torch backend scores), and the loss is
-the cross-entropy of the correct choice under a softmax over the choices. When every choice
-is one token this needs only the last prompt position's logits for those tokens. For a
-generation task the loss is teacher-forced cross-entropy on the target's tokens (mean per token).
+the cross-entropy of the correct choice under a softmax over the choices. For a generation
+task the loss is teacher-forced cross-entropy on the target's tokens (mean per token).
+
+Speed. A batch is computed the way the torch backend scores: the soft prompt and the tokens
+every prompt of the batch shares (chat template, instruction, demos) are run once, and the
+rows' remaining tokens are packed into one sequence with a tree-shaped attention mask (no
+padding; a row sees the shared part and itself), so the LM head runs only where a choice
+token is read. Gradients flow through all of it to the soft parameters.
 """
 
 from __future__ import annotations
@@ -16,7 +21,6 @@ from typing import Any, Iterator, Sequence
 
 import torch
 
-from promptlift.softprompt.apply import right_pad, soft_hidden
 from promptlift.softprompt.params import SoftParameters
 
 log = logging.getLogger(__name__)
@@ -69,9 +73,9 @@ def batches(items: Sequence[Encoded], size: int, rng: Any) -> Iterator[list[Enco
 class Trainer:
     """AdamW on the soft parameters; the model is frozen and only read."""
 
-    def __init__(self, model: Any, params: SoftParameters, *, at: int, pad_id: int, classification: bool,
+    def __init__(self, model: Any, params: SoftParameters, *, at: int, classification: bool,
                  lr: float, weight_decay: float, grad_clip: float | None, autocast: bool) -> None:
-        self.model, self.params, self.at, self.pad_id = model, params, at, pad_id
+        self.model, self.params, self.at = model, params, at
         self.classification, self.grad_clip = classification, grad_clip
         self.device = model.get_input_embeddings().weight.device
         self.autocast = autocast and self.device.type == "cuda"
@@ -94,54 +98,98 @@ class Trainer:
         return float(loss.detach())
 
     def loss(self, batch: Sequence[Encoded]) -> torch.Tensor:
-        if self.classification and all(len(c) == 1 for e in batch for c in e.choices):
-            return self._single_token_loss(batch)
-        return self._sequence_loss(batch)
-
-    def _hidden(self, sequences: Sequence[Sequence[int]]) -> torch.Tensor:
-        ids, mask = right_pad(sequences, self.pad_id, self.device)
-        return soft_hidden(self.model, ids, mask, self.params.kind, self.params.tensor(), self.at)
-
-    def _single_token_loss(self, batch: Sequence[Encoded]) -> torch.Tensor:
-        hidden = self._hidden([e.prompt for e in batch])
-        last = torch.tensor([len(e.prompt) - 1 for e in batch], device=self.device)
-        h = hidden[torch.arange(len(batch), device=self.device), last]  # [B, H]
-        ids = torch.tensor([[c[0] for c in e.choices] for e in batch], device=self.device)  # [B, C]
-        head = self.model.get_output_embeddings()
-        weight = head.weight[ids]  # [B, C, H]
-        logits = torch.einsum("bh,bch->bc", h.to(weight.dtype), weight)
-        if getattr(head, "bias", None) is not None:
-            logits = logits + head.bias[ids]
+        """CE over choices of the summed choice log-probs; for generation, token-mean NLL of the target."""
+        picked, owner = self._token_logprobs(batch)
+        if not self.classification:
+            return -picked.mean()
+        width = len(batch[0].choices)
+        sums = torch.zeros(len(batch) * width, device=self.device).index_add(0, owner, picked)
         labels = torch.tensor([e.label for e in batch], device=self.device)
-        return torch.nn.functional.cross_entropy(logits.float(), labels)
+        return torch.nn.functional.cross_entropy(sums.view(len(batch), width), labels)
 
     def choice_logprobs(self, batch: Sequence[Encoded]) -> torch.Tensor:
         """[B, C]: each choice's summed token log-probabilities after the prompt (what scoring ranks)."""
-        picked, owner, rows = self._token_logprobs(batch)
-        sums = torch.zeros(rows, device=self.device).index_add(0, owner, picked)
-        return sums.view(len(batch), -1)
+        picked, owner = self._token_logprobs(batch)
+        width = len(batch[0].choices)
+        return torch.zeros(len(batch) * width, device=self.device).index_add(0, owner, picked).view(len(batch), width)
 
-    def _token_logprobs(self, batch: Sequence[Encoded]) -> tuple[torch.Tensor, torch.Tensor, int]:
-        """Log-probability of every choice token, and the (example, choice) row it belongs to."""
-        rows, positions, targets, owner = [], [], [], []
-        for e in batch:
-            for choice in e.choices:
-                row = len(rows)
-                rows.append(e.prompt + choice[:-1])
-                for j, token in enumerate(choice):
-                    positions.append((row, len(e.prompt) - 1 + j))
-                    targets.append(token)
-                    owner.append(row)
-        hidden = self._hidden(rows)
-        index = torch.tensor(positions, device=self.device)
-        h = hidden[index[:, 0], index[:, 1]]  # [P, H]
-        logprobs = torch.log_softmax(self.model.get_output_embeddings()(h).float(), dim=-1)
-        picked = logprobs.gather(1, torch.tensor(targets, device=self.device).unsqueeze(1)).squeeze(1)
-        return picked, torch.tensor(owner, device=self.device), len(rows)
+    def _token_logprobs(self, batch: Sequence[Encoded]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log-probability of every choice token, and its ``example * n_choices + choice`` index."""
+        from promptlift.backends.torch_prefix import common_prefix
+        from promptlift.backends.torch_scoring import tree_mask
 
-    def _sequence_loss(self, batch: Sequence[Encoded]) -> torch.Tensor:
-        """CE over choices of the summed choice log-probs; for generation, token-mean NLL of the target."""
-        if not self.classification:
-            return -self._token_logprobs(batch)[0].mean()
-        labels = torch.tensor([e.label for e in batch], device=self.device)
-        return torch.nn.functional.cross_entropy(self.choice_logprobs(batch), labels)
+        at = self.at if self.params.kind == "prompt" else 0
+        bodies = [e.prompt[at:] for e in batch]
+        shared = max(0, min(common_prefix(bodies), min(len(b) for b in bodies) - 1))
+        cache, length = self._root(batch[0].prompt[:at], bodies[0][:shared])
+        packed = pack(bodies, [e.choices for e in batch], shared, length)
+        tensor = lambda values: torch.tensor(values, device=self.device)  # noqa: E731
+        mask = tree_mask(tensor(packed.owner), tensor(packed.branch), length)
+        hidden = _decoder(self.model)(
+            input_ids=tensor([packed.tokens]), position_ids=tensor([packed.positions]), attention_mask=mask,
+            past_key_values=cache, use_cache=True,
+        ).last_hidden_state[0]
+        reads = tensor(packed.reads)  # [R, 3]: packed index, target token, owner
+        logits = self.model.get_output_embeddings()(hidden[reads[:, 0]]).float()
+        picked = torch.log_softmax(logits, dim=-1).gather(1, reads[:, 1:2]).squeeze(1)
+        return picked, reads[:, 2]
+
+    def _root(self, head: Sequence[int], shared: Sequence[int]) -> tuple[Any, int]:
+        """The KV cache (with gradients) of everything every row sees: soft prompt and shared tokens."""
+        from promptlift.softprompt.apply import prefix_cache
+
+        tensor, decoder = self.params.tensor(), _decoder(self.model)
+        if self.params.kind == "prompt":
+            embed = self.model.get_input_embeddings()
+            ids = torch.tensor(list(head), dtype=torch.long, device=self.device)
+            rest = torch.tensor(list(shared), dtype=torch.long, device=self.device)
+            embeds = torch.cat([embed(ids), tensor.to(embed.weight.dtype), embed(rest)])[None]
+            out = decoder(inputs_embeds=embeds, use_cache=True)
+            return out.past_key_values, embeds.shape[1]
+        dtype = torch.get_autocast_dtype("cuda") if self.autocast else self.model.get_input_embeddings().weight.dtype
+        cache, n = prefix_cache(tensor, 1, dtype), tensor.shape[3]
+        if shared:
+            positions = torch.arange(n, n + len(shared), device=self.device)[None]
+            decoder(input_ids=torch.tensor([list(shared)], device=self.device), position_ids=positions,
+                    past_key_values=cache, use_cache=True)
+        return cache, n + len(shared)
+
+
+@dataclass
+class Packed:
+    """Every row's suffix (and each multi-token choice's branch) in one sequence, for a tree mask."""
+
+    tokens: list[int]
+    positions: list[int]
+    owner: list[int]  # the row each token belongs to
+    branch: list[int]  # -1 for a row's suffix, else a branch number unique in the pack
+    reads: list[tuple[int, int, int]]  # (packed index, target token, row * n_choices + choice)
+
+
+def pack(bodies: Sequence[Sequence[int]], choices: Sequence[Sequence[Sequence[int]]], shared: int, start: int) -> Packed:
+    """Pack the rows after their ``shared`` first tokens; positions continue from ``start``."""
+    packed = Packed([], [], [], [], [])
+    width = len(choices[0])
+    for row, (body, row_choices) in enumerate(zip(bodies, choices)):
+        suffix = list(body[shared:])
+        _extend(packed, suffix, start, row, -1)
+        last = len(packed.tokens) - 1
+        for j, choice in enumerate(row_choices):
+            index = row * width + j
+            packed.reads.append((last, choice[0], index))
+            if len(choice) > 1:
+                first = len(packed.tokens)
+                _extend(packed, choice[:-1], start + len(suffix), row, len(packed.reads))
+                packed.reads.extend((first + k, choice[k + 1], index) for k in range(len(choice) - 1))
+    return packed
+
+
+def _extend(packed: Packed, tokens: Sequence[int], start: int, owner: int, branch: int) -> None:
+    packed.tokens.extend(tokens)
+    packed.positions.extend(range(start, start + len(tokens)))
+    packed.owner.extend([owner] * len(tokens))
+    packed.branch.extend([branch] * len(tokens))
+
+
+def _decoder(model: Any) -> Any:
+    return getattr(model, model.base_model_prefix)

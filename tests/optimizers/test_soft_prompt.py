@@ -6,6 +6,8 @@ training loss agreeing with the backend's scores, budget, determinism, files), n
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -69,7 +71,7 @@ def train_loss(backend, task, result) -> float:
     if result is not None:
         tensors, _ = load_soft_prompt(result.best.candidate.soft_prompt)
         params.embeddings.data.copy_(tensors["embeddings"])
-    trainer = Trainer(backend.model, params, at=0, pad_id=0, classification=True, lr=0.1, weight_decay=0.0,
+    trainer = Trainer(backend.model, params, at=0, classification=True, lr=0.1, weight_decay=0.0,
                       grad_clip=None, autocast=False)
     with torch.no_grad():
         return float(trainer.loss(data))
@@ -118,16 +120,27 @@ def test_the_training_scores_are_the_backends_scores(backend, tmp_path, mode, pr
     assert str(tmp_path / "run" / "soft_prompts") in candidate.soft_prompt
 
 
-def test_single_token_fast_path_gives_the_same_loss(backend, tmp_path):
+@pytest.mark.parametrize("mode", ["prompt", "prefix"])
+def test_packed_training_forward_equals_one_forward_per_choice(backend, mode):
+    """The packed, shared-prefix training path against the naive one (full sequence per choice)."""
+    from promptlift.backends.torch_scoring import reference_logprobs
+    from promptlift.backends.torch_prefix import SoftPrompt
     from promptlift.optimizers.soft_prompt import _Session
     from promptlift.run import Run
 
-    task = toy_task()
+    words = Task(name="words", input_fields=("review",), train=toy_task().train, val=toy_task().val,
+                 choices=("positive", "very good film", "bad"), seed=Candidate(instruction="Classify the review."))
+    data = [e for e in toy_task().train[:5]]
+    task = dataclasses.replace(words, train=tuple(dataclasses.replace(e, output="bad") for e in data))
     run = Run(task, backend, budget=Budget(metric_calls=100))
-    session = _Session.start(SoftPromptTuning(**SMALL), run, backend, task.seed)
-    batch = session.data[:6]
+    session = _Session.start(SoftPromptTuning(mode=mode, **SMALL), run, backend, task.seed)
+    assert [len(c) for c in session.data[0].choices] == [1, 3, 1]
+    params = session.trainer.params
     with torch.no_grad():
-        assert torch.allclose(session.trainer._single_token_loss(batch), session.trainer._sequence_loss(batch), atol=1e-5)
+        packed = session.trainer.choice_logprobs(session.data)
+        soft = SoftPrompt(key="k", kind=mode, tensor=params.tensor())
+        naive = torch.tensor([reference_logprobs(backend.model, e.prompt, e.choices, soft, 0) for e in session.data])
+    assert torch.allclose(packed, naive, atol=1e-4)
 
 
 @pytest.mark.parametrize("mode,projection,expected", [
@@ -139,6 +152,8 @@ def test_trainable_parameter_counts(backend, mode, projection, expected):
         toy_task(), backend, budget=100, cache=None)
     info = result.trials[-1].info
     assert info["trainable_parameters"] == info["soft_prompt_parameters"] == expected
+    assert SoftPromptTuning(mode=mode, n_tokens=3).trainable_parameters(backend) == expected
+    assert info["seconds_per_step"] > 0
     tensors, metadata = load_soft_prompt(result.trials[-1].candidate.soft_prompt, model_id=backend.id)
     assert sum(t.numel() for t in tensors.values()) == expected
     assert metadata["kind"] == mode and metadata["n_tokens"] == "3" and metadata["hidden"] == "32"
@@ -150,6 +165,7 @@ def test_projection_mlp_is_counted_but_only_the_prefix_is_saved(backend):
     info = result.trials[-1].info
     mlp = (32 * 8 + 8) + (8 * 2 * 2 * 16 + 2 * 2 * 16)
     assert info["trainable_parameters"] == 3 * 32 + mlp
+    assert SoftPromptTuning(mode="prefix", projection=8, n_tokens=3).trainable_parameters(backend) == 3 * 32 + mlp
     assert info["soft_prompt_parameters"] == 3 * 2 * 2 * 16
 
 
