@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tasks": ("promptlift.commands.listing", "list the built-in tasks"),
     "models": ("promptlift.commands.listing", "list model engines and the default model"),
     "cache": ("promptlift.commands.cache", "inspect or clear the response cache"),
+    "bench": ("promptlift.commands.bench", "run a benchmark sweep from a YAML config"),
 }
 
 EPILOG = """examples:

@@ -1,0 +1,75 @@
+"""Sweep plots: test score per optimizer per task, and score against budget (matplotlib, off-screen)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from promptlift.plots import _pyplot
+
+
+def _series(summary: Any) -> list[tuple[str, Any]]:
+    """(name, rows) per model/proposer combination, in order of appearance."""
+    combos = summary[["model", "proposer"]].drop_duplicates().itertuples(index=False)
+    many = summary["model"].nunique() > 1 or summary["proposer"].nunique() > 1
+    out = []
+    for model, proposer in combos:
+        rows = summary[(summary["model"] == model) & (summary["proposer"] == proposer)]
+        name = f"{model} / {proposer}" if summary["proposer"].nunique() > 1 else str(model)
+        out.append((name if many else "", rows))
+    return out
+
+
+def test_scores(frame: Any, summary: Any, path: str | Path) -> None:
+    """Per task: each optimizer's mean test score ± std at its largest budget; the baseline dashed."""
+    plt = _pyplot()
+    tasks = list(dict.fromkeys(summary["task"]))
+    fig, axes = plt.subplots(1, len(tasks), figsize=(max(5.0, 1.1 * summary["optimizer"].nunique() + 2) * len(tasks), 4.2),
+                             squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        part = summary[summary["task"] == task]
+        optimizers = list(dict.fromkeys(part["optimizer"]))
+        series = _series(part)
+        width = 0.8 / max(1, len(series))
+        for s, (name, rows) in enumerate(series):
+            top = rows.sort_values("budget_order").groupby("optimizer", sort=False).tail(1) if "budget_order" in rows else rows
+            top = top.set_index("optimizer").reindex(optimizers)
+            xs = [i + (s - (len(series) - 1) / 2) * width for i in range(len(optimizers))]
+            ax.bar(xs, top["best_test_mean"], width, yerr=top["best_test_std"], capsize=3, label=name or None, alpha=0.85)
+        baseline = part["baseline_test_mean"].mean()
+        if baseline == baseline:
+            ax.axhline(baseline, color="k", ls="--", lw=1, label="baseline (seed)")
+        ax.set_xticks(range(len(optimizers)), optimizers, rotation=30, ha="right", fontsize=8)
+        ax.set_ylabel("test score (mean ± std over seeds)")
+        ax.set_title(f"{task} (each optimizer's largest budget)", fontsize=10)
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, format="png")
+    plt.close(fig)
+
+
+def score_vs_budget(frame: Any, summary: Any, path: str | Path) -> None:
+    """Per task: mean test score ± std against the metric-call budget, one line per optimizer."""
+    plt = _pyplot()
+    tasks = list(dict.fromkeys(summary["task"]))
+    fig, axes = plt.subplots(1, len(tasks), figsize=(6 * len(tasks), 4.2), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        part = summary[summary["task"] == task]
+        for name, rows in _series(part):
+            for optimizer, line in rows.groupby("optimizer", sort=False):
+                line = line.sort_values("budget_order")
+                label = f"{optimizer} ({name})" if name else optimizer
+                ax.errorbar(line["budget_x"], line["best_test_mean"], yerr=line["best_test_std"], marker="o", ms=4,
+                            capsize=3, label=label)
+        baseline = part["baseline_test_mean"].mean()
+        if baseline == baseline:
+            ax.axhline(baseline, color="k", ls="--", lw=1, label="baseline (seed)")
+        ax.set_xlabel("budget (metric calls)" if part["budget_numeric"].all() else "budget")
+        ax.set_ylabel("test score (mean ± std over seeds)")
+        ax.set_title(task)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, format="png")
+    plt.close(fig)

@@ -1,0 +1,183 @@
+"""Sweep results: one row per cell as a DataFrame (CSV, Parquet), a summary over seeds,
+plots and a markdown report. Everything is read from the storage, so any worker on any
+machine can write the report (``promptlift bench CONFIG --report``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import socket
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+from promptlift.bench.claims import DONE, FAILED
+
+log = logging.getLogger(__name__)
+
+GROUP = ["task", "model", "proposer", "optimizer", "budget"]
+FIRST = ["cell", "task", "optimizer", "optimizer_name", "params", "model", "proposer", "budget", "budget_metric_calls",
+         "seed", "peer", "baseline_val", "best_val", "baseline_test", "best_test", "lift", "metric_calls", "lm_calls",
+         "prompt_tokens", "completion_tokens", "tokens", "dollars", "search_seconds", "cell_seconds"]
+SPREAD = ["best_val", "best_test", "lift"]  # mean ± std
+MEAN = ["baseline_test", "metric_calls", "lm_calls", "tokens", "dollars", "search_seconds"]
+
+
+def results_frame(cells: Iterable[dict[str, Any]]):  # -> pandas.DataFrame
+    """One row per finished cell; nested values (params, peer facts) as JSON text."""
+    import pandas as pd
+
+    rows = [dict(c["result"]) for c in cells if c["status"] == DONE and c.get("result")]
+    for row in rows:
+        for key, value in list(row.items()):
+            if isinstance(value, (dict, list)):
+                row[key] = json.dumps(value, sort_keys=True, default=str)
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return pd.DataFrame(columns=FIRST)
+    frame["proposer"] = frame["proposer"].fillna("task model")
+    ordered = [c for c in FIRST if c in frame.columns]
+    return frame[ordered + [c for c in frame.columns if c not in ordered]]
+
+
+def summary_frame(frame):  # -> pandas.DataFrame
+    """Mean and std over seeds of each (task, model, proposer, optimizer, budget)."""
+    import pandas as pd
+
+    if frame.empty:
+        return pd.DataFrame(columns=[*GROUP, "n"])
+    numeric = frame.copy()
+    for column in SPREAD + MEAN:
+        numeric[column] = pd.to_numeric(numeric.get(column), errors="coerce")
+    grouped = numeric.groupby(GROUP, sort=False, dropna=False)
+    out = grouped.size().rename("n").to_frame()
+    for column in SPREAD:
+        out[f"{column}_mean"] = grouped[column].mean()
+        out[f"{column}_std"] = grouped[column].std(ddof=1).fillna(0.0).where(grouped[column].count() > 0)
+    for column in MEAN:
+        out[f"{column}_mean"] = grouped[column].mean()
+    out = out.reset_index()
+    return _budget_axis(out, numeric)
+
+
+def _budget_axis(out, frame):  # -> pandas.DataFrame
+    """budget_x: the metric-call budget where every budget has one, else the budget's position."""
+    import pandas as pd
+
+    calls = pd.to_numeric(frame.groupby("budget", sort=False)["budget_metric_calls"].first(), errors="coerce")
+    numeric = bool(calls.notna().all())
+    order = {b: (calls[b] if numeric else i) for i, b in enumerate(calls.index)}
+    out["budget_order"] = out["budget"].map(order)
+    out["budget_x"] = out["budget_order"]
+    out["budget_numeric"] = numeric
+    return out
+
+
+def write_report(cells: list[dict[str, Any]], out: str | Path, *, name: str, storage: str, description: str = "",
+                 note: str = "") -> Path:
+    """results.csv/.parquet, summary.csv, the plots and report.md into ``out``; returns the report path."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    frame = results_frame(cells)
+    summary = summary_frame(frame)
+    _atomic(out / "results.csv", lambda p: frame.to_csv(p, index=False))
+    _atomic(out / "results.parquet", lambda p: frame.to_parquet(p, index=False))
+    _atomic(out / "summary.csv", lambda p: summary.to_csv(p, index=False))
+    plots = []
+    if not frame.empty:
+        from promptlift.bench import plots as bench_plots
+
+        for filename, draw in (("test_scores.png", bench_plots.test_scores), ("score_vs_budget.png", bench_plots.score_vs_budget)):
+            try:
+                _atomic(out / filename, lambda p, draw=draw: draw(frame, summary, p))
+                plots.append(filename)
+            except Exception as exc:  # a plot is a convenience: never lose the tables over it
+                log.warning("could not draw %s: %s", filename, exc)
+    text = markdown(cells, summary, plots, name=name, storage=storage, description=description, note=note)
+    _atomic(out / "report.md", lambda p: Path(p).write_text(text, encoding="utf-8"))
+    return out / "report.md"
+
+
+def _atomic(path: Path, write: Any) -> None:
+    """Write to a temporary name, then rename: two workers finishing together never tear a file."""
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def markdown(cells: list[dict[str, Any]], summary, plots: list[str], *, name: str, storage: str, description: str,
+             note: str) -> str:
+    counts = {s: sum(c["status"] == s for c in cells) for s in ("done", "failed", "pending", "running")}
+    lines = [f"# Sweep `{name}`", ""]
+    if description:
+        lines += [description.strip(), ""]
+    lines += [
+        f"- written: {time.strftime('%Y-%m-%d %H:%M %Z')} on {machine()}",
+        f"- storage: `{redacted(storage)}`",
+        f"- cells: {len(cells)} ({', '.join(f'{n} {s}' for s, n in counts.items() if n)})",
+    ]
+    if note:
+        lines.append(f"- note: {note}")
+    lines += ["", "## Summary (mean ± std over seeds)", "", summary_table(summary), ""]
+    lines += [f"![{p}]({p})" for p in plots]
+    failed = [c for c in cells if c["status"] == FAILED]
+    if failed:
+        lines += ["", "## Failed cells", ""] + [f"- `{c['cell']}`: {c.get('error') or '?'}" for c in failed]
+    lines += ["", "## How to read this", "", *READING]
+    return "\n".join(lines) + "\n"
+
+
+READING = [
+    "- One cell is one run of one optimizer on one task, model, proposer, budget and seed; its row is in "
+    "`results.csv` / `results.parquet`, its run directory under `cells/`.",
+    "- baseline: the task's seed candidate on the same backend. Test scores are measured after the search, "
+    "outside the budget. best val is the score the optimizer selected on (peers without one show -).",
+    "- metric calls: examples scored during the search; LM calls and tokens: the search's calls to the task and "
+    "proposer models together (PEFT trains on the model directly: no calls counted).",
+    "- search s: wall time of the search alone, on whatever else the machine was running.",
+]
+
+
+def summary_table(summary) -> str:
+    header = ["task", "model", "proposer", "optimizer", "budget", "n", "baseline test", "best val", "best test", "lift",
+              "metric calls", "LM calls", "tokens", "$", "search s"]
+    rows = [header, ["---"] * len(header)]
+    for _, r in summary.iterrows():
+        rows.append([
+            r["task"], r["model"], r["proposer"], r["optimizer"], r["budget"], str(r["n"]),
+            _num(r["baseline_test_mean"], 3), _pm(r, "best_val"), _pm(r, "best_test"), _pm(r, "lift", signed=True),
+            _num(r["metric_calls_mean"], 0), _num(r["lm_calls_mean"], 0), _num(r["tokens_mean"], 0),
+            _num(r["dollars_mean"], 4), _num(r["search_seconds_mean"], 1),
+        ])
+    return "\n".join("| " + " | ".join(str(c).replace("|", "/") for c in row) + " |" for row in rows)
+
+
+def _pm(row: Any, column: str, *, signed: bool = False) -> str:
+    mean, std = row[f"{column}_mean"], row[f"{column}_std"]
+    if mean != mean:  # NaN: no value
+        return "-"
+    return f"{mean:+.3f} ± {std:.3f}" if signed else f"{mean:.3f} ± {std:.3f}"
+
+
+def _num(value: Any, digits: int) -> str:
+    if value is None or value != value:
+        return "-"
+    return f"{value:,.{digits}f}"
+
+
+def machine() -> str:
+    return (f"{socket.gethostname()} ({platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, "
+            f"Python {platform.python_version()})")
+
+
+def redacted(url: str) -> str:
+    """A storage URL without its password (never written to a file)."""
+    import sqlalchemy as sa
+
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<storage>"

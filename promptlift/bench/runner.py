@@ -1,0 +1,194 @@
+"""Running one cell: build the task, the backends and the optimizer (or peer), run, make a row.
+
+Every cell gets a fresh response cache in its run directory (``cache: cell``), so no cell is
+answered from another's work and LM calls, tokens and wall times are honest. The baseline is
+the task's seed candidate, scored on the same backend outside the budget; test scores are
+measured after the search, also outside it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from promptlift.bench.config import Cell, ModelSpec, TaskSpec, budget_label
+from promptlift.bench.peers import is_peer, peer_runner
+from promptlift.budget import Budget
+from promptlift.cache import CachedBackend, ResponseCache
+from promptlift.errors import ConfigError
+from promptlift.types import Candidate, Example, Usage
+
+log = logging.getLogger(__name__)
+
+
+class BackendPool:
+    """Backends of one worker, loaded once per model string and options."""
+
+    def __init__(self) -> None:
+        self._loaded: dict[str, Any] = {}
+
+    def get(self, spec: ModelSpec) -> Any:
+        from promptlift.backends.registry import load_backend
+
+        key = spec.model_dump_json()
+        if key not in self._loaded:
+            log.info("loading %s", spec.spec)
+            self._loaded[key] = load_backend(spec.spec, **spec.options)
+        return self._loaded[key]
+
+    def close(self) -> None:
+        """Free the models now, not at interpreter exit (where llama.cpp's finaliser fails noisily)."""
+        import gc
+
+        for backend in self._loaded.values():
+            close = getattr(backend, "close", None)
+            if callable(close):
+                close()
+        self._loaded.clear()
+        gc.collect()
+
+
+class Meter:
+    """Counts what passes through a backend (for peers, whose harnesses report no tokens)."""
+
+    def __init__(self, backend: Any) -> None:
+        self.inner = backend
+        self.id = backend.id
+        self.capabilities = backend.capabilities
+        self.usage = Usage()
+
+    def complete(self, requests: Sequence[Any]) -> list[Any]:
+        completions = self.inner.complete(requests)
+        self.usage = sum((c.usage for c in completions), self.usage)
+        return completions
+
+
+def build_task(spec: TaskSpec) -> Any:
+    from promptlift.tasks import get_task, load_task
+
+    if Path(spec.name).suffix in (".jsonl", ".json", ".csv", ".tsv"):
+        return load_task(spec.name, **spec.options)
+    return get_task(spec.name, **({"sizes": tuple(spec.sizes)} if spec.sizes else {}), **spec.options)
+
+
+def build_optimizer(name: str, params: Mapping[str, Any]) -> Any:
+    """A registry name or ``module:Class``; YAML lists become tuples (optimizers are frozen)."""
+    from promptlift.optimizers.registry import get_optimizer
+
+    params = {k: _tuples(v) for k, v in params.items()}
+    if ":" not in name:
+        return get_optimizer(name, **params)
+    module_name, _, class_name = name.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError):
+        raise ConfigError(f"Cannot import optimizer {name!r} (module:Class).") from None
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(params) - fields)
+    if unknown:
+        raise ConfigError(f"{cls.__name__} has no parameter(s) {unknown}. Parameters: {sorted(fields)}.")
+    return cls(**params)
+
+
+def _tuples(value: Any) -> Any:
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
+
+
+def score(task: Any, candidate: Candidate, backend: Any, examples: Iterable[Example]) -> float:
+    """Mean score of a candidate on examples, outside any budget."""
+    examples = list(examples)
+    completions = backend.complete([task.render(candidate, e) for e in examples])
+    values = [task.score(e, task.resolve(candidate, c)).value for e, c in zip(examples, completions, strict=True)]
+    return sum(values) / len(values)
+
+
+def run_cell(cell: Cell, run_dir: Path, pool: BackendPool, *, cache: str = "cell", callbacks: Sequence[Any] = ()) -> dict[str, Any]:
+    """Run one cell in ``run_dir``; returns its row (the cell's config and what it measured)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    task = build_task(cell.task)
+    backend = pool.get(cell.model)
+    proposer = pool.get(cell.proposer) if cell.proposer else None
+    responses = _cache(cache, run_dir)
+    try:
+        if is_peer(cell.optimizer):
+            measured = _run_peer(cell, task, backend, responses, run_dir)
+        else:
+            measured = _run_promptlift(cell, task, backend, proposer, responses, run_dir, callbacks)
+    finally:
+        if responses is not None and cache == "cell":
+            responses.close()
+    row = {**config_columns(cell), **measured, "cell_seconds": time.perf_counter() - started}
+    if row.get("best_test") is not None and row.get("baseline_test") is not None:
+        row["lift"] = row["best_test"] - row["baseline_test"]
+    return row
+
+
+def _cache(mode: str, run_dir: Path) -> ResponseCache | None:
+    if mode == "none":
+        return None
+    return ResponseCache(run_dir / "responses.sqlite") if mode == "cell" else ResponseCache.default()
+
+
+def config_columns(cell: Cell) -> dict[str, Any]:
+    return {
+        "cell": cell.id, "task": cell.task.key, "optimizer": cell.label, "optimizer_name": cell.optimizer,
+        "params": dict(cell.params), "model": cell.model.key,
+        "proposer": cell.proposer.key if cell.proposer else None,
+        "budget": budget_label(cell.budget), "budget_metric_calls": cell.budget.get("metric_calls"),
+        "seed": cell.seed, "peer": is_peer(cell.optimizer),
+    }
+
+
+def _run_promptlift(cell: Cell, task: Any, backend: Any, proposer: Any, responses: ResponseCache | None,
+                    run_dir: Path, callbacks: Sequence[Any]) -> dict[str, Any]:
+    optimizer = build_optimizer(cell.optimizer, cell.params)
+    result = optimizer.optimize(
+        task, backend, budget=Budget.from_dict(cell.budget), seed=cell.seed, proposer=proposer, run_dir=run_dir,
+        callbacks=callbacks, cache=responses, evaluate_test=False,
+    )
+    scorer = CachedBackend(backend, responses) if responses is not None else backend
+    baseline_test = score(task, task.seed, scorer, task.test) if task.test else None
+    best_test = baseline_test if result.best_candidate == task.seed else (
+        score(task, result.best_candidate, scorer, task.test) if task.test else None)
+    result = dataclasses.replace(result, best_test=best_test, baseline_test=baseline_test)
+    result.to_json(run_dir / "result.json")  # the run log wrote it before the test scores existed
+    usage = result.usage
+    return {
+        "baseline_val": result.baseline.mean, "best_val": result.best.mean,
+        "baseline_test": baseline_test, "best_test": best_test,
+        "metric_calls": result.metric_calls, "lm_calls": usage.calls, "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens, "tokens": usage.tokens, "dollars": usage.dollars,
+        "cache_hits": result.cache_hits, "search_seconds": result.wall_seconds, "trials": len(result.trials),
+        "stopped_by": result.stopped_by, "backend": result.backend,
+        "instruction": result.best_candidate.instruction, "n_demos": len(result.best_candidate.demos),
+    }
+
+
+def _run_peer(cell: Cell, task: Any, backend: Any, responses: ResponseCache | None, run_dir: Path) -> dict[str, Any]:
+    meter = Meter(CachedBackend(backend, responses) if responses is not None else backend)
+    measured = peer_runner(cell.optimizer)(task, meter, cell, run_dir)
+    spent = measured.pop("search_usage", None) or meter.usage  # the search's calls, not the test evaluation
+    baseline_val = score(task, task.seed, meter.inner, task.val)
+    baseline_test = score(task, task.seed, meter.inner, task.test) if task.test else None
+    candidate = measured.pop("candidate", None)
+    for name, value in (("best_candidate", candidate), ("dspy_prompt", measured.pop("dspy_prompt", None))):
+        if value is not None:  # evidence for the run directory, too big for a row
+            (run_dir / f"{name}.json").write_text(json.dumps(value, indent=1, ensure_ascii=False, default=str))
+    facts = {f"peer.{k}": v for k, v in measured.items() if k not in PEER_COLUMNS and not isinstance(v, (dict, list))}
+    return {
+        "baseline_val": baseline_val, "best_val": measured.pop("val", None),
+        "baseline_test": baseline_test, "best_test": measured.pop("test"),
+        "metric_calls": measured.pop("metric_calls", None), "lm_calls": measured.pop("lm_calls", spent.calls),
+        "prompt_tokens": spent.prompt_tokens, "completion_tokens": spent.completion_tokens, "tokens": spent.tokens,
+        "dollars": spent.dollars, "search_seconds": measured.pop("search_seconds", None), "backend": backend.id,
+        "instruction": (candidate or {}).get("instruction"), "n_demos": measured.get("n_demos"), **facts,
+    }
+
+
+PEER_COLUMNS = ("val", "test", "metric_calls", "lm_calls", "search_seconds", "n_demos")

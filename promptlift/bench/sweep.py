@@ -1,0 +1,234 @@
+"""The sweep worker: pull cells from one shared study until none is left.
+
+Every cell is an Optuna trial in a study (named after the sweep) in an RDB storage: an
+SQLite file under the output folder by default, or any SQLAlchemy URL (PostgreSQL, MySQL),
+so any number of ``promptlift bench`` workers on any number of machines share one sweep.
+Which worker runs which cell is decided by the claim table next to the study
+(:mod:`promptlift.bench.claims`): a finished cell is never run again, and a killed worker's
+cell is claimed again once its lease runs out (its Optuna trial is then marked FAIL).
+
+Ctrl-C gives the running cell back (pending again, its trial FAIL with ``interrupted``), so
+the study stays consistent and the next worker runs the cell from the start.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import socket
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from promptlift.bench.claims import DONE, FAILED, PENDING, RUNNING, Claim, Claims
+from promptlift.bench.config import Cell, SweepConfig, grid_cells
+from promptlift.bench.progress import CellBar, SweepBar
+from promptlift.bench.runner import BackendPool, run_cell
+from promptlift.bench.search import sample_cell, sampler_for
+
+log = logging.getLogger(__name__)
+
+TRIAL_COLUMNS = ("baseline_val", "best_val", "baseline_test", "best_test", "lift", "metric_calls", "lm_calls",
+                 "tokens", "dollars", "search_seconds", "cell_seconds")
+
+
+@dataclass
+class WorkSummary:
+    worker: str
+    ran: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    lost: list[str] = field(default_factory=list)
+
+
+class Sweep:
+    """One worker's view of a sweep: its study, its claim table and its output folder."""
+
+    def __init__(self, config: SweepConfig, *, worker: str | None = None, progress: bool = True) -> None:
+        self.config = config
+        self.out = config.output_dir
+        self.worker = worker or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.progress = progress
+        self.pool = BackendPool()
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.study = _retrying(self._study)
+        self.claims = _retrying(lambda: Claims(config.storage_url, config.name, lease_seconds=config.lease_seconds,
+                                               max_attempts=config.max_attempts))
+        _retrying(self._register)
+
+    # --- set-up --------------------------------------------------------------------------
+    def _study(self) -> Any:
+        import optuna
+
+        if not logging.getLogger().isEnabledFor(logging.INFO):  # optuna's per-trial lines would break the bars
+            optuna.logging.set_verbosity(optuna.logging.WARNING)
+        url = self.config.storage_url
+        kwargs = {"engine_kwargs": {"connect_args": {"timeout": 60}}} if url.startswith("sqlite") else {}
+        storage = optuna.storages.RDBStorage(url, **kwargs)
+        return optuna.create_study(storage=storage, study_name=self.config.name, direction="maximize",
+                                   load_if_exists=True, sampler=sampler_for(self.config, self.worker))
+
+    def _register(self) -> None:
+        if self.config.search is None:
+            added = self.claims.register((c.id, {"cell": c.to_dict()}) for c in grid_cells(self.config))
+        else:
+            added = self.claims.register((f"trial-{i:04d}", {}) for i in range(self.config.search.n_trials))
+        if added:
+            log.info("registered %d new cells in sweep %r", added, self.config.name)
+
+    # --- the loop ------------------------------------------------------------------------
+    def work(self, *, wait: bool = False, max_cells: int | None = None) -> WorkSummary:
+        """Run cells until none can be claimed (``wait``: until none is pending or running anywhere)."""
+        summary = WorkSummary(self.worker)
+        with SweepBar(self.claims, self.config.name, enabled=self.progress) as bar:
+            while max_cells is None or len(summary.ran) + len(summary.failed) < max_cells:
+                claim = self.claims.claim(self.worker)
+                if claim is None:
+                    counts = self.claims.counts()
+                    if not wait or counts[PENDING] + counts[RUNNING] == 0:
+                        break
+                    bar.refresh()
+                    time.sleep(min(5.0, self.config.lease_seconds / 4))
+                    continue
+                outcome = self._run_claim(claim)
+                getattr(summary, outcome).append(claim.cell)
+                bar.refresh()
+        return summary
+
+    def _run_claim(self, claim: Claim) -> str:
+        """Run one claimed cell; 'ran', 'failed' or 'lost' (the lease went to another worker)."""
+        self._fail_stale_trial(claim)
+        trial, cell = self._trial(claim)
+        run_dir = self.out / "cells" / claim.cell
+        if run_dir.exists():  # an earlier attempt's partial output: start clean, so timings stay honest
+            shutil.rmtree(run_dir)
+        log.info("worker %s runs cell %s (attempt %d)", self.worker, claim.cell, claim.attempts)
+        with _Lease(self.claims, claim.cell, self.worker, self.config.lease_seconds / 4):
+            try:
+                bars = [CellBar(claim.cell)] if self.progress else []
+                row = run_cell(cell, run_dir, self.pool, cache=self.config.cache, callbacks=bars)
+            except KeyboardInterrupt:
+                with _interrupts_held():
+                    self.claims.release(claim.cell, self.worker)
+                    trial.set_user_attr("interrupted", True)
+                    self.study.tell(trial, state=_state("FAIL"))
+                raise
+            except Exception as exc:
+                log.error("cell %s failed: %s: %s", claim.cell, type(exc).__name__, exc, exc_info=log.isEnabledFor(logging.DEBUG))
+                trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:2000])
+                self.claims.fail(claim.cell, self.worker, f"{type(exc).__name__}: {exc}")
+                self.study.tell(trial, state=_state("FAIL"))
+                return "failed"
+        return self._record(claim, trial, row)
+
+    def _record(self, claim: Claim, trial: Any, row: dict[str, Any]) -> str:
+        row = {**row, "slot": claim.cell, "worker": self.worker, "attempts": claim.attempts, "trial": trial.number,
+               "run_dir": str(self.out / "cells" / claim.cell)}
+        with _interrupts_held():
+            trial.set_user_attr("row", {key: row.get(key) for key in TRIAL_COLUMNS})
+            if not self.claims.finish(claim.cell, self.worker, row):
+                log.warning("cell %s: lost its claim while running (lease expired); result discarded", claim.cell)
+                self.study.tell(trial, state=_state("FAIL"))
+                return "lost"
+            value = row.get(self.config.search.objective if self.config.search else self.config.objective)
+            if value is None:
+                self.study.tell(trial, state=_state("FAIL"))
+            else:
+                self.study.tell(trial, float(value))
+        return "ran"
+
+    def _trial(self, claim: Claim) -> tuple[Any, Cell]:
+        """Open this attempt's Optuna trial; a search slot is sampled here (or re-used after a dead worker)."""
+        if self.config.search is None:
+            trial = self.study.ask()
+            cell = Cell.from_dict(claim.spec["cell"])
+        else:
+            trial, cell, params = sample_cell(self.study, self.config, claim.spec.get("params"))
+            claim.spec.update(cell=cell.to_dict(), params=params)
+        trial.set_user_attr("cell", claim.cell)
+        trial.set_user_attr("claim", {"config": cell.to_dict(), "worker": self.worker, "attempt": claim.attempts})
+        self.claims.attach(claim.cell, self.worker, trial.number, claim.spec if self.config.search else None)
+        return trial, cell
+
+    def _fail_stale_trial(self, claim: Claim) -> None:
+        """The Optuna trial of a worker that died holding this cell is FAIL, not RUNNING forever."""
+        if claim.previous_trial is None:
+            return
+        trial = self.study.get_trials(deepcopy=False)[claim.previous_trial]
+        if trial.state == _state("RUNNING"):
+            self.study.tell(claim.previous_trial, state=_state("FAIL"))
+
+    def close(self) -> None:
+        self.pool.close()
+        self.claims.close()
+
+
+def _state(name: str) -> Any:
+    import optuna
+
+    return getattr(optuna.trial.TrialState, name)
+
+
+def _retrying(make: Any, tries: int = 5) -> Any:
+    """Set-up steps that can collide when several workers open a fresh database at once."""
+    import sqlalchemy as sa
+
+    for attempt in range(tries):
+        try:
+            return make()
+        except (sa.exc.OperationalError, sa.exc.IntegrityError) as exc:
+            if attempt == tries - 1:
+                raise
+            log.debug("sweep set-up collided with another worker (%s); retrying", exc)
+            time.sleep(0.5 + attempt)
+    raise AssertionError("unreachable")
+
+
+class _Lease(threading.Thread):
+    """Renews a cell's lease in the background while the cell runs."""
+
+    def __init__(self, claims: Claims, cell: str, worker: str, interval: float) -> None:
+        super().__init__(name=f"lease-{cell}", daemon=True)
+        self.claims, self.cell, self.worker, self.interval = claims, cell, worker, interval
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.wait(self.interval):
+            try:
+                if not self.claims.renew(self.cell, self.worker):
+                    log.warning("cell %s: lease lost (another worker may run it)", self.cell)
+                    return
+            except Exception as exc:  # a locked database: try again next time
+                log.warning("cell %s: could not renew the lease: %s", self.cell, exc)
+
+    def __enter__(self) -> _Lease:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop_event.set()
+        self.join()
+
+
+@contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Defer Ctrl-C while the claim table and the study are brought into agreement."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[Any] = []
+    previous = signal.signal(signal.SIGINT, lambda *a: received.append(a))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if received:
+            raise KeyboardInterrupt
+
+
+__all__ = ["DONE", "FAILED", "Sweep", "WorkSummary"]

@@ -1,0 +1,51 @@
+"""A test-only model engine for sweep tests (a test double, not a model).
+
+``benchtest:NAME`` answers with ``tests.doubles.keyword_script`` (``benchtest:dspy``: with the
+DSPy harness's scripted double, which also speaks DSPy's output format). Options: ``delay`` seconds
+per batch; ``gate``: a file that must exist before the first answer (lets a test start two
+workers and release them together). With ``BENCHTEST_HANG`` set in the environment the
+backend never answers (a worker to kill mid-cell).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from tests.doubles import scripted
+
+
+class SlowScripted:
+    def __init__(self, name: str, delay: float, gate: str | None) -> None:
+        self.inner = scripted(name)
+        self.id = self.inner.id
+        self.capabilities = self.inner.capabilities
+        self.delay = delay
+        self.gate = Path(gate) if gate else None
+
+    def complete(self, requests: Sequence[Any]) -> list[Any]:
+        while os.environ.get("BENCHTEST_HANG") or (self.gate is not None and not self.gate.exists()):
+            time.sleep(0.05)
+        time.sleep(self.delay)
+        return self.inner.complete(requests)
+
+
+class BenchEngine:
+    @classmethod
+    def from_spec(cls, model: str, *, delay: float = 0.0, gate: str | None = None) -> Any:
+        if model == "dspy":  # the DSPy harness's own double: it also answers in DSPy's format
+            from promptlift.bench.peers import load_script
+
+            return load_script("fewshot_vs_dspy").scripted_backend()
+        return SlowScripted(model, delay, gate)
+
+
+def register() -> None:
+    """Add the engine (in this process only) and skip each run's own plot (slow, not under test)."""
+    from promptlift.backends import registry
+    from promptlift.result import Result
+
+    registry.ENGINES["benchtest"] = "tests.bench.engine:BenchEngine"
+    Result.plot = lambda self, path=None: None

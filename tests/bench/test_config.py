@@ -1,0 +1,89 @@
+"""Sweep config parsing and grid expansion."""
+
+from pathlib import Path
+
+import pytest
+
+from promptlift.bench.config import Cell, grid_cells, load_config, parse_config, parse_overrides
+from promptlift.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+BASE = {"name": "s", "tasks": ["sentiment"], "optimizers": ["fewshot"], "models": ["llamacpp:smollm2"], "budgets": [10]}
+
+
+def test_shorthands_expand_to_full_specs():
+    config = parse_config({**BASE, "proposers": [None, "llamacpp:smollm2"], "budgets": [10, {"metric_calls": 20, "seconds": 5}]})
+    assert config.tasks[0].name == "sentiment" and config.models[0].spec == "llamacpp:smollm2"
+    assert config.proposers[0] is None and config.proposers[1].spec == "llamacpp:smollm2"
+    assert config.budgets == [{"metric_calls": 10}, {"metric_calls": 20, "seconds": 5}]
+    assert config.seeds == [0] and config.search is None
+    assert config.storage_url.startswith("sqlite:///") and config.storage_url.endswith("runs/bench/s/sweep.db")
+
+
+def test_grid_is_the_product_of_every_axis_and_hyperparameter_grid():
+    config = parse_config({**BASE, "tasks": ["sentiment", {"name": "trec", "sizes": [10, 5, 5]}],
+                           "optimizers": ["fewshot", {"name": "genetic", "params": {"generations": 2},
+                                                      "grid": {"population_size": [4, 6]}}],
+                           "budgets": [10, 20], "seeds": [0, 1, 2]})
+    cells = grid_cells(config)
+    assert len(cells) == 2 * 2 * 3 * (1 + 2)
+    assert len({c.id for c in cells}) == len(cells)
+    genetic = [c for c in cells if c.optimizer == "genetic"]
+    assert {c.params["population_size"] for c in genetic} == {4, 6}
+    assert all(c.params["generations"] == 2 for c in genetic)
+    assert {c.label for c in genetic} == {"genetic[population_size=4]", "genetic[population_size=6]"}
+    # seeds vary fastest after the optimizers, so a partial sweep covers every method
+    assert [c.seed for c in cells[:3]] == [0, 0, 0] and cells[3].seed == 1
+
+
+def test_cell_ids_are_stable_and_round_trip():
+    cell = grid_cells(parse_config({**BASE, "optimizers": [{"name": "fewshot", "params": {"k": 2}}]}))[0]
+    again = Cell.from_dict(cell.to_dict())
+    assert again == cell and again.id == cell.id
+    assert cell.id.startswith("sentiment-fewshot-smollm2-10-s0-")
+    other = grid_cells(parse_config({**BASE, "optimizers": [{"name": "fewshot", "params": {"k": 3}}]}))[0]
+    assert other.id != cell.id  # a hyperparameter is part of the identity, even under one label
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"name": "has space"}, "name"),
+    ({"tasks": []}, "tasks"),
+    ({"budgets": [0]}, "metric_calls"),
+    ({"budgets": [{"metric_calls": 5, "wallclock": 3}]}, "wallclock"),
+    ({"optimizers": [{"name": "fewshot", "params": {"k": 2}, "grid": {"k": [1, 2]}}]}, "more than one"),
+    ({"optimizers": [{"name": "fewshot", "grid": {"k": []}}]}, "no values"),
+    ({"optimizers": ["fewshot", "fewshot"]}, "duplicate labels"),
+    ({"cache": "sometimes"}, "cache"),
+    ({"typo_key": 1}, "typo_key"),
+    ({"search": {"n_trials": 0}}, "n_trials"),
+])
+def test_bad_configs_name_the_problem(bad, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_config({**BASE, **bad})
+
+
+def test_search_space_distributions():
+    config = parse_config({**BASE, "search": {"n_trials": 4, "sampler": "random"},
+                           "optimizers": [{"name": "fewshot", "space": {"k": {"low": 1, "high": 8},
+                                                                          "calibrate": {"choices": [None, "contextual"]}}}]})
+    space = config.optimizers[0].space
+    assert isinstance(space["k"].low, int) and space["calibrate"].choices == [None, "contextual"]
+    with pytest.raises(ConfigError, match="choices or both low and high"):
+        parse_config({**BASE, "optimizers": [{"name": "fewshot", "space": {"k": {"low": 1}}}]})
+
+
+def test_yaml_file_and_overrides(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("name: s\ntasks: [sentiment]\noptimizers: [fewshot]\nmodels: ['llamacpp:smollm2']\nbudgets: [10]\nseeds: [0, 1, 2]\n")
+    config = load_config(path, parse_overrides(["seeds=[5]", f"output={tmp_path / 'o'}"]))
+    assert config.seeds == [5] and config.output_dir == tmp_path / "o"
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        parse_overrides(["seeds"])
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_shipped_configs_parse():
+    for name in ("smoke", "standard"):
+        config = load_config(ROOT / "benchmarks" / "configs" / f"{name}.yaml")
+        assert grid_cells(config)

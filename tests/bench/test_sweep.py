@@ -1,0 +1,130 @@
+"""A sweep worker in process, on the scripted test double (the numbers here mean nothing)."""
+
+import json
+
+import optuna
+import pandas as pd
+import pytest
+
+from promptlift.backends import registry
+from promptlift.bench import Sweep, load_config, parse_overrides, results, write_sweep_report
+from promptlift.bench import sweep as sweep_module
+from promptlift.bench.claims import DONE, FAILED, PENDING
+from promptlift.result import Result
+from tests.bench.helpers import toy_config
+
+
+@pytest.fixture(autouse=True)
+def engine(monkeypatch):
+    monkeypatch.setitem(registry.ENGINES, "benchtest", "tests.bench.engine:BenchEngine")
+    monkeypatch.setattr(Result, "plot", lambda self, path=None: None)  # each run's own plot: not under test here
+
+
+def small(tmp_path, *pairs, **overrides):
+    path = toy_config(tmp_path, **{"budgets": [16], "seeds": [0, 1], **overrides})
+    return load_config(path, parse_overrides(list(pairs)))
+
+
+def trials(config):
+    study = optuna.load_study(study_name=config.name, storage=config.storage_url)
+    return study.get_trials(deepcopy=False)
+
+
+def test_a_sweep_runs_every_cell_once_and_writes_the_report(tmp_path):
+    config = small(tmp_path)
+    sweep = Sweep(config, progress=False)
+    summary = sweep.work()
+    assert len(summary.ran) == 4 and not summary.failed
+    assert Sweep(config, progress=False).work().ran == []  # finished cells are never run again
+    done = trials(config)
+    assert len(done) == 4 and all(t.state == optuna.trial.TrialState.COMPLETE for t in done)
+    assert sorted(t.user_attrs["cell"] for t in done) == sorted(summary.ran)
+    assert all(t.value == t.user_attrs["row"]["best_test"] for t in done)  # objective: best_test
+
+    report = write_sweep_report(sweep)
+    frame = pd.read_csv(config.output_dir / "results.csv")
+    assert len(frame) == 4 and set(frame["optimizer"]) == {"fewshot", "fewshot-k4"}
+    assert frame["metric_calls"].max() <= 16 and (frame["best_test"] >= 0).all()
+    assert set(frame["cell"]) == set(summary.ran)
+    assert pd.read_parquet(config.output_dir / "results.parquet").shape == frame.shape
+    summary_csv = pd.read_csv(config.output_dir / "summary.csv")
+    assert list(summary_csv["n"]) == [2, 2]
+    text = report.read_text()
+    assert "| toy | toy | task model | fewshot | 16 | 2 |" in text and "± " in text
+    for png in ("test_scores.png", "score_vs_budget.png"):
+        assert (config.output_dir / png).read_bytes()[:4] == b"\x89PNG"
+    for cell in summary.ran:  # each cell's run directory lies under the sweep's output folder
+        assert (config.output_dir / "cells" / cell / "result.json").is_file()
+    assert results(sweep).shape[0] == 4
+
+
+def test_ctrl_c_gives_the_running_cell_back(tmp_path, monkeypatch):
+    config = small(tmp_path)
+    real, calls = sweep_module.run_cell, []
+
+    def interrupted_second(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sweep_module, "run_cell", interrupted_second)
+    sweep = Sweep(config, progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        sweep.work()
+    rows = sweep.claims.rows()
+    assert [r["status"] for r in rows] == [DONE, PENDING, PENDING, PENDING]
+    assert rows[1]["attempts"] == 0 and rows[1]["worker"] is None
+    states = [(t.state.name, t.user_attrs.get("interrupted")) for t in trials(config)]
+    assert states == [("COMPLETE", None), ("FAIL", True)]  # no trial left RUNNING
+    monkeypatch.setattr(sweep_module, "run_cell", real)
+    assert len(Sweep(config, progress=False).work().ran) == 3
+    assert all(r["status"] == DONE for r in sweep.claims.rows())
+
+
+def test_a_failing_cell_is_reported_and_the_rest_still_run(tmp_path):
+    config = small(tmp_path, optimizers=[{"name": "fewshot", "params": {"k": 2}},
+                                         {"name": "fewshot", "label": "broken", "params": {"no_such": 1}}])
+    sweep = Sweep(config, progress=False)
+    summary = sweep.work()
+    assert len(summary.ran) == 2 and len(summary.failed) == 2
+    failed = [r for r in sweep.claims.rows() if r["status"] == FAILED]
+    assert all("no_such" in r["error"] for r in failed)
+    assert "## Failed cells" in write_sweep_report(sweep).read_text()
+    assert Sweep(config, progress=False).work().failed == []  # failed cells wait for --retry-failed
+
+
+def test_search_mode_samples_cells_from_the_space(tmp_path):
+    config = small(tmp_path, search={"n_trials": 3, "sampler": "random"},
+                   optimizers=[{"name": "fewshot", "space": {"k": {"low": 1, "high": 3}}}])
+    sweep = Sweep(config, progress=False)
+    assert len(sweep.work().ran) == 3
+    done = trials(config)
+    assert [t.state.name for t in done] == ["COMPLETE"] * 3
+    assert all(1 <= t.params["fewshot.k"] <= 3 and t.params["seed"] in (0, 1) for t in done)
+    rows = [r for r in sweep.claims.rows()]
+    assert [r["cell"] for r in rows] == ["trial-0000", "trial-0001", "trial-0002"]
+    for row, trial in zip(rows, done):
+        assert row["spec"]["params"] == trial.params
+        assert json.loads(json.dumps(row["result"]["params"]))["k"] == trial.params["fewshot.k"]
+
+
+def test_peers_are_cells_like_any_other(tmp_path):
+    pytest.importorskip("dspy")
+    pytest.importorskip("gepa")
+    config = small(tmp_path, seeds=[0], models=[{"spec": "benchtest:dspy", "label": "double"}],
+                   optimizers=[{"name": "dspy:labeled"}, {"name": "gepa-package", "params": {"minibatch": 2}}])
+    sweep = Sweep(config, progress=False)
+    assert len(sweep.work().ran) == 2
+    rows = {r["result"]["optimizer"]: r["result"] for r in sweep.claims.rows()}
+    labeled, gepa = rows["dspy:labeled"], rows["gepa-package"]
+    assert labeled["peer"] and 0 <= labeled["best_test"] <= 1 and labeled["best_val"] is None
+    # LabeledFewShot makes no model call while compiling: the test evaluation is not counted as search
+    assert labeled["metric_calls"] == 0 and labeled["lm_calls"] == 0 and labeled["tokens"] == 0
+    assert labeled["baseline_test"] is not None and labeled["n_demos"] == 4
+    # the gepa package checks its budget between iterations, so it may overshoot: counted as it ran
+    assert gepa["metric_calls"] > 0 and gepa["tokens"] > 0 and 0 <= gepa["best_val"] <= 1
+    assert gepa["peer.reported_metric_calls"] > 0 and gepa["lm_calls"] > 0
+    assert (config.output_dir / "cells" / labeled["cell"] / "best_candidate.json").is_file()
+    frame = results(sweep)
+    assert "peer.parse_failures" in frame.columns
