@@ -2,7 +2,9 @@
 
 One logical call (one Request) goes: rate limiter -> the one retry loop (``retry.py``) around
 the engine's ``_send`` -> ``wire.parse`` (a malformed answer raises ``MalformedResponse``) ->
-a Completion with its Usage (tokens from the server, dollars from ``usage.py``).
+a Completion with its Usage (tokens from the server, dollars from ``usage.py``). The
+per-call ``deadline`` starts once the rate limiter lets the first attempt go (client-side
+queueing is not the server's fault); a retry's wait for the limiter counts against it.
 
 Concurrency: ``complete(requests)`` runs up to ``max_concurrency`` calls at once on a thread
 pool and returns the completions in request order. If any call fails, the calls not yet

@@ -15,6 +15,10 @@ Policy (``RetryPolicy``):
 - ``deadline`` seconds bound a logical call: each attempt's timeout is the time left (or
   ``attempt_timeout`` if smaller, so a hung connection can be retried within the deadline),
   and a backoff that would end past the deadline is not slept: the call fails at once instead.
+  The attempt's timeout is handed to the SDK (httpx), which applies it per network operation:
+  a hung server is abandoned on time (plus the SDK's own error handling, measured at 0.02 s
+  for openai and 0.15-0.2 s for litellm on a heavily loaded 2-core machine), but a server that
+  trickles bytes more often than the timeout can stretch an attempt.
 """
 
 from __future__ import annotations
