@@ -56,7 +56,7 @@ def lineage(result: Result, path: str | Path | None = None, *, annotate: bool = 
     ax.set_ylabel(f"val score ({result.task})")
     ax.set_title(f"{result.optimizer} lineage on {result.task} (dashed: merge)")
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
+    ax.legend(loc="best")
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=120)

@@ -1,0 +1,241 @@
+"""Benchmark: promptlift's GEPA against the ``gepa`` package, on the same model and budget.
+
+Both optimise the instruction of the task's seed candidate. Both evaluate through the same
+promptlift backend (one llama.cpp model, wrapped per run in a fresh response cache, so
+repeated identical calls are free for both); the task model is also the reflection model
+(same temperature and token limit for both); both get the same metric-call budget,
+minibatch size and merge setting, on the same splits and the same seeds. The ``gepa``
+package is driven through ``PromptliftAdapter`` (a GEPAAdapter: evaluate + reflective
+dataset on our backend); its default reflection prompt and parsing are used.
+
+Wall time covers the search only (seed validation included for both); test scores are
+measured afterwards for the best candidate of each, through a shared scoring cache.
+
+    .venv/bin/python benchmarks/gepa_vs_gepa.py                       # sentiment + arithmetic, 3 seeds
+    .venv/bin/python benchmarks/gepa_vs_gepa.py --tasks sentiment --seeds 0 --budget 120 --val 20 --test 40
+
+Writes ``benchmarks/results/gepa_vs_gepa.json`` (every run) and ``gepa_vs_gepa.md``
+(mean ± std over seeds). Timings are wall-clock on a shared machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # gepa imports litellm: stay offline
+
+from promptlift import Budget, ResponseCache, Run, get_task, load_backend  # noqa: E402
+from promptlift.cache import CachedBackend  # noqa: E402
+from promptlift.optimizers.gepa import GEPA  # noqa: E402
+from promptlift.tasks.base import Task  # noqa: E402
+from promptlift.tasks.render import label  # noqa: E402
+from promptlift.types import Candidate, Example, Message, Request  # noqa: E402
+
+log = logging.getLogger("benchmarks.gepa_vs_gepa")
+RESULTS = Path(__file__).parent / "results"
+FRAMEWORKS = ("gepa", "promptlift")
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="llamacpp:smollm2")
+    parser.add_argument("--tasks", default="sentiment,arithmetic")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--train", type=int, default=100)
+    parser.add_argument("--val", type=int, default=50)
+    parser.add_argument("--test", type=int, default=100)
+    parser.add_argument("--budget", type=int, default=300, help="metric calls per run (default: 300)")
+    parser.add_argument("--minibatch", type=int, default=3)
+    parser.add_argument("--temperature", type=float, default=0.7, help="reflection sampling temperature")
+    parser.add_argument("--proposal-tokens", type=int, default=120, help="reflection answer token limit")
+    parser.add_argument("--no-merge", action="store_true")
+    parser.add_argument("--out", default=str(RESULTS / "gepa_vs_gepa"), help="output path without suffix")
+    return parser.parse_args(argv)
+
+
+# --- the gepa package, driven on our backend -------------------------------------------------
+class PromptliftAdapter:
+    """A GEPAAdapter that renders, runs and scores through a promptlift task and backend."""
+
+    propose_new_texts = None
+
+    def __init__(self, task: Task, backend: Any) -> None:
+        self.task = task
+        self.backend = backend
+        self.metric_calls = 0
+
+    def evaluate(self, batch: list[Example], candidate: dict[str, str], capture_traces: bool = False):
+        from gepa.core.adapter import EvaluationBatch
+
+        prompt = self.task.seed.with_(instruction=candidate["instruction"])
+        completions = []
+        for start in range(0, len(batch), 32):
+            part = batch[start : start + 32]
+            completions += self.backend.complete([self.task.render(prompt, e) for e in part])
+        completions = [self.task.resolve(prompt, c) for c in completions]
+        scores = [self.task.score(e, c) for e, c in zip(batch, completions, strict=True)]
+        self.metric_calls += len(batch)
+        traces = None
+        if capture_traces:
+            traces = [{"example": e, "output": c.text, "feedback": s.feedback}
+                      for e, c, s in zip(batch, completions, scores, strict=True)]
+        return EvaluationBatch(outputs=[c.text for c in completions], scores=[s.value for s in scores],
+                               trajectories=traces)
+
+    def make_reflective_dataset(self, candidate: dict[str, str], eval_batch: Any, components_to_update: list[str]):
+        rows = [
+            {
+                "Inputs": {label(k): v for k, v in t["example"].inputs.items()},
+                "Generated Outputs": t["output"],
+                "Feedback": f"{t['feedback']} (correct answer: {t['example'].output})",
+            }
+            for t in eval_batch.trajectories
+        ]
+        return {name: rows for name in components_to_update}
+
+
+class ReflectionModel:
+    """gepa's LanguageModel (``prompt -> text``) on our backend, same settings as ours."""
+
+    def __init__(self, backend: Any, temperature: float, max_tokens: int) -> None:
+        self.backend, self.temperature, self.max_tokens = backend, temperature, max_tokens
+        self.calls = 0
+
+    def __call__(self, prompt: str | list[dict[str, Any]]) -> str:
+        messages = (Message("user", prompt),) if isinstance(prompt, str) else tuple(
+            Message(m["role"], m["content"] if isinstance(m["content"], str) else str(m["content"])) for m in prompt)
+        self.calls += 1
+        request = Request(messages=messages, temperature=self.temperature, max_tokens=self.max_tokens,
+                          sample=self.calls)
+        return self.backend.complete([request])[0].text
+
+
+class QuietLogger:
+    def log(self, message: str) -> None:
+        log.debug("gepa: %s", message)
+
+
+def run_gepa_package(task: Task, backend: Any, seed: int, args: argparse.Namespace, cache_dir: Path):
+    import gepa
+
+    cached = CachedBackend(backend, ResponseCache(cache_dir / f"gepa-{task.name}-{seed}.db"))
+    adapter = PromptliftAdapter(task, cached)
+    reflection = ReflectionModel(cached, args.temperature, args.proposal_tokens)
+    started = time.perf_counter()
+    result = gepa.optimize(
+        seed_candidate={"instruction": task.seed.instruction}, trainset=list(task.train), valset=list(task.val),
+        adapter=adapter, reflection_lm=reflection, max_metric_calls=args.budget,
+        reflection_minibatch_size=args.minibatch, use_merge=not args.no_merge, max_merge_invocations=5,
+        seed=seed, logger=QuietLogger(), display_progress_bar=False, raise_on_exception=True,
+    )
+    wall = time.perf_counter() - started
+    best = task.seed.with_(instruction=result.best_candidate["instruction"])
+    return best, {
+        "val": result.val_aggregate_scores[result.best_idx], "metric_calls": adapter.metric_calls,
+        "reported_metric_calls": result.total_metric_calls, "candidates": result.num_candidates,
+        "proposer_calls": reflection.calls, "wall_seconds": wall,
+    }
+
+
+def run_promptlift(task: Task, backend: Any, seed: int, args: argparse.Namespace, cache_dir: Path):
+    gepa = GEPA(minibatch_size=args.minibatch, temperature=args.temperature, proposal_tokens=args.proposal_tokens,
+                merge=not args.no_merge, max_merges=5)
+    cache = ResponseCache(cache_dir / f"promptlift-{task.name}-{seed}.db")
+    result = gepa.optimize(task, backend, budget=Budget(metric_calls=args.budget), seed=seed, cache=cache,
+                           evaluate_test=False)
+    proposer_calls = result.usage.calls - sum(len(t.scores) for t in result.trials)
+    return result.best_candidate, {
+        "val": result.best.mean, "metric_calls": result.metric_calls,
+        "candidates": sum(t.split == "val" for t in result.trials),
+        "proposer_calls": proposer_calls, "wall_seconds": result.wall_seconds,
+    }
+
+
+RUNNERS = {"gepa": run_gepa_package, "promptlift": run_promptlift}
+
+
+# --- the sweep -----------------------------------------------------------------------------------
+def test_score(task: Task, backend: Any, candidate: Candidate, cache: ResponseCache) -> float:
+    run = Run(task, backend, budget=Budget(lm_calls=10**9), cache=cache)
+    return run.measure(candidate, task.test)
+
+
+def sweep(args: argparse.Namespace) -> list[dict[str, Any]]:
+    backend = load_backend(args.model)
+    import gepa  # noqa: F401  (imported once, outside the timed runs)
+
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="gepa-bench-") as tmp:
+        cache_dir = Path(tmp)
+        scoring = ResponseCache(cache_dir / "scoring.db")
+        for name in args.tasks.split(","):
+            task = get_task(name, sizes=(args.train, args.val, args.test))
+            baseline = test_score(task, backend, task.seed, scoring)
+            for i, seed in enumerate(int(s) for s in args.seeds.split(",")):
+                order = FRAMEWORKS if i % 2 == 0 else FRAMEWORKS[::-1]  # alternate who runs first
+                for framework in order:
+                    best, row = RUNNERS[framework](task, backend, seed, args, cache_dir)
+                    row.update(task=name, seed=seed, framework=framework, baseline_test=baseline,
+                               test=test_score(task, backend, best, scoring), instruction=best.instruction)
+                    log.info("%s", json.dumps(row))
+                    rows.append(row)
+    return rows
+
+
+def summarize(rows: Sequence[dict[str, Any]], args: argparse.Namespace) -> str:
+    def stat(values: list[float], digits: int = 3) -> str:
+        sd = statistics.stdev(values) if len(values) > 1 else 0.0
+        return f"{statistics.mean(values):.{digits}f} ± {sd:.{digits}f}"
+
+    lines = [
+        f"# promptlift GEPA vs the gepa package ({args.model})",
+        "",
+        f"Splits train/val/test = {args.train}/{args.val}/{args.test}; budget {args.budget} metric calls; "
+        f"minibatch {args.minibatch}; merge {'off' if args.no_merge else 'on (max 5)'}; reflection model = task model, "
+        f"temperature {args.temperature}, max {args.proposal_tokens} tokens; seeds {args.seeds}. "
+        "Mean ± std over seeds. Wall time is the search only, on a shared CPU.",
+        "",
+        "| task | framework | test | val (best) | metric calls | proposer calls | wall s | baseline test |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name in args.tasks.split(","):
+        walls = {}
+        for framework in FRAMEWORKS:
+            part = [r for r in rows if r["task"] == name and r["framework"] == framework]
+            if not part:
+                continue
+            walls[framework] = statistics.mean(r["wall_seconds"] for r in part)
+            lines.append(
+                f"| {name} | {framework} | {stat([r['test'] for r in part])} | {stat([r['val'] for r in part])} | "
+                f"{stat([r['metric_calls'] for r in part], 0)} | {stat([r['proposer_calls'] for r in part], 0)} | "
+                f"{stat([r['wall_seconds'] for r in part], 0)} | {part[0]['baseline_test']:.3f} |")
+        if len(walls) == 2:
+            lines.append(f"| {name} | wall ratio gepa / promptlift | {walls['gepa'] / walls['promptlift']:.2f}x |"
+                         " | | | | |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+    rows = sweep(args)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps({"args": vars(args), "runs": rows}, indent=1))
+    table = summarize(rows, args)
+    out.with_suffix(".md").write_text(table)
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
