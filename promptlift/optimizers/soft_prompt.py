@@ -49,7 +49,9 @@ class SoftPromptTuning(Optimizer):
     steps or epochs: training length (epochs, if set, overrides steps). batch_size: examples per step.
     eval_every: steps between validations. patience: validations without improvement before
     stopping (None: never stop early). projection: prefix reparameterisation MLP width (None: none).
-    initial: the hard candidate to compose with (None: the task's seed). autocast: bf16 on CUDA.
+    initial: the hard candidate to compose with (None: the task's seed); a Candidate, its JSON dict,
+    or the path of a JSON file holding one (e.g. another run's ``best_candidate.json``).
+    autocast: bf16 autocast on CUDA.
     """
 
     name: ClassVar[str] = "soft_prompt"
@@ -69,6 +71,11 @@ class SoftPromptTuning(Optimizer):
     initial: Candidate | None = None
     autocast: bool = True
 
+    def __post_init__(self) -> None:
+        if isinstance(self.initial, (dict, str, Path)):  # the string boundary: JSON or a best_candidate.json path
+            object.__setattr__(self, "initial", _candidate_from(self.initial))
+        super().__post_init__()
+
     def _check(self) -> None:
         self.require("mode", self.mode in MODES, f"one of {MODES}")
         self.require("init", self.init in INITS, f"one of {INITS}")
@@ -82,7 +89,8 @@ class SoftPromptTuning(Optimizer):
         self.require("patience", self.patience is None or (isinstance(self.patience, int) and self.patience >= 1), "None or an int >= 1")
         ok = self.projection is None or (isinstance(self.projection, int) and self.projection >= 1 and self.mode == "prefix")
         self.require("projection", ok, "None, or an int >= 1 with mode='prefix'")
-        self.require("initial", self.initial is None or isinstance(self.initial, Candidate), "None or a Candidate")
+        self.require("initial", self.initial is None or isinstance(self.initial, Candidate),
+                     "None, a Candidate, its JSON dict or a JSON file with one")
 
     def config(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -137,6 +145,25 @@ class SoftPromptTuning(Optimizer):
         return remaining is None or remaining >= len(run.task.val)
 
 
+def _candidate_from(value: Any) -> Any:
+    """A Candidate from its JSON dict or from a JSON file (``best_candidate.json``); else ``value`` unchanged."""
+    import json
+
+    data = value
+    if isinstance(value, (str, Path)):
+        try:
+            data = json.loads(Path(value).read_text())
+        except (OSError, ValueError):
+            return value  # _check names the parameter
+    if isinstance(data, dict):
+        data = data.get("candidate", data)
+        try:
+            return Candidate.from_dict(data)
+        except (KeyError, TypeError, ValueError):
+            return value
+    return value
+
+
 def check_backend(backend: Any) -> Any:
     """Raise CapabilityError unless ``backend`` offers gradients (a torch model) and applies soft prompts."""
     require(backend, "gradients", "SoftPromptTuning")
@@ -165,6 +192,7 @@ class _Session:
         self.best = max((t.mean for t in run.val_trials()), default=0.0)
         self.stale = 0
         self.step_seconds: list[float] = []
+        self.table: Any = None  # the vocabulary table nearest() compares with, computed once
         self.parent = next((t.number for t in reversed(run.val_trials()) if t.candidate == hard), None)
 
     @classmethod
@@ -252,12 +280,15 @@ class _Session:
 
     def nearest(self) -> list[str]:
         """The nearest vocabulary token of each virtual token (for the trial log)."""
-        from promptlift.softprompt.nearest import nearest_tokens
+        from promptlift.softprompt.nearest import nearest_tokens, vocabulary_table
 
         params = self.trainer.params
         try:
+            if self.table is None:
+                self.table = vocabulary_table(self.backend.model, params.kind)
             with _no_grad():
-                rows = nearest_tokens(self.backend.model, self.backend.tokenizer, params.kind, params.tensor().detach(), k=1)
+                rows = nearest_tokens(self.backend.model, self.backend.tokenizer, params.kind,
+                                      params.tensor().detach(), k=1, table=self.table)
         except CapabilityError:
             return []
         return [row[0][0] for row in rows]

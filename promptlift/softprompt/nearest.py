@@ -27,27 +27,34 @@ def _value_table(model: Any) -> Any:
         return v_proj(norm(model.get_input_embeddings().weight)).float()  # [V, kv*hd]
 
 
-def nearest_token_ids(model: Any, kind: str, tensor: Any, k: int = 5) -> tuple[Any, Any]:
-    """``(ids, similarities)`` [n_tokens, k] of the nearest vocabulary tokens of each virtual token."""
+def vocabulary_table(model: Any, kind: str) -> Any:
+    """[vocab, dim] unit vectors a virtual token is compared with (embeddings, or layer-0 values)."""
+    import torch
+
+    with torch.no_grad():
+        table = model.get_input_embeddings().weight.float() if kind == "prompt" else _value_table(model)
+        return torch.nn.functional.normalize(table, dim=-1)
+
+
+def nearest_token_ids(table: Any, kind: str, tensor: Any, k: int = 5) -> tuple[Any, Any]:
+    """``(ids, similarities)`` [n_tokens, k] of the nearest rows of ``table`` to each virtual token."""
     import torch
 
     with torch.no_grad():
         if kind == "prompt":
-            table, queries = model.get_input_embeddings().weight.float(), tensor.float()
+            queries = tensor.float()
         else:
-            table = _value_table(model)
-            values = tensor[0, 1].float()  # [kv, n, hd]
+            values = tensor[0, 1].float()  # layer 0, values: [kv, n, hd]
             queries = values.permute(1, 0, 2).reshape(values.shape[1], -1)
-        table = torch.nn.functional.normalize(table, dim=-1)
         queries = torch.nn.functional.normalize(queries.to(table.device), dim=-1)
-        sims = queries @ table.T
-        best = sims.topk(k, dim=-1)
+        best = (queries @ table.T).topk(k, dim=-1)
     return best.indices.cpu(), best.values.cpu()
 
 
-def nearest_tokens(model: Any, tokenizer: Any, kind: str, tensor: Any, k: int = 5) -> list[list[tuple[str, float]]]:
+def nearest_tokens(model: Any, tokenizer: Any, kind: str, tensor: Any, k: int = 5, *, table: Any = None) -> list[list[tuple[str, float]]]:
     """For each virtual token, its ``k`` nearest vocabulary tokens as ``(token text, cosine)``."""
-    ids, sims = nearest_token_ids(model, kind, tensor, k)
+    table = vocabulary_table(model, kind) if table is None else table
+    ids, sims = nearest_token_ids(table, kind, tensor, k)
     return [
         [(tokenizer.decode([int(i)]), round(float(s), 4)) for i, s in zip(row_ids, row_sims)]
         for row_ids, row_sims in zip(ids, sims)

@@ -7,6 +7,7 @@ training loss agreeing with the backend's scores, budget, determinism, files), n
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 import torch
@@ -157,6 +158,11 @@ def test_trainable_parameter_counts(backend, mode, projection, expected):
     tensors, metadata = load_soft_prompt(result.trials[-1].candidate.soft_prompt, model_id=backend.id)
     assert sum(t.numel() for t in tensors.values()) == expected
     assert metadata["kind"] == mode and metadata["n_tokens"] == "3" and metadata["hidden"] == "32"
+    from promptlift.softprompt.nearest import inspect_soft_prompt
+
+    nearest = inspect_soft_prompt(result.trials[-1].candidate.soft_prompt, backend, k=3)
+    assert len(nearest) == 3 and all(len(row) == 3 for row in nearest)
+    assert all(isinstance(token, str) and -1.0 <= cosine <= 1.0 + 1e-6 for row in nearest for token, cosine in row)
 
 
 def test_projection_mlp_is_counted_but_only_the_prefix_is_saved(backend):
@@ -257,9 +263,30 @@ def test_bad_hyperparameters_name_themselves(kwargs, name):
         SoftPromptTuning(**kwargs)
 
 
-def test_config_is_json(backend):
-    import json
+def test_initial_from_json_or_a_best_candidate_file(tmp_path):
+    hard = Candidate(instruction="x", demos=(toy_task().train[0],))
+    assert SoftPromptTuning(initial=hard.to_dict()).initial == hard
+    path = tmp_path / "best_candidate.json"
+    path.write_text(json.dumps({"candidate": hard.to_dict(), "task": "toy"}))
+    assert SoftPromptTuning(initial=str(path)).initial == hard
+    with pytest.raises(ConfigError, match="The 'initial' parameter"):
+        SoftPromptTuning(initial=str(tmp_path / "missing.json"))
 
+
+def test_config_is_json(backend):
     hard = Candidate(instruction="x", demos=(toy_task().train[0],))
     config = SoftPromptTuning(initial=hard).config()
     assert json.loads(json.dumps(config))["initial"]["instruction"] == "x"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("mode", ["prompt", "prefix"])
+def test_trains_on_cuda_with_bf16_autocast(tmp_path, mode):
+    from promptlift.backends.torch import TorchBackend
+
+    cuda = TorchBackend(build_model_dir(tmp_path / "model"), device="cuda")
+    result = SoftPromptTuning(mode=mode, **SMALL).optimize(toy_task(), cuda, budget=100, cache=None)
+    soft = [t for t in result.trials if t.info.get("role") == "soft_prompt"]
+    assert soft and all(t.info["train_loss"] == t.info["train_loss"] for t in soft)  # finite, not NaN
+    tensors, _ = load_soft_prompt(soft[-1].candidate.soft_prompt, model_id=cuda.id)
+    assert all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors.values())
