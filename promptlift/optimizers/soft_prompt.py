@@ -117,6 +117,9 @@ class SoftPromptTuning(Optimizer):
     def _hard_candidate(self, run: Run) -> Candidate:
         """The hard candidate the soft prompt is added to; validated alone first if new."""
         hard = (self.initial or run.task.seed).with_(soft_prompt=None)
+        if getattr(hard, "reasoning", False):
+            raise ConfigError("SoftPromptTuning trains the answer directly; its hard candidate cannot ask for "
+                              "reasoning first (reasoning=True): pass a candidate with reasoning=False")
         if hard != run.task.seed:
             run.validate(hard, info={"role": "initial"})
         return hard

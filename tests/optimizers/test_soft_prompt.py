@@ -208,6 +208,12 @@ def test_composes_with_a_hard_candidate(backend):
         assert trial.candidate.soft_prompt and trial.parents == (1,)
 
 
+def test_a_reasoning_candidate_is_refused(backend):
+    with pytest.raises(ConfigError, match="reasoning"):
+        SoftPromptTuning(initial=Candidate(instruction="x", reasoning=True), **SMALL).optimize(
+            toy_task(), backend, budget=100, cache=None)
+
+
 def test_budget_counts_validations_as_metric_calls_and_training_as_lm_calls(backend):
     result = SoftPromptTuning(**SMALL).optimize(toy_task(), backend, budget=60, cache=None)
     assert result.metric_calls == 60  # seed + two validations of 20
