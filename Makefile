@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml Makefile
 
 demo: setup
 	$(BIN)/promptlift optimize --task sentiment --model llamacpp:smollm2 --optimizer fewshot \
-		--budget 600 --run-dir runs/demo
+		--param 'formats=["chat","plain"]' --param calibrate=contextual --budget 600 --run-dir runs/demo
 
 test: setup
 	$(BIN)/python -m pytest -q -p no:cacheprovider

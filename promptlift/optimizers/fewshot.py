@@ -16,6 +16,7 @@ from collections import defaultdict
 from typing import Sequence
 
 from promptlift import calibration, formats, verbalizers
+from promptlift.errors import BudgetExhausted
 from promptlift.optimizers.base import Optimizer
 from promptlift.run import Run
 from promptlift.types import Candidate, Example
@@ -30,6 +31,7 @@ class FewShot(Optimizer):
     formats: prompt formats to draw from ("chat", "plain"); empty keeps the seed's format.
     verbalizers: "auto" (``verbalizers.candidates_for(task)``) or word lists to draw from;
     empty keeps the seed's. calibrate: "contextual", "batch" or None (scores as is).
+    zero_shot: with formats or calibrate, first try the seed without demos in each format.
     """
 
     name = "fewshot"
@@ -39,6 +41,7 @@ class FewShot(Optimizer):
     formats: tuple[str, ...] = ()
     verbalizers: str | tuple[tuple[str, ...], ...] = ()
     calibrate: str | None = None
+    zero_shot: bool = True
 
     def __post_init__(self) -> None:
         for name in ("formats", "verbalizers"):  # JSON lists from the CLI become tuples
@@ -62,18 +65,30 @@ class FewShot(Optimizer):
         fmts = formats.available(run.backend, self.formats) if self.formats else ()
         words = verbalizers.resolve_option(task, self.verbalizers)
         seen = {task.seed}
+        for candidate in self._zero_shot(task.seed, fmts):
+            self._try(run, self.dress(run, candidate, (), words), seen)
         for _ in range(self.max_candidates):
             demos = self.draw(run, task.train, task.choices)
-            candidate = self.dress(run, task.seed.with_(demos=tuple(demos)), fmts, words)
-            if candidate in seen:
-                continue
-            seen.add(candidate)
-            left = run.remaining_metric_calls()
-            if self.calibrate and left is not None and left < len(task.val):
-                return  # no probe calls for a candidate the budget cannot score
-            candidate = calibration.calibrate(run, candidate, self.calibrate)
-            info = {"k": len(demos)} | ({"calibrate": self.calibrate} if self.calibrate else {})
-            run.validate(candidate, parents=(0,), info=info)
+            self._try(run, self.dress(run, task.seed.with_(demos=tuple(demos)), fmts, words), seen)
+
+    def _zero_shot(self, seed: Candidate, fmts: Sequence[str]) -> list[Candidate]:
+        """The seed without demos in each searched format (calibrated), tried before any demo set:
+        on a small model demos can hurt, and then only these candidates show it."""
+        if not self.zero_shot or not (fmts or self.calibrate):
+            return []
+        return [seed.with_(format=f) for f in (fmts or (seed.format,))]
+
+    def _try(self, run: Run, candidate: Candidate, seen: set[Candidate]) -> None:
+        """Calibrate (if asked) and validate ``candidate`` unless it was tried already."""
+        if candidate in seen:
+            return
+        seen.add(candidate)
+        left = run.remaining_metric_calls()
+        if self.calibrate and left is not None and left < len(run.task.val):
+            raise BudgetExhausted("metric_calls")  # no probe calls for a candidate the budget cannot score
+        candidate = calibration.calibrate(run, candidate, self.calibrate)
+        info = {"k": len(candidate.demos), "format": candidate.format}
+        run.validate(candidate, parents=(0,), info=info | ({"calibrate": self.calibrate} if self.calibrate else {}))
 
     def dress(self, run: Run, candidate: Candidate, fmts: Sequence[str], words: Sequence[tuple[str, ...]]) -> Candidate:
         """``candidate`` with a format and a verbalizer drawn from the options (if any)."""

@@ -32,3 +32,14 @@ def test_balanced_demos_cover_every_label():
 def test_bad_k_message_names_the_parameter():
     with pytest.raises(ConfigError, match=r"The 'k' parameter of FewShot must be an int >= 1. Got 0."):
         FewShot(k=0)
+
+
+def test_zero_shot_candidates_come_first_in_each_format():
+    result = FewShot(k=2, formats=("chat", "plain"), calibrate="contextual").optimize(
+        toy_task(), scripted(), budget=200, cache=None
+    )
+    first = [t.candidate for t in result.trials[1:3]]
+    assert [(c.format, len(c.demos)) for c in first] == [("chat", 0), ("plain", 0)]
+    assert all(len(c.calibration) == 2 for c in first)
+    assert all(len(t.candidate.demos) == 2 for t in result.trials[3:])
+    assert result.stopped_by == "metric_calls"
