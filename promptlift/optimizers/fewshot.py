@@ -64,7 +64,7 @@ class FewShot(Optimizer):
         task = run.task
         fmts = formats.available(run.backend, self.formats) if self.formats else ()
         words = verbalizers.resolve_option(task, self.verbalizers)
-        seen = {task.seed}
+        seen = set() if self.calibrate else {task.seed}  # the seed trial itself is uncalibrated
         for candidate in self._zero_shot(task.seed, fmts):
             self._try(run, self.dress(run, candidate, (), words), seen)
         for _ in range(self.max_candidates):
