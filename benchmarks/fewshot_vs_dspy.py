@@ -38,13 +38,20 @@ from promptlift.optimizers.similarity import SimilarityFewShot  # noqa: E402
 
 log = logging.getLogger("fewshot_vs_dspy")
 
+CAL = {"formats": ("chat", "plain"), "calibrate": "contextual"}  # the +cal variants: format searched, bias calibrated
 PROMPTLIFT: dict[str, Callable[[argparse.Namespace], Any]] = {
     "promptlift/fewshot": lambda a: FewShot(k=4),
     "promptlift/bootstrap": lambda a: BootstrapFewShot(k=4, bootstrap_size=a.bootstrap_size),
     "promptlift/similarity": lambda a: SimilarityFewShot(ks=(2, 4, 8), embedder=a.embedder),
     "promptlift/mipro": lambda a: JointSearch(n_instructions=4, n_demo_sets=4, k=4, bootstrap_size=a.bootstrap_size,
                                               minibatch_size=a.minibatch, full_eval_every=5),
-    "promptlift/fewshot+cal": lambda a: FewShot(k=4, formats=("chat", "plain"), calibrate="contextual"),
+    "promptlift/fewshot+cal": lambda a: FewShot(k=4, **CAL),
+    "promptlift/bootstrap+cal": lambda a: BootstrapFewShot(k=4, bootstrap_size=a.bootstrap_size, **CAL),
+    # plain only: the grid would reach plain only after every chat point within this budget
+    "promptlift/similarity+cal": lambda a: SimilarityFewShot(ks=(2, 4, 8), embedder=a.embedder, formats=("plain",),
+                                                             calibrate="contextual"),
+    "promptlift/mipro+cal": lambda a: JointSearch(n_instructions=4, n_demo_sets=4, k=4, bootstrap_size=a.bootstrap_size,
+                                                  minibatch_size=a.minibatch, full_eval_every=5, **CAL),
 }
 DSPY = ("dspy/labeled", "dspy/bootstrap_rs", "dspy/mipro")
 MAX_ERRORS = 10**6  # an unparseable answer scores 0 instead of aborting DSPy's search (DSPy's own knob)
@@ -56,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     log.setLevel(logging.INFO)
     backend = scripted_backend() if args.scripted else load_backend(args.model, **threads(args))
     rows, evidence = previous(args) if args.resume else ([], {})
-    if any(m == "promptlift/similarity" for m in args.methods):
+    if any(m.startswith("promptlift/similarity") for m in args.methods):
         from promptlift.embeddings import get_embedder
 
         get_embedder(args.embedder)  # loaded once, outside the timings (like the model)
