@@ -140,9 +140,10 @@ def run_promptlift(method: str, task: Any, backend: CachedBackend, seed: int, ar
                                 cache=backend.cache, evaluate_test=False)
     seconds = time.perf_counter() - started
     best = result.best_candidate
+    started = time.perf_counter()
     test = accuracy(task, best, backend.inner)
     return {"test": test, "val": result.best.mean, "metric_calls": result.metric_calls, "lm_calls": result.usage.calls,
-            "seconds": seconds, "cache_hits": result.cache_hits, "n_demos": len(best.demos),
+            "seconds": seconds, "test_seconds": time.perf_counter() - started, "cache_hits": result.cache_hits, "n_demos": len(best.demos),
             "candidate": {k: v for k, v in best.to_dict().items() if k != "retrieval"}
             | ({"retrieval_k": best.retrieval.k} if best.retrieval else {})}
 
@@ -182,12 +183,14 @@ def run_dspy(method: str, task: Any, backend: CachedBackend, seed: int, args: ar
         program = compile_dspy(method, student, metric, train, val, prompt_lm, seed, args)
     seconds = time.perf_counter() - started
     lm_calls = backend_calls(task_lm, prompt_lm)
+    started = time.perf_counter()
     test, failures, extra_calls = dspy_accuracy(task, program, task_lm, evidence, method)
+    test_seconds = time.perf_counter() - started
     candidate = pl_dspy.from_dspy(program, task)
     # the same instruction and demos, rendered and choice-scored by promptlift: isolates DSPy's format
     as_promptlift = accuracy(task, candidate, backend.inner)
     return {"test": test, "val": None, "metric_calls": metric.calls, "lm_calls": lm_calls, "seconds": seconds,
-            "parse_failures": failures, "test_fallback_calls": extra_calls, "n_demos": len(candidate.demos),
+            "test_seconds": test_seconds, "parse_failures": failures, "test_fallback_calls": extra_calls, "n_demos": len(candidate.demos),
             "test_in_promptlift_format": as_promptlift, "candidate": candidate.to_dict()}
 
 
@@ -261,15 +264,15 @@ def _shuffled(items: list, seed: int) -> list:
 
 # --- output --------------------------------------------------------------------------------
 def table(rows: list[dict]) -> str:
-    lines = ["| task | method | test accuracy (mean ± std) | metric calls | LM calls | wall time (s) "
-             "| DSPy parse failures (test) | DSPy's program, choice-scored by promptlift |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| task | method | test accuracy (mean ± std) | metric calls | LM calls | search wall time (s) "
+             "| test eval (s) | DSPy parse failures (test) | DSPy's program, choice-scored by promptlift |",
+             "|---|---|---|---|---|---|---|---|---|"]
     keys = list(dict.fromkeys((r["task"], r["method"]) for r in rows))
     for task, method in keys:
         group = [r for r in rows if r["task"] == task and r["method"] == method and "error" not in r]
         failed = [r for r in rows if r["task"] == task and r["method"] == method and "error" in r]
         if failed:
-            lines.append(f"| {task} | {method} | failed in {len(failed)} run(s): {failed[0]['error'][:120]} | | | | | |")
+            lines.append(f"| {task} | {method} | failed in {len(failed)} run(s): {failed[0]['error'][:120]} | | | | | | |")
         if not group:
             continue
         tests = [r["test"] for r in group]
@@ -280,9 +283,15 @@ def table(rows: list[dict]) -> str:
                      f"{statistics.mean(r['metric_calls'] for r in group):.0f} | "
                      f"{statistics.mean(r['lm_calls'] for r in group):.0f} | "
                      f"{statistics.mean(r['seconds'] for r in group):.1f} | "
+                     f"{_mean_of(group, 'test_seconds')} | "
                      f"{f'{statistics.mean(fails):.1f}' if fails else '-'} | "
                      f"{f'{statistics.mean(scored):.3f} ± {_std(scored):.3f}' if scored else '-'} |")
     return "\n".join(lines)
+
+
+def _mean_of(group: list[dict], key: str) -> str:
+    values = [r[key] for r in group if r.get(key) is not None]
+    return f"{statistics.mean(values):.1f}" if values else "-"
 
 
 def _std(values: list[float]) -> float:
