@@ -1,0 +1,60 @@
+"""The gepa-package harness of benchmarks/gepa_vs_gepa.py, on test doubles (no model)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+
+import pytest
+
+from promptlift import ScriptedBackend
+from tests.doubles import keyword_script, toy_task
+
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("gepa") is None, reason="the gepa package is not installed")
+
+GOOD = "Decide the sentiment of the review: positive or negative."
+
+
+def harness():
+    from promptlift.bench.peers import load_script
+
+    return load_script("gepa_vs_gepa")
+
+
+def double(request):
+    """Task double for scoring requests; a proposer double (fenced instruction) for the rest."""
+    if request.choices:
+        return keyword_script(request)
+    return f"```\n{GOOD}\n```"
+
+
+def args(**changes):
+    base = dict(budget=90, minibatch=3, temperature=0.7, proposal_tokens=64, no_merge=False)
+    return argparse.Namespace(**{**base, **changes})
+
+
+def test_adapter_scores_and_builds_the_reflective_dataset():
+    module = harness()
+    task = toy_task()
+    adapter = module.PromptliftAdapter(task, ScriptedBackend(double))
+    batch = list(task.train[:4])
+    out = adapter.evaluate(batch, {"instruction": "Classify the review."}, capture_traces=True)
+    assert out.scores == [0.0, 1.0, 0.0, 1.0] and adapter.metric_calls == 4
+    rows = adapter.make_reflective_dataset({"instruction": "x"}, out, ["instruction"])["instruction"]
+    assert rows[0]["Inputs"] == {"Review": batch[0]["review"]}
+    assert "correct answer: positive" in rows[0]["Feedback"]
+
+
+def test_gepa_package_runs_on_our_backend_within_its_budget(tmp_path):
+    task = toy_task()
+    best, row = harness().run_gepa_package(task, ScriptedBackend(double), 0, args(), tmp_path)
+    assert best.instruction == GOOD and row["val"] == 1.0
+    assert row["metric_calls"] == row["reported_metric_calls"] >= 20
+    assert row["proposer_calls"] >= 1 and row["wall_seconds"] > 0
+
+
+def test_promptlift_runner_reports_the_same_fields(tmp_path):
+    task = toy_task()
+    best, row = harness().run_promptlift(task, ScriptedBackend(double), 0, args(), tmp_path)
+    assert best.instruction == GOOD and row["val"] == 1.0
+    assert row["metric_calls"] <= 90 and row["proposer_calls"] >= 1
