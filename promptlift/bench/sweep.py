@@ -87,36 +87,52 @@ class Sweep:
         summary = WorkSummary(self.worker)
         with SweepBar(self.claims, self.config.name, enabled=self.progress) as bar:
             while max_cells is None or len(summary.ran) + len(summary.failed) < max_cells:
-                claim = self.claims.claim(self.worker)
-                if claim is None:
+                started = self._next()
+                if started is None:
                     counts = self.claims.counts()
                     if not wait or counts[PENDING] + counts[RUNNING] == 0:
                         break
                     bar.refresh()
                     time.sleep(min(5.0, self.config.lease_seconds / 4))
                     continue
-                outcome = self._run_claim(claim)
-                getattr(summary, outcome).append(claim.cell)
+                outcome = self._run_claim(*started)
+                getattr(summary, outcome).append(started[0].cell)
                 bar.refresh()
         return summary
 
-    def _run_claim(self, claim: Claim) -> str:
+    def _next(self) -> tuple[Claim, Any, Cell] | None:
+        """Claim a cell and open its trial, with Ctrl-C held off so no half-claimed cell is left."""
+        with _interrupts_held(reraise=False) as interrupted:
+            claim = self.claims.claim(self.worker)
+            if claim is None:
+                started = None
+            else:
+                self._fail_stale_trial(claim)
+                started = (claim, *self._trial(claim))
+        if interrupted:
+            if started is not None:
+                self._give_back(*started[:2])
+            raise KeyboardInterrupt
+        return started
+
+    def _give_back(self, claim: Claim, trial: Any) -> None:
+        with _interrupts_held():
+            self.claims.release(claim.cell, self.worker)
+            trial.set_user_attr("interrupted", True)
+            self.study.tell(trial, state=_state("FAIL"))
+
+    def _run_claim(self, claim: Claim, trial: Any, cell: Cell) -> str:
         """Run one claimed cell; 'ran', 'failed' or 'lost' (the lease went to another worker)."""
-        self._fail_stale_trial(claim)
-        trial, cell = self._trial(claim)
         run_dir = self.out / "cells" / claim.cell
-        if run_dir.exists():  # an earlier attempt's partial output: start clean, so timings stay honest
-            shutil.rmtree(run_dir)
         log.info("worker %s runs cell %s (attempt %d)", self.worker, claim.cell, claim.attempts)
         with _Lease(self.claims, claim.cell, self.worker, self.config.lease_seconds / 4):
             try:
+                if run_dir.exists():  # an earlier attempt's partial output: start clean, so timings stay honest
+                    shutil.rmtree(run_dir)
                 bars = [CellBar(claim.cell)] if self.progress else []
                 row = run_cell(cell, run_dir, self.pool, cache=self.config.cache, callbacks=bars)
             except KeyboardInterrupt:
-                with _interrupts_held():
-                    self.claims.release(claim.cell, self.worker)
-                    trial.set_user_attr("interrupted", True)
-                    self.study.tell(trial, state=_state("FAIL"))
+                self._give_back(claim, trial)
                 raise
             except Exception as exc:
                 log.error("cell %s failed: %s: %s", claim.cell, type(exc).__name__, exc, exc_info=log.isEnabledFor(logging.DEBUG))
@@ -216,18 +232,21 @@ class _Lease(threading.Thread):
 
 
 @contextmanager
-def _interrupts_held() -> Iterator[None]:
-    """Defer Ctrl-C while the claim table and the study are brought into agreement."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+def _interrupts_held(reraise: bool = True) -> Iterator[list[Any]]:
+    """Defer Ctrl-C while the claim table and the study are brought into agreement.
+
+    Yields the list of deferred interrupts; with ``reraise`` one is raised on leaving.
+    """
     received: list[Any] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
     previous = signal.signal(signal.SIGINT, lambda *a: received.append(a))
     try:
-        yield
+        yield received
     finally:
         signal.signal(signal.SIGINT, previous)
-        if received:
+        if received and reraise:
             raise KeyboardInterrupt
 
 

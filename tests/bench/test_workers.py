@@ -72,3 +72,20 @@ def test_a_killed_workers_cell_is_run_again(tmp_path):
         by_cell.setdefault(t.user_attrs["cell"], []).append(t.state.name)
     assert by_cell[stuck["cell"]] == ["FAIL", "COMPLETE"]  # the dead attempt's trial is closed, not left RUNNING
     assert all(states == ["COMPLETE"] for cell, states in by_cell.items() if cell != stuck["cell"])
+
+
+def test_ctrl_c_leaves_the_study_consistent(tmp_path):
+    config = toy_config(tmp_path, budgets=[12], seeds=[0])
+    worker = start_worker(config, env={"BENCHTEST_HANG": "1"}, log=tmp_path / "w.log")
+    try:
+        wait_for(lambda: [r for r in claim_rows(tmp_path) if r["status"] == RUNNING and r["trial_number"] is not None],
+                 what="a running cell")
+        worker.send_signal(signal.SIGINT)
+        code = worker.wait(timeout=60)
+    finally:
+        worker.kill()
+    assert code == 130, (tmp_path / "w.log").read_text()[-2000:]
+    rows = claim_rows(tmp_path)
+    assert [(r["status"], r["attempts"], r["worker"]) for r in rows] == [("pending", 0, None)] * 2
+    trials = study_trials(tmp_path)
+    assert [(t.state.name, t.user_attrs.get("interrupted")) for t in trials] == [("FAIL", True)]
