@@ -249,9 +249,9 @@ class GeneticSearch(Optimizer):
         texts = ask(run, PARAPHRASE.format(a=seed.candidate.instruction), n=n, max_tokens=self.proposal_tokens)
         children = []
         for slot, text in enumerate(texts, start=1):
-            instruction = self._tidy(text, seed.candidate.instruction)
+            instruction = self._tidy(text, seed.candidate.instruction, [seed.candidate.instruction], PARAPHRASE)
             operator = "paraphrase" if instruction != seed.candidate.instruction else "seed"
-            k = run.rng.randint(1, self.max_demos) if self.max_demos and state.demo_pool else 0
+            k = self._demo_count(run, state)
             demos = ops.draw_demos(state.demo_pool, run.rng, k, state.labels) if k else seed.candidate.demos
             candidate = self._dress(run, state, seed.candidate.with_(instruction=instruction, demos=demos),
                                     (seed.candidate,), redraw=True)
@@ -283,7 +283,8 @@ class GeneticSearch(Optimizer):
         instruction, operator = "", "sentence"
         if run.rng.random() < self.proposer_rate:
             prompt = GA_TEMPLATE.format(a=first.instruction, b=second.instruction)
-            instruction, operator = self._tidy(self._ask(run, prompt), ""), "lm"
+            instruction = self._tidy(self._ask(run, prompt), "", [first.instruction, second.instruction], GA_TEMPLATE)
+            operator = "lm"
         if not instruction:
             instruction, operator = ops.crossover_sentences(first.instruction, second.instruction, run.rng,
                                                             self.max_sentences), "sentence"
@@ -305,7 +306,8 @@ class GeneticSearch(Optimizer):
                  "best": best.candidate.instruction, "current": current.candidate.instruction}
         instruction, operator = "", "sentence"
         if run.rng.random() < self.proposer_rate:
-            instruction, operator = self._tidy(self._ask(run, DE_TEMPLATE.format(**names)), ""), "lm"
+            text = self._ask(run, DE_TEMPLATE.format(**names))
+            instruction, operator = self._tidy(text, "", list(names.values()), DE_TEMPLATE), "lm"
         if not instruction:
             instruction = ops.differential_sentences(names["a"], names["b"], names["best"], names["current"],
                                                      run.rng, self.max_sentences)
@@ -364,8 +366,17 @@ class GeneticSearch(Optimizer):
     def _ask(self, run: Run, prompt: str) -> str:
         return ask(run, prompt, max_tokens=self.proposal_tokens)[0]
 
-    def _tidy(self, text: str, fallback: str) -> str:
-        return ops.tidy_instruction(extract_instruction(text, ""), fallback, self.max_sentences)
+    def _tidy(self, text: str, fallback: str, parents: Sequence[str], template: str) -> str:
+        return ops.tidy_instruction(extract_instruction(text, ""), fallback, self.max_sentences,
+                                    parents=parents, template=template)
+
+    def _demo_count(self, run: Run, state: _State) -> int:
+        """A random demo count for an initial member, rounded up to a multiple of the labels
+        (a small model copies the label mix of its demos)."""
+        if not (self.max_demos and state.demo_pool):
+            return 0
+        k, labels = run.rng.randint(1, self.max_demos), len(state.labels)
+        return min(self.max_demos, math.ceil(k / labels) * labels) if 0 < labels <= self.max_demos else k
 
 
 def _int(value: Any, low: int) -> bool:

@@ -19,6 +19,8 @@ from typing import Sequence
 from promptlift.types import Example
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_WORD = re.compile(r"[a-z0-9']+")
+_PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
 _TAG = re.compile(r"<prompt>(.*?)(?:</prompt>|$)", re.S | re.I)
 
 Demos = tuple[Example, ...]
@@ -93,15 +95,42 @@ def differential_sentences(a: str, b: str, best: str, current: str, rng: random.
     return crossover_sentences(mutant, current, rng, max_sentences) if rng.random() < 0.5 else mutant
 
 
-def tidy_instruction(text: str, fallback: str, max_sentences: int = 6, min_words: int = 3) -> str:
+def tidy_instruction(text: str, fallback: str, max_sentences: int = 6, min_words: int = 3, *,
+                     parents: Sequence[str] = (), template: str = "") -> str:
     """A proposer's instruction made usable: a ``<prompt>`` block if any, at most
-    ``max_sentences`` sentences; ``fallback`` when too short or still holding template words."""
+    ``max_sentences`` sentences. ``fallback`` when too short, when it repeats the meta-prompt
+    (``template``) rather than the ``parents``, or when it shares no content word with them."""
     tagged = _TAG.findall(text)
     body = tagged[0] if tagged else text
     body = join_sentences(split_sentences(body)[:max_sentences])
     if len(body.split()) < min_words or re.search(r"instruction \d|prompt \d|</?prompt>", body, re.I):
         return fallback
+    if echoes_template(body, template, parents) or not on_topic(body, parents):
+        return fallback
     return body
+
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+def _grams(text: str, n: int) -> set[tuple[str, ...]]:
+    words = _words(text)
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
+def echoes_template(text: str, template: str, parents: Sequence[str] = (), n: int = 3) -> bool:
+    """Whether ``text`` repeats an ``n``-word phrase of the meta-prompt that no parent has
+    (a small proposer often answers with the request itself: "combine the two ...")."""
+    own = _grams(_PLACEHOLDER.sub(" | ", template), n) - set().union(set(), *(_grams(p, n) for p in parents))
+    return bool(_grams(text, n) & own)
+
+
+def on_topic(text: str, parents: Sequence[str], min_chars: int = 4) -> bool:
+    """Whether ``text`` shares a content word (``min_chars`` letters or more) with the parents;
+    true when the parents have none."""
+    anchors = {w for p in parents for w in _words(p) if len(w) >= min_chars}
+    return not anchors or any(w in anchors for w in _words(text) if len(w) >= min_chars)
 
 
 # --- demos -----------------------------------------------------------------------------------

@@ -205,3 +205,12 @@ def test_generation_task_without_choices():
     result = GeneticSearch(population_size=4, minibatch=4).optimize(task, scripted(), budget=300, cache=None)
     assert result.best.mean == 1.0 and result.baseline.mean == 0.5
     assert all(len(t.candidate.demos) <= 4 for t in result.trials)
+
+
+def test_initial_members_get_label_balanced_demo_sets():
+    result = GeneticSearch(population_size=6, minibatch=4).optimize(toy_task(), scripted(), budget=200, cache=None)
+    initial = [t.candidate for t in result.trials if t.info.get("operator") in ("seed", "paraphrase")]
+    assert initial
+    for candidate in initial:
+        labels = [d.output for d in candidate.demos]
+        assert len(labels) in (2, 4) and labels.count("positive") == labels.count("negative")

@@ -178,3 +178,31 @@ def test_de_replace_fills_then_replaces_only_if_not_worse():
     assert slots == [(0, 0.5), (1, 0.2)]
     assert ops.de_replace(slots, (2, 0.1), slot=1) == slots
     assert ops.de_replace(slots, (2, 0.5), slot=0) == [(2, 0.5), (1, 0.2)]
+
+
+def test_echoes_template_catches_a_proposer_repeating_the_request():
+    template = "Instruction 1: {a}\nInstruction 2: {b}\nCombine the two instructions into one new instruction."
+    parents = ["Classify the review.", "Answer positive or negative."]
+    junk = 'In this instruction, I will use the phrase "Combine the two" to provide a new instruction.'
+    assert ops.echoes_template(junk, template, parents)
+    assert not ops.echoes_template("Classify the review as positive or negative.", template, parents)
+    # a phrase the parents share with the template is not an echo
+    assert not ops.echoes_template("Combine the two clues.", template, ["Combine the two clues."])
+
+
+def test_on_topic_needs_a_content_word_of_the_parents():
+    parents = ["Classify the sentiment of the movie review as positive or negative."]
+    assert ops.on_topic("The movie review I am looking for is a positive sentiment.", parents)
+    assert not ops.on_topic("I'm not sure how to put this suggestion into words.", parents)
+    assert not ops.on_topic("This is a cross-platform code.", parents)
+    assert ops.on_topic("Anything at all.", [])
+
+
+def test_tidy_instruction_applies_the_echo_and_topic_filters():
+    parents = ["Classify the sentiment of the review."]
+    template = "Rewrite this instruction in other words. Keep its meaning.\nInstruction: {a}\nNew instruction:"
+    assert ops.tidy_instruction("Say what the review feels.", "F", parents=parents, template=template) == \
+        "Say what the review feels."
+    assert ops.tidy_instruction("Rewrite this instruction about the review.", "F", parents=parents,
+                                template=template) == "F"
+    assert ops.tidy_instruction("Here is a recipe for bread.", "F", parents=parents, template=template) == "F"
