@@ -7,7 +7,7 @@
     print(result.best_test, result.baseline_test)
 """
 
-from promptlift.backends import Backend, Capabilities, ScriptedBackend, load_backend
+from promptlift.backends import Backend, Capabilities, LiteLLMBackend, OpenAIBackend, ScriptedBackend, load_backend
 from promptlift.budget import Budget
 from promptlift.cache import ResponseCache
 from promptlift.callbacks import ProgressBar
@@ -38,7 +38,9 @@ __all__ = [
     "GEPA",
     "GeneticSearch",
     "JointSearch",
+    "LiteLLMBackend",
     "Message",
+    "OpenAIBackend",
     "Optimizer",
     "ProgressBar",
     "PromptliftError",

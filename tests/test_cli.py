@@ -63,6 +63,7 @@ def test_evaluate_rescores_the_best_candidate(data, tmp_path, capsys):
         (["--model", "nope:x"], "Unknown engine 'nope'"),
         (["--param", "k=0"], "The 'k' parameter of FewShot must be an int >= 1. Got 0."),
         (["--param", "zz=1"], "FewShot has no parameter"),
+        (["--model-option", "oops"], "--model-option 'oops' must look like NAME=VALUE"),
     ],
 )
 def test_bad_input_is_one_clear_line(data, args, message, capsys):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any, Sequence
 
 from promptlift.backends.registry import DEFAULT_MODEL, load_backend
+from promptlift.errors import ConfigError
 from promptlift.tasks import Task, get_task, load_task
 
 DATA_SUFFIXES = (".jsonl", ".json", ".csv", ".tsv")
@@ -25,6 +27,8 @@ def add_task_arguments(parser: argparse.ArgumentParser) -> None:
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model")
     group.add_argument("--model", default=DEFAULT_MODEL, help=f"ENGINE:MODEL (default: {DEFAULT_MODEL}); see 'promptlift models'")
+    group.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
+                       help="a backend option, e.g. max_concurrency=4, deadline=30, api_base=URL (repeatable)")
 
 
 def task_from_args(args: argparse.Namespace) -> Task:
@@ -44,7 +48,21 @@ def task_from_args(args: argparse.Namespace) -> Task:
 
 
 def backend_from_args(args: argparse.Namespace, spec: str | None = None) -> Any:
-    return load_backend(spec or args.model)
+    return load_backend(spec or args.model, **key_values(getattr(args, "model_option", None) or [], "--model-option"))
+
+
+def key_values(pairs: Sequence[str], flag: str) -> dict[str, Any]:
+    """NAME=VALUE pairs; values are parsed as JSON where they can be, else kept as text."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise ConfigError(f"{flag} {pair!r} must look like NAME=VALUE")
+        try:
+            out[name.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[name.strip()] = value
+    return out
 
 
 def table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:

@@ -12,13 +12,15 @@ from typing import Any
 from promptlift.budget import Budget
 from promptlift.cache import ResponseCache
 from promptlift.callbacks import ProgressBar
-from promptlift.commands.common import add_model_arguments, add_task_arguments, backend_from_args, table, task_from_args
+from promptlift.commands.common import (
+    add_model_arguments, add_task_arguments, backend_from_args, key_values, table, task_from_args,
+)
 from promptlift.errors import ConfigError
 from promptlift.optimizers.registry import OPTIMIZERS, get_optimizer
 from promptlift.result import Result
 
 CLI_FILE = "cli.json"
-RESUMABLE = ("task", "input_fields", "output_field", "metric", "choices", "sizes", "model", "proposer",
+RESUMABLE = ("task", "input_fields", "output_field", "metric", "choices", "sizes", "model", "model_option", "proposer",
              "optimizer", "param", "budget", "max_seconds", "max_tokens", "seed")
 
 
@@ -48,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     task = task_from_args(args)
     backend = backend_from_args(args)
     proposer = backend_from_args(args, args.proposer) if args.proposer else None
-    optimizer = get_optimizer(args.optimizer, **_params(args.param))
+    optimizer = get_optimizer(args.optimizer, **key_values(args.param, "--param"))
     run_dir = Path(args.run_dir or f"runs/{task.name}-{args.optimizer}-{time.strftime('%Y%m%d-%H%M%S')}")
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / CLI_FILE).write_text(json.dumps({k: getattr(args, k, None) for k in RESUMABLE}, indent=1))
@@ -75,19 +77,6 @@ def _resumed(args: argparse.Namespace) -> argparse.Namespace:
     merged = vars(args) | {k: saved.get(k) for k in RESUMABLE}
     merged["run_dir"] = args.resume
     return argparse.Namespace(**merged)
-
-
-def _params(pairs: list[str]) -> dict[str, Any]:
-    params = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep:
-            raise ConfigError(f"--param {pair!r} must look like NAME=VALUE")
-        try:
-            params[name.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            params[name.strip()] = value
-    return params
 
 
 def summary(result: Result, run_dir: Path) -> dict[str, Any]:
