@@ -13,6 +13,7 @@ measured afterwards for the best candidate of each, through a shared scoring cac
 
     .venv/bin/python benchmarks/gepa_vs_gepa.py                       # sentiment + arithmetic, 3 seeds
     .venv/bin/python benchmarks/gepa_vs_gepa.py --tasks sentiment --seeds 0 --budget 120 --val 20 --test 40
+    .venv/bin/python benchmarks/gepa_vs_gepa.py --combine a.json b.json     # merge per-task sweeps
 
 Writes ``benchmarks/results/gepa_vs_gepa.json`` (every run) and ``gepa_vs_gepa.md``
 (mean ± std over seeds). Timings are wall-clock on a shared machine.
@@ -59,6 +60,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--proposal-tokens", type=int, default=120, help="reflection answer token limit")
     parser.add_argument("--no-merge", action="store_true")
     parser.add_argument("--out", default=str(RESULTS / "gepa_vs_gepa"), help="output path without suffix")
+    parser.add_argument("--combine", nargs="+", metavar="JSON",
+                        help="no runs: combine the result files of earlier (e.g. per-task parallel) sweeps")
     return parser.parse_args(argv)
 
 
@@ -143,6 +146,7 @@ def run_gepa_package(task: Task, backend: Any, seed: int, args: argparse.Namespa
         "val": result.val_aggregate_scores[result.best_idx], "metric_calls": adapter.metric_calls,
         "reported_metric_calls": result.total_metric_calls, "candidates": result.num_candidates,
         "proposer_calls": reflection.calls, "wall_seconds": wall,
+        "pool": [[round(v, 4), c["instruction"][:160]] for v, c in zip(result.val_aggregate_scores, result.candidates)],
     }
 
 
@@ -157,6 +161,7 @@ def run_promptlift(task: Task, backend: Any, seed: int, args: argparse.Namespace
         "val": result.best.mean, "metric_calls": result.metric_calls,
         "candidates": sum(t.split == "val" for t in result.trials),
         "proposer_calls": proposer_calls, "wall_seconds": result.wall_seconds,
+        "pool": [[round(t.mean, 4), t.candidate.instruction[:160]] for t in result.trials if t.split == "val"],
     }
 
 
@@ -227,7 +232,14 @@ def summarize(rows: Sequence[dict[str, Any]], args: argparse.Namespace) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
-    rows = sweep(args)
+    if args.combine:
+        parts = [json.loads(Path(p).read_text()) for p in args.combine]
+        rows = [row for part in parts for row in part["runs"]]
+        settings = {k: v for k, v in parts[0]["args"].items() if k not in ("tasks", "out", "combine")}
+        args = argparse.Namespace(**{**settings, "tasks": ",".join(dict.fromkeys(r["task"] for r in rows)),
+                                     "out": args.out, "combine": args.combine})
+    else:
+        rows = sweep(args)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps({"args": vars(args), "runs": rows}, indent=1))

@@ -149,7 +149,7 @@ class GEPA(Optimizer):
         prompt = build_prompt(self.template, run.task, instruction, rows, self.example_chars)
         for _ in range(self.draws):
             (text,) = ask(run, prompt, n=1, temperature=self.temperature, max_tokens=self.proposal_tokens)
-            proposal = parse_proposal(text, instruction, rows)
+            proposal = parse_proposal(text, instruction, rows, template=self.template)
             child = parent.candidate.with_(instruction=proposal) if proposal else None
             if child is not None and child.key not in state.seen:
                 state.seen.add(child.key)

@@ -122,20 +122,29 @@ def build_prompt(template: str, task: Task, instruction: str, rows: Sequence[Rec
     return prompt.replace("<task>", task.description or task.name)
 
 
-def parse_proposal(text: str, parent: str, rows: Sequence[Record] = (), *, min_words: int = 4,
-                   max_words: int = 120) -> str | None:
+def parse_proposal(text: str, parent: str, rows: Sequence[Record] = (), *, template: str = "",
+                   min_words: int = 4, max_words: int = 120) -> str | None:
     """An instruction-like proposal pulled out of ``text``, or None when there is none.
 
     Tries, in order: a fenced block, a labelled line ("Improved instruction: ..."), a quoted
     sentence, then the first paragraph. Rejects: too short or long, a refusal or chatter,
-    scaffolding copied from the prompt (``Correct answer:``), text copied from an example's
-    input, or the parent instruction itself.
+    scaffolding copied from the prompt (``Correct answer:``, or six words in a row of the
+    ``template``'s own text), text copied from an example's input, or the parent itself.
     """
+    sources = [value for row in rows for value in row.inputs.values()] + template_text(template)
     for body in _pieces(text):
         body = _clean(body)
-        if _usable(body, parent, rows, min_words, max_words):
+        if _usable(body, parent, rows, sources, min_words, max_words):
             return body
     return None
+
+
+def template_text(template: str) -> list[str]:
+    """The fixed text of a template: the pieces between its placeholders."""
+    pieces = [template]
+    for spelling in [s for spellings in PLACEHOLDERS.values() for s in spellings] + ["<task>"]:
+        pieces = [part for piece in pieces for part in piece.split(spelling)]
+    return [p for p in pieces if p.strip()]
 
 
 def _pieces(text: str) -> list[str]:
@@ -159,7 +168,8 @@ def _clean(body: str) -> str:
     return body.strip().strip("*`\"'\u201c\u201d ").strip()
 
 
-def _usable(body: str, parent: str, rows: Sequence[Record], min_words: int, max_words: int) -> bool:
+def _usable(body: str, parent: str, rows: Sequence[Record], sources: Sequence[str], min_words: int,
+            max_words: int) -> bool:
     words = body.split()
     if not (min_words <= len(words) <= max_words) or not any(ch.isalpha() for ch in body):
         return False
@@ -170,7 +180,7 @@ def _usable(body: str, parent: str, rows: Sequence[Record], min_words: int, max_
     fields = {label(name).lower() for row in rows for name in row.inputs}
     if body.split(":", 1)[0].strip().lower() in fields:
         return False
-    return not any(_copies(body, value) for row in rows for value in row.inputs.values())
+    return not any(_copies(body, source) for source in sources)
 
 
 def _norm(text: str) -> str:

@@ -132,6 +132,14 @@ def test_parse_keeps_the_instruction_in_chatty_answers(text, expected):
     assert parse_proposal(text, "Classify the review.") == expected
 
 
+def test_parse_rejects_a_copy_of_the_reflection_prompt():
+    echo = 'An assistant was given this instruction: "Classify the review." Here is how it did on some examples:'
+    assert parse_proposal(echo, "Classify the review.", template=DEFAULT_TEMPLATE) is None
+    assert parse_proposal(echo, "Classify the review.") == echo  # without the template it looks usable
+    quoted = 'An assistant was given this instruction: "Say if the critic liked the film."'
+    assert parse_proposal(quoted, "Classify the review.", template=DEFAULT_TEMPLATE) == "Say if the critic liked the film."
+
+
 @pytest.mark.parametrize("text", [
     "",
     "positive",
