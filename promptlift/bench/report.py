@@ -84,7 +84,7 @@ def write_report(cells: list[dict[str, Any]], out: str | Path, *, name: str, sto
     frame = results_frame(cells)
     summary = summary_frame(frame)
     _atomic(out / "results.csv", lambda p: frame.to_csv(p, index=False))
-    _atomic(out / "results.parquet", lambda p: frame.to_parquet(p, index=False))
+    _atomic(out / "results.parquet", lambda p: _parquet_safe(frame).to_parquet(p, index=False))
     _atomic(out / "summary.csv", lambda p: summary.to_csv(p, index=False))
     plots = []
     if not frame.empty:
@@ -99,6 +99,16 @@ def write_report(cells: list[dict[str, Any]], out: str | Path, *, name: str, sto
     text = markdown(cells, summary, plots, name=name, storage=storage, description=description, note=note)
     _atomic(out / "report.md", lambda p: Path(p).write_text(text, encoding="utf-8"))
     return out / "report.md"
+
+
+def _parquet_safe(frame):  # -> pandas.DataFrame
+    """Columns mixing Python types (a peer's extra facts) as text: Parquet needs one type per column."""
+    frame = frame.copy()
+    for column in frame.columns[frame.dtypes == object]:
+        kinds = {type(v) for v in frame[column].dropna()}
+        if len(kinds) > 1:
+            frame[column] = frame[column].map(lambda v: v if v is None or v != v else str(v))
+    return frame
 
 
 def _atomic(path: Path, write: Any) -> None:

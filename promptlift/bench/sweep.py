@@ -87,60 +87,65 @@ class Sweep:
         summary = WorkSummary(self.worker)
         with SweepBar(self.claims, self.config.name, enabled=self.progress) as bar:
             while max_cells is None or len(summary.ran) + len(summary.failed) < max_cells:
-                started = self._next()
-                if started is None:
+                done = self._cycle()
+                if done is None:
                     counts = self.claims.counts()
                     if not wait or counts[PENDING] + counts[RUNNING] == 0:
                         break
                     bar.refresh()
                     time.sleep(min(5.0, self.config.lease_seconds / 4))
                     continue
-                outcome = self._run_claim(*started)
-                getattr(summary, outcome).append(started[0].cell)
+                getattr(summary, done[1]).append(done[0])
                 bar.refresh()
         return summary
 
-    def _next(self) -> tuple[Claim, Any, Cell] | None:
-        """Claim a cell and open its trial, with Ctrl-C held off so no half-claimed cell is left."""
-        with _interrupts_held(reraise=False) as interrupted:
+    def _cycle(self) -> tuple[str, str] | None:
+        """Claim, run and record one cell: (cell, 'ran' | 'failed' | 'lost'), or None if none is free.
+
+        Ctrl-C gets through only while the cell itself runs; at any other moment it is held
+        until the claim table and the study agree, then raised.
+        """
+        with _interrupts_held() as deferred:
             claim = self.claims.claim(self.worker)
             if claim is None:
-                started = None
-            else:
-                self._fail_stale_trial(claim)
-                started = (claim, *self._trial(claim))
-        if interrupted:
-            if started is not None:
-                self._give_back(*started[:2])
-            raise KeyboardInterrupt
-        return started
+                return None
+            self._fail_stale_trial(claim)
+            trial, cell = self._trial(claim)
+            try:
+                if deferred:
+                    raise KeyboardInterrupt
+                with _interruptible():
+                    row = self._execute(claim, cell)
+            except KeyboardInterrupt:
+                self._give_back(claim, trial)
+                raise
+            except Exception as exc:
+                self._fail(claim, trial, exc)
+                return claim.cell, "failed"
+            return claim.cell, self._record(claim, trial, row)
+
+    def _execute(self, claim: Claim, cell: Cell) -> dict[str, Any]:
+        run_dir = self.out / "cells" / claim.cell
+        log.info("worker %s runs cell %s (attempt %d)", self.worker, claim.cell, claim.attempts)
+        with _Lease(self.claims, claim.cell, self.worker, self.config.lease_seconds / 4):
+            if run_dir.exists():  # an earlier attempt's partial output: start clean, so timings stay honest
+                shutil.rmtree(run_dir)
+            bars = [CellBar(claim.cell)] if self.progress else []
+            return run_cell(cell, run_dir, self.pool, cache=self.config.cache, callbacks=bars)
 
     def _give_back(self, claim: Claim, trial: Any) -> None:
+        """Ctrl-C: the cell is pending again (this attempt does not count), its trial FAIL."""
         with _interrupts_held():
             self.claims.release(claim.cell, self.worker)
             trial.set_user_attr("interrupted", True)
             self.study.tell(trial, state=_state("FAIL"))
 
-    def _run_claim(self, claim: Claim, trial: Any, cell: Cell) -> str:
-        """Run one claimed cell; 'ran', 'failed' or 'lost' (the lease went to another worker)."""
-        run_dir = self.out / "cells" / claim.cell
-        log.info("worker %s runs cell %s (attempt %d)", self.worker, claim.cell, claim.attempts)
-        with _Lease(self.claims, claim.cell, self.worker, self.config.lease_seconds / 4):
-            try:
-                if run_dir.exists():  # an earlier attempt's partial output: start clean, so timings stay honest
-                    shutil.rmtree(run_dir)
-                bars = [CellBar(claim.cell)] if self.progress else []
-                row = run_cell(cell, run_dir, self.pool, cache=self.config.cache, callbacks=bars)
-            except KeyboardInterrupt:
-                self._give_back(claim, trial)
-                raise
-            except Exception as exc:
-                log.error("cell %s failed: %s: %s", claim.cell, type(exc).__name__, exc, exc_info=log.isEnabledFor(logging.DEBUG))
-                trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:2000])
-                self.claims.fail(claim.cell, self.worker, f"{type(exc).__name__}: {exc}")
-                self.study.tell(trial, state=_state("FAIL"))
-                return "failed"
-        return self._record(claim, trial, row)
+    def _fail(self, claim: Claim, trial: Any, exc: Exception) -> None:
+        message = f"{type(exc).__name__}: {exc}"
+        log.error("cell %s failed: %s", claim.cell, message, exc_info=log.isEnabledFor(logging.DEBUG))
+        trial.set_user_attr("error", message[:2000])
+        self.claims.fail(claim.cell, self.worker, message)
+        self.study.tell(trial, state=_state("FAIL"))
 
     def _record(self, claim: Claim, trial: Any, row: dict[str, Any]) -> str:
         row = {**row, "slot": claim.cell, "worker": self.worker, "attempts": claim.attempts, "trial": trial.number,
@@ -232,10 +237,10 @@ class _Lease(threading.Thread):
 
 
 @contextmanager
-def _interrupts_held(reraise: bool = True) -> Iterator[list[Any]]:
+def _interrupts_held() -> Iterator[list[Any]]:
     """Defer Ctrl-C while the claim table and the study are brought into agreement.
 
-    Yields the list of deferred interrupts; with ``reraise`` one is raised on leaving.
+    Yields the list of deferred interrupts; if there is one, KeyboardInterrupt is raised on leaving.
     """
     received: list[Any] = []
     if threading.current_thread() is not threading.main_thread():
@@ -246,8 +251,21 @@ def _interrupts_held(reraise: bool = True) -> Iterator[list[Any]]:
         yield received
     finally:
         signal.signal(signal.SIGINT, previous)
-        if received and reraise:
+        if received:
             raise KeyboardInterrupt
+
+
+@contextmanager
+def _interruptible() -> Iterator[None]:
+    """Let Ctrl-C through again (inside ``_interrupts_held``), as a KeyboardInterrupt."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, held)
 
 
 __all__ = ["DONE", "FAILED", "Sweep", "WorkSummary"]

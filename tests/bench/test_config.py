@@ -84,6 +84,6 @@ def test_yaml_file_and_overrides(tmp_path):
 
 
 def test_shipped_configs_parse():
-    for name in ("smoke", "standard"):
+    for name in ("smoke", "standard", "reduced"):
         config = load_config(ROOT / "benchmarks" / "configs" / f"{name}.yaml")
         assert grid_cells(config)

@@ -128,3 +128,19 @@ def test_peers_are_cells_like_any_other(tmp_path):
     assert (config.output_dir / "cells" / labeled["cell"] / "best_candidate.json").is_file()
     frame = results(sweep)
     assert "peer.parse_failures" in frame.columns
+
+
+def test_results_with_mixed_peer_facts_still_write_parquet(tmp_path):
+    from promptlift.bench.report import write_report
+
+    rows = [{"cell": f"c{i}", "task": "t", "optimizer": "o", "model": "m", "proposer": None, "budget": "8",
+             "budget_metric_calls": 8, "seed": i, "best_val": 0.5, "best_test": 0.5 + i / 10, "lift": 0.1,
+             "baseline_test": 0.4, "metric_calls": 8, "lm_calls": 8, "tokens": 10, "dollars": None,
+             "search_seconds": 1.0, "peer.note": [1.5, "text"][i]} for i in range(2)]
+    cells = [{"cell": r["cell"], "status": DONE, "result": r} for r in rows]
+    write_report(cells, tmp_path, name="mixed", storage="postgresql://user:secret@db.example/sweeps")
+    frame = pd.read_parquet(tmp_path / "results.parquet")
+    assert list(frame["peer.note"]) == ["1.5", "text"]
+    report = (tmp_path / "report.md").read_text()
+    assert "secret" not in report and "postgresql://user:***@db.example/sweeps" in report  # never a password
+    assert "| t | m | task model | o | 8 | 2 | 0.400 | 0.500 ± 0.000 | 0.550 ± 0.071 |" in report
