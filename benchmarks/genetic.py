@@ -41,15 +41,21 @@ MACHINE = "2 CPU cores shared with ~7 other engineers' jobs (load average 5-13 d
 
 
 def optimizers(names: list[str]) -> dict[str, Any]:
-    """The optimizers compared, by label; GEPA only if this checkout has it."""
+    """The optimizers compared, by label; GEPA only if this checkout has it. ``-cal``: every
+    candidate gets contextual calibration before it is scored; ``genetic-de``: DE mode."""
     made: dict[str, Any] = {}
+    genetic = {"population_size": 6, "minibatch": 4, "rungs": 2, "eta": 2, "proposal_tokens": 48}
     for name in names:
         if name == "fewshot":
             made[name] = FewShot(k=4)
+        elif name == "fewshot-cal":
+            made[name] = FewShot(k=4, calibrate="contextual")
         elif name == "genetic":
-            made[name] = GeneticSearch(mode="ga", population_size=6, minibatch=4, rungs=2, eta=2, proposal_tokens=48)
+            made[name] = GeneticSearch(mode="ga", **genetic)
+        elif name == "genetic-cal":
+            made[name] = GeneticSearch(mode="ga", calibrate="contextual", **genetic)
         elif name == "genetic-de":
-            made[name] = GeneticSearch(mode="de", population_size=6, minibatch=4, rungs=2, eta=2, proposal_tokens=48)
+            made[name] = GeneticSearch(mode="de", **genetic)
         elif name == "gepa":
             try:
                 made[name] = optimizer_class("gepa")()
