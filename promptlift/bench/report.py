@@ -84,7 +84,10 @@ def write_report(cells: list[dict[str, Any]], out: str | Path, *, name: str, sto
     frame = results_frame(cells)
     summary = summary_frame(frame)
     _atomic(out / "results.csv", lambda p: frame.to_csv(p, index=False))
-    _atomic(out / "results.parquet", lambda p: _parquet_safe(frame).to_parquet(p, index=False))
+    try:
+        _atomic(out / "results.parquet", lambda p: _parquet_safe(frame).to_parquet(p, index=False))
+    except ImportError as exc:  # pyarrow is optional: the CSV holds the same rows
+        log.warning("results.parquet not written (%s); pip install pyarrow", exc)
     _atomic(out / "summary.csv", lambda p: summary.to_csv(p, index=False))
     plots = []
     if not frame.empty:
