@@ -53,6 +53,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--engines", nargs="+", default=["naive", "torch", "llamacpp"])
     parser.add_argument("--no-generation", action="store_true")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--report-only", action="store_true", help="re-render throughput.md from the JSON")
     return parser.parse_args(argv)
 
 
@@ -96,9 +97,9 @@ def measured_peak(threads: int, size: int = 1024, repeats: int = 5) -> float:
     return best
 
 
-def theoretical_peak() -> tuple[float, str]:
-    """cores x base clock x 32 fp32 FLOP/cycle (AVX2, two FMA units); the clock from /proc/cpuinfo."""
-    cores = os.cpu_count() or 1
+def theoretical_peak(threads: int) -> tuple[float, str]:
+    """cores used x clock x 32 fp32 FLOP/cycle (AVX2, two FMA units); the clock from /proc/cpuinfo."""
+    cores = min(threads, os.cpu_count() or 1)
     ghz, model = 0.0, platform.processor()
     try:
         info = Path("/proc/cpuinfo").read_text()
@@ -226,46 +227,62 @@ def generate_cell(args: argparse.Namespace, engines: dict, requests: list) -> di
 
 
 # --- report -------------------------------------------------------------------------------
+def _cell(value: float | None, fmt: str) -> str:
+    return "" if value is None else format(value, fmt)
+
+
 def markdown(report: dict[str, Any]) -> str:
     peak = report["peak"]
     lines = [
         "# Local inference throughput (sentiment, SmolLM2-135M, CPU)", "",
-        f"Machine: {peak['theoretical_how']}; {report['threads']} threads. Theoretical peak "
-        f"{peak['theoretical'] / 1e9:.0f} GFLOP/s; measured fp32 matmul {peak['measured'] / 1e9:.1f} GFLOP/s "
-        f"(the machine was shared with other jobs; load average at start {report['load_start']}).", "",
+        f"Machine: {peak['theoretical_how']}; {report['threads']} torch/llama.cpp thread(s). Theoretical peak "
+        f"{peak['theoretical'] / 1e9:.0f} GFLOP/s; measured fp32 matmul {peak['measured'] / 1e9:.1f} GFLOP/s. "
+        f"The machine was shared with other jobs (load average {report['load_start']} at start, "
+        f"{report.get('load_end', '?')} at end).", "",
         "## Choice scoring", "",
-        "| demos | prompt tokens | engine | examples/s | vs naive | tokens/s run | GFLOP/s | % measured peak | max abs diff |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "Prompt tokens/s counts every request's prompt; model tokens/s counts the tokens the engine actually "
+        "ran through the model (the torch backend computes a shared prefix once).", "",
+        "| demos | prompt tokens | engine | examples/s | vs naive | prompt tokens/s | model tokens/s | GFLOP/s "
+        "| % measured peak | max abs diff vs naive |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for demos, cell in report["scoring"].items():
         base = cell.get("naive", {}).get("examples_per_s")
         for engine, row in cell.items():
             if engine == "prompt_tokens":
                 continue
-            ratio = f"{row['examples_per_s'] / base:.1f}x" if base else ""
-            gflops = row.get("flops_per_s")
+            flops = row.get("flops_per_s")
             lines.append(
-                f"| {demos} | {cell['prompt_tokens']:.0f} | {engine} | {row['examples_per_s']:.2f} | {ratio} | "
-                f"{row.get('tokens_per_s', 0):.0f} | {gflops / 1e9 if gflops else 0:.1f} | "
-                f"{100 * gflops / peak['measured'] if gflops else 0:.0f}% | {row.get('max_abs_diff_vs_naive', '')} |")
-    lines += ["", "## Generation (greedy)", "", "| demos | engine | examples/s | vs naive | generated tokens/s |",
-              "|---|---|---|---|---|"]
+                f"| {demos} | {cell['prompt_tokens']:.0f} | {engine} | {row['examples_per_s']:.3f} | "
+                f"{_cell(row['examples_per_s'] / base if base else None, '.1f')}x | "
+                f"{cell['prompt_tokens'] * row['examples_per_s']:.0f} | {_cell(row.get('tokens_per_s'), '.0f')} | "
+                f"{_cell(flops / 1e9 if flops else None, '.1f')} | "
+                f"{_cell(100 * flops / peak['measured'] if flops else None, '.0f')} | "
+                f"{_cell(row.get('max_abs_diff_vs_naive'), '.1e')} |")
+    lines += ["", "## Generation (greedy)", "",
+              "| demos | engine | examples/s | vs naive | generated tokens/s | same text as naive |",
+              "|---|---|---|---|---|---|"]
     for demos, cell in report.get("generation", {}).items():
         base = cell.get("naive", {}).get("examples_per_s")
         for engine, row in cell.items():
-            ratio = f"{row['examples_per_s'] / base:.1f}x" if base else ""
-            lines.append(f"| {demos} | {engine} | {row['examples_per_s']:.2f} | {ratio} | "
-                         f"{row['generated_tokens_per_s']:.1f} |")
+            lines.append(f"| {demos} | {engine} | {row['examples_per_s']:.3f} | "
+                         f"{_cell(row['examples_per_s'] / base if base else None, '.1f')}x | "
+                         f"{row['generated_tokens_per_s']:.2f} | {_cell(row.get('same_text_as_naive'), '.2f')} |")
     bound = report["bound"]
     lines += ["", f"FLOP bound: {bound['body_mflop_per_token']:.0f} MFLOP per token without the LM head "
               f"(+{bound['head_mflop_per_token']:.0f} with it), so at most "
-              f"{bound['tokens_per_s_measured_peak']:.0f} tokens/s at the measured peak "
+              f"{bound['tokens_per_s_measured_peak']:.0f} model tokens/s at the measured peak "
               f"({bound['tokens_per_s_theoretical_peak']:.0f} at the theoretical one), attention not counted.", ""]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    if args.report_only:
+        report = json.loads((args.out / "throughput.json").read_text())
+        (args.out / "throughput.md").write_text(markdown(report))
+        print(markdown(report))
+        return 0
     from promptlift.backends.torch import TorchBackend
     from promptlift.tasks.builtin import get_task
 
@@ -279,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError as exc:
             print(f"llamacpp engine unavailable: {exc}")
     flops = Flops.of(engines["torch"].model.config)
-    theory, how = theoretical_peak()
+    theory, how = theoretical_peak(args.threads)
     measured = measured_peak(args.threads)
     report: dict[str, Any] = {
         "threads": args.threads, "load_start": round(load, 1), "args": {k: str(v) for k, v in vars(args).items()},

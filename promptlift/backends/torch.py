@@ -18,6 +18,7 @@ For soft-prompt training (the GradientBackend side) the backend exposes ``model`
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections import defaultdict
@@ -42,16 +43,20 @@ class TorchBackend:
     ``DTYPES`` (default: bfloat16 on CUDA, float32 on CPU). ``chunk_tokens`` bounds the packed
     tokens of one scoring forward; ``batch_size`` the rows of one generation batch;
     ``prefixes`` how many computed prefixes are kept between calls. ``threads`` sets torch's
-    intra-op threads (process-wide; default: torch's choice) — on a machine shared with other
-    busy processes, fewer threads than cores is often much faster.
+    intra-op threads (process-wide; default ``$PROMPTLIFT_THREADS``, else torch's choice): on
+    a machine shared with other busy processes fewer threads than cores is often faster.
+    OpenMP threads sleep instead of spinning (``OMP_WAIT_POLICY=PASSIVE`` unless set) when
+    torch is first imported here, as in the llama.cpp backend.
     """
 
     def __init__(self, path: str | Path, *, name: str | None = None, device: str | None = None,
                  dtype: str | None = None, chunk_tokens: int | None = None, batch_size: int | None = None,
                  prefixes: int = 4, threads: int | None = None) -> None:
         require_packages("torch", "transformers", "safetensors")
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # only matters before torch's first import
         import torch
 
+        threads = threads or int(os.environ.get("PROMPTLIFT_THREADS", 0)) or None
         if threads is not None:
             torch.set_num_threads(threads)
         from promptlift.backends.torch_prefix import PrefixStore
@@ -79,6 +84,7 @@ class TorchBackend:
     @classmethod
     def from_spec(cls, model: str, **options: Any) -> TorchBackend:
         """``smollm2`` (the embedded model, converted once) or a transformers directory."""
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before a conversion imports torch
         if model in EMBEDDED:
             return cls(ensure_converted(model), name=model, **options)
         path = Path(model).expanduser()
