@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from promptlift import Budget, FewShot, ResponseCache, Run, calibration, get_task, load_backend
+from promptlift import Budget, FewShot, ResponseCache, Run, calibration, get_task, load_backend, verbalizers
 from promptlift.tasks.base import Task
 from promptlift.types import Candidate
 
@@ -44,25 +44,32 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--formats", default="chat,plain")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--test", type=int, default=200, help="test examples (default: 200)")
+    parser.add_argument("--verbalizers", action="store_true",
+                        help="also score every verbalizer of verbalizers.candidates_for(task) (one row each)")
     parser.add_argument("--batch-n", type=int, default=calibration.BATCH_SIZE, help="inputs for batch re-centring")
+    parser.add_argument("--merge", nargs="+", metavar="JSON", help="only merge earlier result files into one table")
     parser.add_argument("--no-cache", action="store_true", help="recompute every model call")
     parser.add_argument("--out", default=str(RESULTS / "calibration"), help="output path without suffix")
     return parser.parse_args(argv)
 
 
-def build(task: Task, k: int, fmt: str, seed: int, backend: Any, cache: ResponseCache | None) -> tuple[Run, Candidate]:
+def build(task: Task, k: int, fmt: str, seed: int, backend: Any, cache: ResponseCache | None,
+          words: tuple[str, ...] = ()) -> tuple[Run, Candidate]:
     run = Run(task, backend, budget=Budget(lm_calls=10**9), seed=seed, cache=cache)
     demos = FewShot(k=k).draw(run, task.train, task.choices) if k else []
-    return run, task.seed.with_(demos=tuple(demos), format=fmt)
+    candidate = task.seed.with_(demos=tuple(demos), format=fmt)
+    return run, verbalizers.apply(task, candidate, words) if words else candidate
 
 
-def cell(task: Task, k: int, fmt: str, seed: int, backend: Any, cache: ResponseCache | None, batch_n: int) -> dict[str, Any]:
+def cell(task: Task, k: int, fmt: str, seed: int, backend: Any, cache: ResponseCache | None, batch_n: int,
+         words: tuple[str, ...] = ()) -> dict[str, Any]:
     """Test accuracy of one candidate as scored and under both calibrations, plus timings."""
-    run, candidate = build(task, k, fmt, seed, backend, cache)
+    run, candidate = build(task, k, fmt, seed, backend, cache, words)
     started = time.perf_counter()
     completions = run.complete([task.render(candidate, e) for e in task.test])
     test_seconds = time.perf_counter() - started
-    out: dict[str, Any] = {"task": task.name, "k": k, "format": fmt, "seed": seed, "test_seconds": round(test_seconds, 2)}
+    out: dict[str, Any] = {"task": task.name, "k": k, "format": fmt, "verbalizer": "/".join(words or task.choices),
+                           "seed": seed, "test_seconds": round(test_seconds, 2)}
     variants = {"scored": candidate}
     for method in ("contextual", "batch"):
         started = time.perf_counter()
@@ -72,17 +79,17 @@ def cell(task: Task, k: int, fmt: str, seed: int, backend: Any, cache: ResponseC
     for method, variant in variants.items():
         scores = [task.score(e, task.resolve(variant, c)).value for e, c in zip(task.test, completions)]
         out[method] = sum(scores) / len(scores)
-    log.info("%s k=%d %s seed=%d: %s", task.name, k, fmt, seed, {m: round(out[m], 3) for m in METHODS})
+    log.info("%s k=%d %s %s seed=%d: %s", task.name, k, fmt, out["verbalizer"], seed, {m: round(out[m], 3) for m in METHODS})
     return out
 
 
 def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for row in rows:
-        groups.setdefault((row["task"], row["k"], row["format"]), []).append(row)
+        groups.setdefault((row["task"], row["k"], row["format"], row.get("verbalizer", "")), []).append(row)
     table = []
-    for (name, k, fmt), runs in groups.items():
-        entry: dict[str, Any] = {"task": name, "k": k, "format": fmt, "seeds": len(runs)}
+    for (name, k, fmt, words), runs in groups.items():
+        entry: dict[str, Any] = {"task": name, "k": k, "format": fmt, "verbalizer": words, "seeds": len(runs)}
         for method in METHODS:
             values = [r[method] for r in runs]
             entry[method] = (statistics.mean(values), statistics.pstdev(values) if len(values) > 1 else 0.0)
@@ -95,19 +102,49 @@ def markdown(table: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     lines = [
         f"Test accuracy (mean ± std over seeds {meta['seeds']}, {meta['test']} test examples), model {meta['model']}.",
         "",
-        "| task | demos | format | as scored | contextual | batch | s / 200 ex. |",
-        "|---|---|---|---|---|---|---|",
+        "| task | demos | format | verbalizer | as scored | contextual | batch | s / test set |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for e in table:
         cells = " | ".join(f"{e[m][0]:.3f} ± {e[m][1]:.3f}" for m in METHODS)
-        lines.append(f"| {e['task']} | {e['k']} | {e['format']} | {cells} | {e['test_seconds']:.1f} |")
+        words = e.get("verbalizer") or "-"
+        lines.append(f"| {e['task']} | {e['k']} | {e['format']} | {words} | {cells} | {e['test_seconds']:.1f} |")
     lines += ["", f"Wall time {meta['wall_seconds']:.0f} s on {meta['machine']}."]
     return "\n".join(lines) + "\n"
+
+
+def merged(paths: list[str]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Rows and meta of earlier result files (rows without a verbalizer used the task's labels)."""
+    rows, metas, labels, seen = [], [], {}, set()
+    for path in paths:
+        data = json.loads(Path(path).read_text())
+        metas.append(data["meta"])
+        for row in data["rows"]:
+            if "verbalizer" not in row:
+                labels.setdefault(row["task"], "/".join(get_task(row["task"]).choices))
+                row["verbalizer"] = labels[row["task"]]
+            key = (row["task"], row["k"], row["format"], row["verbalizer"], row["seed"])
+            if key not in seen:  # a cell scored in two files counts once
+                seen.add(key)
+                rows.append(row)
+    meta = {**metas[0], "wall_seconds": sum(m["wall_seconds"] for m in metas), "merged": paths}
+    return rows, meta
+
+
+def write(rows: list[dict[str, Any]], meta: dict[str, Any], out: Path) -> None:
+    table = summarise(rows)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": rows, "table": table}, indent=1))
+    out.with_suffix(".md").write_text(markdown(table, meta))
+    print(markdown(table, meta))
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     args = parse(argv)
+    if args.merge:
+        write(*merged(args.merge), Path(args.out))
+        return 0
     backend = load_backend(args.model)
     cache = None if args.no_cache else ResponseCache.default()
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -115,17 +152,14 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.tasks.split(","):
         full = get_task(name)
         task = dataclasses.replace(full, test=full.test[: args.test])
+        words_list = verbalizers.candidates_for(task) if args.verbalizers else (task.choices,)
         for k in (int(s) for s in args.shots.split(",")):
             for fmt in args.formats.split(","):
-                rows.extend(cell(task, k, fmt, seed, backend, cache, args.batch_n) for seed in seeds)
+                for words in words_list:
+                    rows.extend(cell(task, k, fmt, seed, backend, cache, args.batch_n, words) for seed in seeds)
     meta = {"model": backend.id, "seeds": seeds, "test": args.test, "batch_n": args.batch_n,
             "wall_seconds": time.perf_counter() - started, "machine": "2 shared CPU cores (other jobs running)"}
-    table = summarise(rows)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": rows, "table": table}, indent=1))
-    out.with_suffix(".md").write_text(markdown(table, meta))
-    print(markdown(table, meta))
+    write(rows, meta, Path(args.out))
     return 0
 
 
