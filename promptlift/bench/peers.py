@@ -60,7 +60,8 @@ def _dspy(method: str) -> PeerRunner:
             row = harness.run_dspy(method, task, backend, cell.seed, args, evidence)
         finally:
             compiled.restore()
-        return {**row, "search_seconds": row.pop("seconds"), "search_usage": compiled.value,
+        seconds = row.pop("seconds")
+        return {**row, "search_seconds": seconds, "search_usage": compiled.value,
                 "dspy_prompt": evidence.get(task.name, {}).get(method)}
 
     return run
@@ -77,7 +78,8 @@ def _gepa_package(task: Any, backend: Any, cell: Any, run_dir: Path) -> dict[str
     args = argparse.Namespace(budget=_metric_calls(cell), **_params(cell, GEPA_DEFAULTS))
     best, row = harness.run_gepa_package(task, backend, cell.seed, args, run_dir)
     test = score(task, best, unwrapped(backend, levels=1), task.test) if task.test else None
-    return {**row, "test": test, "search_seconds": row.pop("wall_seconds"), "candidate": best.to_dict()}
+    seconds = row.pop("wall_seconds")
+    return {**row, "test": test, "search_seconds": seconds, "candidate": best.to_dict()}
 
 
 # --- HF PEFT (benchmarks/soft_prompt_vs_peft.py) -------------------------------------------
@@ -89,7 +91,8 @@ def _peft(mode: str) -> PeerRunner:
         harness = load_script("soft_prompt_vs_peft")
         args = argparse.Namespace(**_params(cell, PEFT_DEFAULTS))
         row = harness.peft_run(task, unwrapped(backend), args, mode, cell.seed)
-        return {**row, "search_seconds": row.pop("seconds"), "metric_calls": None, "lm_calls": None}
+        seconds = row.pop("seconds")
+        return {**row, "search_seconds": seconds, "metric_calls": None, "lm_calls": None}
 
     return run
 
