@@ -47,6 +47,9 @@ class Optimizer(ABC):
     def config(self) -> dict[str, Any]:
         return {"optimizer": self.name, **dataclasses.asdict(self)}
 
+    def save_plots(self, result: Result, directory: Path) -> None:
+        """Write optimizer-specific plots into the run directory (override; the base has none)."""
+
     def optimize(
         self,
         task: Task,
@@ -105,6 +108,10 @@ def finish(run: Run, optimizer: Optimizer, started: float, stopped_by: str | Non
     result = _result(run, optimizer, started, stopped_by, best_test, baseline_test)
     if run.log:
         run.log.finish(result, run.task)
+        try:
+            optimizer.save_plots(result, run.log.dir)
+        except Exception as exc:  # a plot is a convenience: never lose a run over it
+            log.warning("could not draw the %s plots: %s", optimizer.name, exc)
     notify(run.callbacks, "on_end", run, result)
     return result
 

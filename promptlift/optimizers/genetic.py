@@ -27,13 +27,14 @@ import dataclasses
 import logging
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Sequence
 
 from promptlift import calibration, formats, verbalizers
 from promptlift.optimizers import operators as ops
 from promptlift.optimizers.base import Optimizer
 from promptlift.optimizers.propose import ask, extract_instruction
-from promptlift.result import Trial
+from promptlift.result import Result, Trial
 from promptlift.run import Run
 from promptlift.types import Candidate, Example
 
@@ -150,6 +151,12 @@ class GeneticSearch(Optimizer):
                      "'auto' or a list of word lists")
         self.require("calibrate", self.calibrate is None or self.calibrate in calibration.METHODS,
                      f"None or one of {list(calibration.METHODS)}")
+
+    def save_plots(self, result: Result, directory: Path) -> None:
+        """``generations.png``: best and mean population score per generation."""
+        from promptlift.optimizers.genetic_plots import plot_generations
+
+        plot_generations(result, Path(directory) / "generations.png")
 
     # --- the loop ---------------------------------------------------------------------------
     def _search(self, run: Run) -> None:

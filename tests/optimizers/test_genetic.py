@@ -133,6 +133,12 @@ def test_replay_from_the_cache_repeats_the_run(tmp_path):
     assert again.calls == 0 and second.cache_hits > 0
 
 
+def test_run_dir_gets_the_generation_plot(tmp_path):
+    GeneticSearch(population_size=3, minibatch=4).optimize(toy_task(), scripted(), budget=150, cache=None,
+                                                           run_dir=tmp_path / "run")
+    assert (tmp_path / "run" / "generations.png").stat().st_size > 1000
+
+
 def test_budget_too_small_for_a_generation_stops_after_the_seed():
     result = GeneticSearch().optimize(toy_task(), scripted(), budget=Budget(metric_calls=25), cache=None)
     assert len(result.trials) == 1 and result.best == result.baseline
