@@ -115,6 +115,12 @@ def test_mixed_candidates_and_raw_prompts_in_one_call(backend):
         assert completion.usage.prompt_tokens == len(backend.encode(request)[0])
 
 
+def test_short_prompts_sharing_nothing(backend):
+    requests = [Request(prompt=text, choices=CHOICES) for text in ("good", "bad film", "poor", "a great film")]
+    for request, completion in zip(requests, backend.complete(requests)):
+        assert_close(completion.choice_logprobs, naive(backend, request))
+
+
 def test_encode_follows_the_contract(backend):
     request = chat("good")
     text = backend.tokenizer.apply_chat_template([m.to_dict() for m in request.messages], tokenize=False,
