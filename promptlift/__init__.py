@@ -7,7 +7,9 @@
     print(result.best_test, result.baseline_test)
 """
 
-from promptlift.backends import Backend, Capabilities, LiteLLMBackend, OpenAIBackend, ScriptedBackend, load_backend
+from promptlift.backends import (
+    Backend, Capabilities, LiteLLMBackend, OpenAIBackend, ScriptedBackend, TorchBackend, load_backend,
+)
 from promptlift.budget import Budget
 from promptlift.cache import ResponseCache
 from promptlift.callbacks import ProgressBar
@@ -53,6 +55,7 @@ __all__ = [
     "SimilarityFewShot",
     "SoftPromptTuning",
     "Task",
+    "TorchBackend",
     "Trial",
     "Usage",
     "__version__",

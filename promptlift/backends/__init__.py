@@ -5,5 +5,6 @@ from promptlift.backends.litellm import LiteLLMBackend
 from promptlift.backends.openai import OpenAIBackend
 from promptlift.backends.registry import DEFAULT_MODEL, ENGINES, load_backend
 from promptlift.backends.scripted import ScriptedBackend
+from promptlift.backends.torch import TorchBackend
 
-__all__ = ["DEFAULT_MODEL", "ENGINES", "Backend", "Capabilities", "LiteLLMBackend", "OpenAIBackend", "ScriptedBackend", "load_backend", "require"]
+__all__ = ["DEFAULT_MODEL", "ENGINES", "Backend", "Capabilities", "LiteLLMBackend", "OpenAIBackend", "ScriptedBackend", "TorchBackend", "load_backend", "require"]

@@ -42,7 +42,7 @@ class LlamaCppBackend:
         self.path = Path(path)
         threads = n_threads or int(os.environ.get("PROMPTLIFT_THREADS", 0)) or len(os.sched_getaffinity(0))
         self._llm = Llama(model_path=str(self.path), n_ctx=min(n_ctx, 4096), n_threads=threads,
-                          n_batch=512, verbose=False, logits_all=False)
+                          n_threads_batch=threads, n_batch=512, verbose=False, logits_all=False)
         self._scorer = ChoiceScorer(self._llm, n_ctx=n_ctx, n_threads=threads)
         self._template = _chat_formatter(self._llm)
         self._lock = threading.Lock()  # llama.cpp contexts are not thread-safe
