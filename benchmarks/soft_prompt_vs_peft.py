@@ -56,6 +56,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--seeds", type=int, nargs="+", default=(0, 1, 2))
     p.add_argument("--modes", nargs="+", default=("prompt", "prefix"), choices=("prompt", "prefix"))
+    p.add_argument("--prefix-init", default="random", choices=("text", "vocab", "random"),
+                   help="promptlift's prefix init (PEFT's PrefixTuning has only random init)")
+    p.add_argument("--impls", nargs="+", default=("promptlift", "peft"), choices=("promptlift", "peft"))
+    p.add_argument("--no-baselines", action="store_true", help="skip the zero-shot, FewShot and linear-probe rows")
     p.add_argument("--fewshot-budget", type=int, default=9, help="FewShot candidates per seed incl. the seed")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--out", default="benchmarks/results/soft_prompt_vs_peft")
@@ -72,12 +76,15 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     backend = load_backend(args.model)
     task = get_task(args.task, sizes=tuple(args.sizes))
-    rows: list[dict[str, Any]] = [zero_shot(task, backend), linear_probe(task, backend)]
-    rows += fewshot(task, backend, args)
+    rows: list[dict[str, Any]] = []
+    if not args.no_baselines:
+        rows += [zero_shot(task, backend), linear_probe(task, backend), *fewshot(task, backend, args)]
     for seed in args.seeds:
         for mode in args.modes:
-            rows.append(promptlift_run(task, backend, args, mode, seed))
-            rows.append(peft_run(task, backend, args, mode, seed))
+            if "promptlift" in args.impls:
+                rows.append(promptlift_run(task, backend, args, mode, seed))
+            if "peft" in args.impls:
+                rows.append(peft_run(task, backend, args, mode, seed))
     write(rows, args, backend, task)
     return 0
 
@@ -165,7 +172,7 @@ def fit_logistic(x: Any, y: Any, classes: int, l2: float) -> Any:
 
 # --- promptlift ----------------------------------------------------------------------------
 def promptlift_run(task: Any, backend: Any, args: argparse.Namespace, mode: str, seed: int) -> dict[str, Any]:
-    init = args.init if mode == "prompt" else "random"
+    init = args.init if mode == "prompt" else args.prefix_init
     spec = SoftPromptTuning(mode=mode, n_tokens=args.n_tokens, init=init, lr=args.lr, steps=args.steps,
                             batch_size=args.batch_size, eval_every=args.steps, patience=None, weight_decay=0.0,
                             grad_clip=1.0)
@@ -306,6 +313,7 @@ def write(rows: list[dict[str, Any]], args: argparse.Namespace, backend: Any, ta
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"model": backend.id, "task": task.name, "sizes": list(args.sizes), "n_tokens": args.n_tokens, "init": args.init,
+            "prefix_init": args.prefix_init,
             "lr": args.lr, "steps": args.steps, "batch_size": args.batch_size, "seeds": list(args.seeds),
             "peft": peft.__version__, "torch": torch.__version__, "threads": torch.get_num_threads()}
     summary = summarise(rows)

@@ -9,7 +9,8 @@ Linear(projection, layers x 2 x kv_dim); only the resulting prefix is saved.
 
 Initialisation (``init``): ``text`` repeats/truncates the tokens of a text (the instruction)
 to n_tokens, like PEFT's TEXT init; ``vocab`` samples n_tokens vocabulary tokens; ``random``
-draws from a normal distribution with the scale of the real embeddings (or keys/values).
+draws prompt embeddings from a normal distribution with the mean and std of the real
+embedding table, and prefix keys/values from N(0, 1) (HF PEFT's PrefixTuning init).
 For the prefix mode without projection, ``text`` and ``vocab`` use the *keys and values the
 model computes for those tokens*, so training starts exactly where the hard text prefix is.
 """
@@ -108,10 +109,7 @@ class SoftParameters(torch.nn.Module):
             else:
                 self.embeddings.copy_(table[ids])
             return
-        if ids is None:
-            probe = torch.randint(0, self.dims.vocab, (self.n_tokens,), generator=generator)
-            scale = _token_kv(model, probe).std(dim=(2, 3, 4), keepdim=True).cpu()
-            noise = torch.randn(self.dims.prefix_shape(self.n_tokens), generator=generator)
-            self.prefix.copy_(noise * scale)
+        if ids is None:  # N(0, 1), as HF PEFT's PrefixEncoder (an nn.Embedding) starts
+            self.prefix.copy_(torch.randn(self.dims.prefix_shape(self.n_tokens), generator=generator))
         else:
             self.prefix.copy_(_token_kv(model, ids).cpu())
