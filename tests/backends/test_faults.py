@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -110,9 +111,12 @@ def test_attempt_timeout_retries_a_hang_within_the_deadline(engine, faults):
     backend = warmed(make_backend(engine, faults.url, deadline=2.5, attempt_timeout=1.0), faults)
     faults.plan(then="hang")
     started = time.monotonic()
-    with pytest.raises(BackendError, match="deadline of 2.5 s reached after 3 attempt"):
+    with pytest.raises(BackendError, match=r"deadline of 2.5 s reached after \d+ attempt") as raised:
         backend.complete([GENERATE])
-    assert faults.hits == 3  # attempts at ~0 s, ~1 s and ~2 s (the last one cut to the ~0.5 s left)
+    # attempts start at ~0 s, ~1 s and ~2 s on an idle machine; under load the client's own
+    # overhead can leave room for only two. Either way every attempt reached the wire.
+    attempts = int(re.search(r"after (\d+) attempt", str(raised.value)).group(1))
+    assert attempts == faults.hits >= 2
     assert time.monotonic() - started < faults.hang_seconds / 2
 
 
