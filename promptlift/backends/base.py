@@ -44,3 +44,14 @@ def require(backend: Backend, capability: str, purpose: str) -> None:
             f"{purpose} needs a backend with {capability!r}; {backend.id} does not have it",
             backend=backend.id,
         )
+
+
+def common_prefix(sequences: Sequence[Sequence[int]]) -> int:
+    """Length of the longest prefix shared by all token sequences (engines reuse it as KV)."""
+    if not sequences:
+        return 0
+    first, n = sequences[0], min(len(s) for s in sequences)
+    for i in range(n):
+        if any(s[i] != first[i] for s in sequences):
+            return i
+    return n

@@ -19,6 +19,8 @@ from typing import Sequence
 
 import numpy as np
 
+from promptlift.backends.base import common_prefix
+
 log = logging.getLogger(__name__)
 
 MIN_SUFFIX = 8
@@ -31,17 +33,6 @@ class ScoringItem:
 
     prompt: tuple[int, ...]
     choices: tuple[tuple[int, ...], ...]
-
-
-def common_prefix(sequences: Sequence[Sequence[int]]) -> int:
-    """Length of the longest prefix shared by all sequences."""
-    if not sequences:
-        return 0
-    first, n = sequences[0], min(len(s) for s in sequences)
-    for i in range(n):
-        if any(s[i] != first[i] for s in sequences):
-            return i
-    return n
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:

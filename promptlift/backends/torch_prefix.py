@@ -20,6 +20,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
+from promptlift.backends.base import common_prefix
+
 if TYPE_CHECKING:
     import torch
 
@@ -59,17 +61,6 @@ class Prefix:
     tokens: tuple[int, ...]
     kv: KV
     length: int
-
-
-def common_prefix(sequences: Sequence[Sequence[int]]) -> int:
-    """Length of the longest prefix shared by all sequences."""
-    if not sequences:
-        return 0
-    first, n = sequences[0], min(len(s) for s in sequences)
-    for i in range(n):
-        if any(s[i] != first[i] for s in sequences):
-            return i
-    return n
 
 
 def cluster(prompts: Sequence[Sequence[int]], overhead: int = 32) -> list[list[int]]:
