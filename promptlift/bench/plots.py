@@ -29,13 +29,17 @@ def test_scores(frame: Any, summary: Any, path: str | Path) -> None:
     for ax, task in zip(axes[0], tasks):
         part = summary[summary["task"] == task]
         optimizers = list(dict.fromkeys(part["optimizer"]))
-        series = _series(part)
-        width = 0.8 / max(1, len(series))
-        for s, (name, rows) in enumerate(series):
-            top = rows.sort_values("budget_order").groupby("optimizer", sort=False).tail(1) if "budget_order" in rows else rows
-            top = top.set_index("optimizer").reindex(optimizers)
-            xs = [i + (s - (len(series) - 1) / 2) * width for i in range(len(optimizers))]
-            ax.bar(xs, top["best_test_mean"], width, yerr=top["best_test_std"], capsize=3, label=name or None, alpha=0.85)
+        series = [(name, rows.sort_values("budget_order").groupby("optimizer", sort=False).tail(1).set_index("optimizer"))
+                  for name, rows in _series(part)]
+        present = {o: [k for k, (_, top) in enumerate(series) if o in top.index] for o in optimizers}
+        width = 0.8 / max(len(p) for p in present.values())
+        for i, optimizer in enumerate(optimizers):  # the bars of one optimizer side by side, centred on it
+            for j, k in enumerate(present[optimizer]):
+                name, top = series[k]
+                row = top.loc[optimizer]
+                ax.bar(i + (j - (len(present[optimizer]) - 1) / 2) * width, row["best_test_mean"], width,
+                       yerr=row["best_test_std"], capsize=3, color=f"C{k}", alpha=0.85,
+                       label=(name or None) if all(k not in present[o] for o in optimizers[:i]) else None)
         baseline = part["baseline_test_mean"].mean()
         if baseline == baseline:
             ax.axhline(baseline, color="k", ls="--", lw=1, label="baseline (seed)")
@@ -53,7 +57,7 @@ def score_vs_budget(frame: Any, summary: Any, path: str | Path) -> None:
     """Per task: mean test score ± std against the metric-call budget, one line per optimizer."""
     plt = _pyplot()
     tasks = list(dict.fromkeys(summary["task"]))
-    fig, axes = plt.subplots(1, len(tasks), figsize=(6 * len(tasks), 4.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(tasks), figsize=(8 * len(tasks), 4.2), squeeze=False)
     for ax, task in zip(axes[0], tasks):
         part = summary[summary["task"] == task]
         for name, rows in _series(part):
@@ -69,7 +73,7 @@ def score_vs_budget(frame: Any, summary: Any, path: str | Path) -> None:
         ax.set_ylabel("test score (mean ± std over seeds)")
         ax.set_title(task)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     fig.savefig(path, dpi=120, format="png")
     plt.close(fig)

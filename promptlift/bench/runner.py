@@ -181,12 +181,15 @@ def _run_peer(cell: Cell, task: Any, backend: Any, responses: ResponseCache | No
         if value is not None:  # evidence for the run directory, too big for a row
             (run_dir / f"{name}.json").write_text(json.dumps(value, indent=1, ensure_ascii=False, default=str))
     facts = {f"peer.{k}": v for k, v in measured.items() if k not in PEER_COLUMNS and not isinstance(v, (dict, list))}
+    lm_calls = measured.pop("lm_calls", spent.calls)
+    counted = lm_calls is not None  # None: the peer does not call the model (PEFT trains it directly)
     return {
         "baseline_val": baseline_val, "best_val": measured.pop("val", None),
         "baseline_test": baseline_test, "best_test": measured.pop("test"),
-        "metric_calls": measured.pop("metric_calls", None), "lm_calls": measured.pop("lm_calls", spent.calls),
-        "prompt_tokens": spent.prompt_tokens, "completion_tokens": spent.completion_tokens, "tokens": spent.tokens,
-        "dollars": spent.dollars, "search_seconds": measured.pop("search_seconds", None), "backend": backend.id,
+        "metric_calls": measured.pop("metric_calls", None), "lm_calls": lm_calls,
+        "prompt_tokens": spent.prompt_tokens if counted else None,
+        "completion_tokens": spent.completion_tokens if counted else None,
+        "tokens": spent.tokens if counted else None, "dollars": spent.dollars if counted else None, "search_seconds": measured.pop("search_seconds", None), "backend": backend.id,
         "instruction": (candidate or {}).get("instruction"), "n_demos": measured.get("n_demos"), **facts,
     }
 
