@@ -4,8 +4,9 @@ functions of the peer benchmark scripts in ``benchmarks/`` (imported, not rewrit
 A peer runner gets the task, the backend (metered, over the cell's response cache), the cell
 and the run directory, and returns a partial row: ``test`` (required), ``val``,
 ``metric_calls``, ``lm_calls``, ``search_seconds``, ``candidate`` (a dict) and any extra
-facts. Peer hyperparameters are the harness's own settings (``DSPY_DEFAULTS`` ...); the
-metric-call budget sizes the DSPy and gepa searches, PEFT trains for ``steps``. The scripts live in the repository, not in the
+facts. Peer hyperparameters are the harness's own command-line settings (its defaults unless
+the cell sets them; ``DSPY_PARAMS`` ... name the ones a cell may set); the metric-call budget
+sizes the DSPy and gepa searches, PEFT trains for ``steps``. The scripts live in the repository, not in the
 installed package: set ``PROMPTLIFT_BENCHMARKS`` to their folder when running elsewhere.
 """
 
@@ -47,13 +48,13 @@ def load_script(name: str) -> Any:
 
 
 # --- DSPy (benchmarks/fewshot_vs_dspy.py) --------------------------------------------------
-DSPY_DEFAULTS = {"bootstrap_size": 12, "minibatch": 5, "max_tokens": 48}
+DSPY_PARAMS = ("bootstrap_size", "minibatch", "max_tokens")
 
 
 def _dspy(method: str) -> PeerRunner:
     def run(task: Any, backend: Any, cell: Any, run_dir: Path) -> dict[str, Any]:
         harness = load_script("fewshot_vs_dspy")
-        args = argparse.Namespace(budget=_metric_calls(cell), **_params(cell, DSPY_DEFAULTS))
+        args = _args(harness, cell, DSPY_PARAMS, budget=_metric_calls(cell))
         evidence: dict[str, Any] = {}
         compiled = _after(harness, "compile_dspy", lambda: backend.usage)
         try:
@@ -68,14 +69,14 @@ def _dspy(method: str) -> PeerRunner:
 
 
 # --- the gepa package (benchmarks/gepa_vs_gepa.py) -------------------------------------------
-GEPA_DEFAULTS = {"minibatch": 3, "temperature": 0.7, "proposal_tokens": 120, "no_merge": False}
+GEPA_PARAMS = ("minibatch", "temperature", "proposal_tokens", "no_merge")
 
 
 def _gepa_package(task: Any, backend: Any, cell: Any, run_dir: Path) -> dict[str, Any]:
     from promptlift.bench.runner import score
 
     harness = load_script("gepa_vs_gepa")
-    args = argparse.Namespace(budget=_metric_calls(cell), **_params(cell, GEPA_DEFAULTS))
+    args = _args(harness, cell, GEPA_PARAMS, budget=_metric_calls(cell))
     best, row = harness.run_gepa_package(task, backend, cell.seed, args, run_dir)
     test = score(task, best, unwrapped(backend, levels=1), task.test) if task.test else None
     seconds = row.pop("wall_seconds")
@@ -83,13 +84,13 @@ def _gepa_package(task: Any, backend: Any, cell: Any, run_dir: Path) -> dict[str
 
 
 # --- HF PEFT (benchmarks/soft_prompt_vs_peft.py) -------------------------------------------
-PEFT_DEFAULTS = {"n_tokens": 8, "init": "text", "lr": 0.03, "steps": 24, "batch_size": 8}
+PEFT_PARAMS = ("n_tokens", "init", "lr", "steps", "batch_size")
 
 
 def _peft(mode: str) -> PeerRunner:
     def run(task: Any, backend: Any, cell: Any, run_dir: Path) -> dict[str, Any]:
         harness = load_script("soft_prompt_vs_peft")
-        args = argparse.Namespace(**_params(cell, PEFT_DEFAULTS))
+        args = _args(harness, cell, PEFT_PARAMS)
         row = harness.peft_run(task, unwrapped(backend), args, mode, cell.seed)
         seconds = row.pop("seconds")
         return {**row, "search_seconds": seconds, "metric_calls": None, "lm_calls": None}
@@ -97,11 +98,14 @@ def _peft(mode: str) -> PeerRunner:
     return run
 
 
-def _params(cell: Any, defaults: dict[str, Any]) -> dict[str, Any]:
-    unknown = set(cell.params) - set(defaults)
+def _args(harness: Any, cell: Any, names: tuple[str, ...], **fixed: Any) -> argparse.Namespace:
+    """The harness's own command-line defaults, with the cell's parameters (and budget) over them."""
+    unknown = set(cell.params) - set(names)
     if unknown:
-        raise ConfigError(f"{cell.optimizer} has no parameter(s) {sorted(unknown)}. Parameters: {sorted(defaults)}.")
-    return {**defaults, **cell.params}
+        raise ConfigError(f"{cell.optimizer} has no parameter(s) {sorted(unknown)}. Parameters: {sorted(names)}.")
+    args = harness.parse([])
+    vars(args).update({**cell.params, **fixed})
+    return args
 
 
 def _metric_calls(cell: Any) -> int:
