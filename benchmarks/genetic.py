@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import statistics
 import sys
 import time
@@ -37,7 +38,13 @@ from promptlift.tasks.base import Task
 log = logging.getLogger("benchmarks.genetic")
 RESULTS = Path(__file__).parent / "results"
 RUNS = Path("runs/bench-genetic")
-MACHINE = "2 CPU cores shared with ~7 other engineers' jobs (load average 5-13 during the sweep)"
+
+
+def machine(saved: dict[str, Any]) -> str:
+    """The machine as this sweep saw it: cores and load average at each (re)start."""
+    now = f"{os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f} at start"
+    before = saved.get("meta", {}).get("machine")
+    return f"{before}; resumed on {now}" if before else now
 
 
 def optimizers(names: list[str]) -> dict[str, Any]:
@@ -156,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     cache = None if args.no_cache else ResponseCache.default()
     started = time.perf_counter() - saved.get("meta", {}).get("wall_seconds", 0.0)
     meta = {"model": backend.id, "sizes": list(sizes), "budget": args.budget, "seeds": seeds,
-            "machine": MACHINE, "left_out": [n for n in wanted if n not in made]}
+            "machine": machine(saved), "left_out": [n for n in wanted if n not in made]}
     for name in args.tasks.split(","):
         task = get_task(name, sizes=sizes)
         for seed in seeds:
