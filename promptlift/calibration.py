@@ -31,17 +31,20 @@ from promptlift.types import Candidate, Completion, Example
 log = logging.getLogger(__name__)
 
 METHODS: tuple[str, ...] = ("contextual", "batch")
+AUTO = "auto"  # an optimizer option: contextual for a classification task, None otherwise
 CONTENT_FREE: tuple[str, ...] = ("N/A", "", "[MASK]")
 BATCH_SIZE = 32
 DIGITS = 6  # the bias is stored rounded, so best_candidate.json stays readable
 
 
 def calibrate(run: Any, candidate: Candidate, method: str | None, **options: Any) -> Candidate:
-    """``candidate`` with its bias measured by ``method`` ("contextual", "batch"; None: unchanged).
+    """``candidate`` with its bias measured by ``method`` ("contextual", "batch", "auto": contextual
+    for a classification task; None: unchanged).
 
     ``run`` is a :class:`promptlift.Run` (anything with ``task``, ``seed`` and ``complete``).
     ``options`` go to the method: ``inputs`` for contextual, ``examples``/``n`` for batch.
     """
+    method = resolve_option(run.task, method)
     if method is None or method == "none":
         return candidate
     if method == "contextual":
@@ -49,6 +52,14 @@ def calibrate(run: Any, candidate: Candidate, method: str | None, **options: Any
     if method == "batch":
         return batch(run, candidate, **options)
     raise ConfigError(f"Unknown calibration method {method!r}. Methods: {', '.join(METHODS)} or None.")
+
+
+def resolve_option(task: Task, option: str | None) -> str | None:
+    """An optimizer's ``calibrate`` option for ``task``: "auto" becomes "contextual" for a
+    classification task and None otherwise; any other value is returned as it is."""
+    if option == AUTO:
+        return "contextual" if task.choices else None
+    return option
 
 
 def contextual(run: Any, candidate: Candidate, *, inputs: Sequence[str] = CONTENT_FREE) -> Candidate:

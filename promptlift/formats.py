@@ -19,6 +19,7 @@ from promptlift.types import FORMATS
 log = logging.getLogger(__name__)
 
 NEEDS: dict[str, str | None] = {"chat": "chat", "plain": "raw_prompt"}
+AUTO = "auto"  # an optimizer option: every format the backend can score, for a classification task
 
 
 def supports(backend: Any, fmt: str) -> bool:
@@ -55,3 +56,23 @@ def available(backend: Any, formats: Sequence[str]) -> tuple[str, ...]:
             backend=backend_id,
         )
     return kept
+
+
+def resolve_option(backend: Any, task: Any, option: str | Sequence[str]) -> tuple[str, ...]:
+    """An optimizer's ``formats`` option as the formats to search on ``backend``.
+
+    "auto": every format the backend can score for a classification task (silently leaving out
+    the others), the seed's format for any other task; empty: the seed's format; a list: those
+    the backend supports (see :func:`available`).
+    """
+    if option == AUTO:
+        kept = tuple(f for f in NEEDS if supports(backend, f)) if task.choices else ()
+        return kept or (task.seed.format,)
+    return available(backend, option) if option else (task.seed.format,)
+
+
+def normalise_option(option: str | Sequence[str]) -> str | tuple[str, ...]:
+    """A ``formats`` option as given (a name, a list, "auto") in its stored form: "auto" or a tuple."""
+    if option == AUTO:
+        return AUTO
+    return (option,) if isinstance(option, str) else tuple(option)

@@ -36,8 +36,8 @@ class BootstrapFewShot(Optimizer):
     bootstrap_size: training examples the teacher answers per round (metric calls).
     threshold: the score a bootstrapped output needs to become a demo.
     balanced: spread demos over labels (choice tasks). max_candidates: candidates drawn at most.
-    formats: prompt formats to draw from (empty: the seed's). calibrate: "contextual", "batch"
-    or None, applied to each candidate before it is scored (choice tasks, not with reasoning).
+    formats: prompt formats to draw from (empty: the seed's; "auto": see JointSearch). calibrate:
+    "contextual", "batch", "auto" (contextual for a choice task) or None, applied to each candidate before it is scored (choice tasks, not with reasoning).
     """
 
     name = "bootstrap"
@@ -53,8 +53,7 @@ class BootstrapFewShot(Optimizer):
     calibrate: str | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.formats, str | list):
-            object.__setattr__(self, "formats", (self.formats,) if isinstance(self.formats, str) else tuple(self.formats))
+        object.__setattr__(self, "formats", formats.normalise_option(self.formats))
         super().__post_init__()
 
     def _check(self) -> None:
@@ -74,7 +73,7 @@ class BootstrapFewShot(Optimizer):
                                        threshold=self.threshold, balanced=self.balanced)
         if not pool:
             log.warning("bootstrapping accepted no output; drawing labeled demos instead")
-        fmts = formats.available(run.backend, self.formats) if self.formats else ()
+        fmts = formats.resolve_option(run.backend, run.task, self.formats) if self.formats else ()
         used = {e.id for e in pool}
         plain = [e for e in task.train if e.id not in used]
         seen = {task.seed}
@@ -95,10 +94,11 @@ class BootstrapFewShot(Optimizer):
 def check_common(optimizer: Optimizer) -> None:
     """Parameter checks shared by the few-shot family: formats and calibrate."""
     fmts, method = optimizer.formats, optimizer.calibrate  # type: ignore[attr-defined]
-    optimizer.require("formats", all(f in formats.NEEDS for f in fmts), f"a list of {list(formats.NEEDS)}")
-    optimizer.require("calibrate", method is None or method in calibration.METHODS,
-                      f"None or one of {list(calibration.METHODS)}")
-    if method is not None and getattr(optimizer, "reasoning", False):
+    optimizer.require("formats", fmts == formats.AUTO or all(f in formats.NEEDS for f in fmts),
+                      f"'auto' or a list of {list(formats.NEEDS)}")
+    optimizer.require("calibrate", method in (None, calibration.AUTO, *calibration.METHODS),
+                      f"None, 'auto' or one of {list(calibration.METHODS)}")
+    if method not in (None, calibration.AUTO) and getattr(optimizer, "reasoning", False):
         optimizer.require("calibrate", False, "None when reasoning=True (reasoning generates; nothing to calibrate)")
 
 

@@ -61,8 +61,11 @@ class JointSearch(Optimizer):
     minibatch_size: validation examples per trial. full_eval_every: trials between full
     validations. n_startup_trials: random trials before TPE models the history.
     max_trials: minibatch trials at most. grounding: training examples shown to the proposer.
-    formats: prompt formats to search as a third component. calibrate: "contextual", "batch"
-    or None, applied to each candidate (choice tasks).
+    formats: prompt formats to search as a third component; "auto" (the default): chat and
+    plain for a classification task (those the backend can score), the seed's format otherwise.
+    calibrate: "contextual", "batch" or None, applied to each candidate; "auto" (the default):
+    contextual for a classification task, None otherwise. On a small model the label bias and
+    the format move accuracy more than the wording (see benchmarks/calibration.py).
     """
 
     name = "mipro"
@@ -77,12 +80,11 @@ class JointSearch(Optimizer):
     n_startup_trials: int = 5
     max_trials: int = 200
     grounding: int = 3
-    formats: tuple[str, ...] = ()
-    calibrate: str | None = None
+    formats: tuple[str, ...] | str = formats.AUTO
+    calibrate: str | None = calibration.AUTO
 
     def __post_init__(self) -> None:
-        if isinstance(self.formats, str | list):
-            object.__setattr__(self, "formats", (self.formats,) if isinstance(self.formats, str) else tuple(self.formats))
+        object.__setattr__(self, "formats", formats.normalise_option(self.formats))
         super().__post_init__()
 
     def _check(self) -> None:
@@ -99,7 +101,7 @@ class JointSearch(Optimizer):
         study, stored = open_study(run, self, space)
         if stored is not None:
             space = stored
-        board = Board(space)
+        board = Board(space, calibration.resolve_option(run.task, self.calibrate))
         done = [t for t in study.trials if t.state.name == "COMPLETE"]
         minibatch = min(self.minibatch_size, len(run.task.val))
         for number in range(self.max_trials):
@@ -110,8 +112,8 @@ class JointSearch(Optimizer):
             config = tuple(trial.params.get(name, 0) for name in ("instruction", "demos", "format"))
             self.score(run, study, trial, number, replay is not None, board, config)
             if (number + 1) % self.full_eval_every == 0:
-                board.validate_next(run, self.calibrate)
-        while fits(run, len(run.task.val)) and board.validate_next(run, self.calibrate):
+                board.validate_next(run)
+        while fits(run, len(run.task.val)) and board.validate_next(run):
             pass
         if not fits(run, len(run.task.val)):
             raise BudgetExhausted("metric_calls")
@@ -131,8 +133,8 @@ class JointSearch(Optimizer):
             if demos and demos not in sets:
                 sets.append(demos)
         instructions = [task.seed.instruction] + propose_instructions(run, self.n_instructions - 1, self.grounding)
-        fmts = formats.available(run.backend, self.formats) if self.formats else (task.seed.format,)
-        return Space(tuple(dict.fromkeys(instructions)), tuple(sets), tuple(fmts), task.seed)
+        fmts = formats.resolve_option(run.backend, task, self.formats)
+        return Space(tuple(dict.fromkeys(instructions)), tuple(sets), fmts, task.seed)
 
     def new_trial(self, study: Any, run: Run, space: Space, number: int) -> Any:
         """A new Optuna trial, its sampler seeded by the run seed and the trial number."""
@@ -150,7 +152,7 @@ class JointSearch(Optimizer):
         examples = random.Random(f"minibatch:{run.seed}:{number}").sample(
             list(run.task.val), min(self.minibatch_size, len(run.task.val)))
         try:
-            candidate = board.candidate(run, config, self.calibrate)
+            candidate = board.candidate(run, config)
             evaluation = run.evaluate(candidate, examples, split="minibatch",
                                       info={"optuna_trial": trial.number, "minibatch": number, "config": list(config)})
         except BaseException:
@@ -195,8 +197,8 @@ class Space:
 class Board:
     """Minibatch scores per config, the full validations done, and the candidates made."""
 
-    def __init__(self, space: Space) -> None:
-        self.space = space
+    def __init__(self, space: Space, method: str | None) -> None:
+        self.space, self.method = space, method  # method: the calibration of every candidate
         self.scores: dict[Config, list[float]] = defaultdict(list)
         self.validated: set[Config] = set()
         self._candidates: dict[Config, Candidate] = {}
@@ -204,13 +206,13 @@ class Board:
     def add(self, config: Config, mean: float) -> None:
         self.scores[config].append(mean)
 
-    def candidate(self, run: Run, config: Config, method: str | None) -> Candidate:
+    def candidate(self, run: Run, config: Config) -> Candidate:
         """The (calibrated, once) candidate of ``config``."""
         if config not in self._candidates:
-            self._candidates[config] = calibration.calibrate(run, self.space.candidate(config), method)
+            self._candidates[config] = calibration.calibrate(run, self.space.candidate(config), self.method)
         return self._candidates[config]
 
-    def validate_next(self, run: Run, method: str | None) -> bool:
+    def validate_next(self, run: Run) -> bool:
         """Validate the best not-yet-validated config by mean minibatch score; False if none is left."""
         pending = [c for c in self.scores if c not in self.validated]
         if not pending:
@@ -218,7 +220,7 @@ class Board:
         best = max(pending, key=lambda c: (sum(self.scores[c]) / len(self.scores[c]), len(self.scores[c])))
         self.validated.add(best)
         mean = sum(self.scores[best]) / len(self.scores[best])
-        run.validate(self.candidate(run, best, method), parents=(0,),
+        run.validate(self.candidate(run, best), parents=(0,),
                      info={"config": list(best), "minibatch_mean": round(mean, 4), "minibatches": len(self.scores[best])})
         return True
 

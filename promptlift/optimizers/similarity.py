@@ -34,7 +34,8 @@ class SimilarityFewShot(Optimizer):
     ks: the numbers of demos to try. embedder: "minilm" (all-MiniLM-L6-v2, offline) or
     "hashing" (character trigrams). balanced: True/False, or None to try both (choice tasks).
     pool_size: how many training examples form the pool (None: all, else a seeded sample).
-    formats: prompt formats to try (empty: the seed's). calibrate: "contextual", "batch" or None.
+    formats: prompt formats to try (empty: the seed's; "auto": see JointSearch). calibrate:
+    "contextual", "batch", "auto" (contextual for a choice task) or None.
     """
 
     name = "similarity"
@@ -46,11 +47,8 @@ class SimilarityFewShot(Optimizer):
     calibrate: str | None = None
 
     def __post_init__(self) -> None:
-        for name in ("ks", "formats"):
-            value = getattr(self, name)
-            if isinstance(value, int | str):
-                value = (value,)
-            object.__setattr__(self, name, tuple(value))
+        object.__setattr__(self, "ks", (self.ks,) if isinstance(self.ks, int) else tuple(self.ks))
+        object.__setattr__(self, "formats", formats.normalise_option(self.formats))
         super().__post_init__()
 
     def _check(self) -> None:
@@ -81,6 +79,6 @@ class SimilarityFewShot(Optimizer):
         """The (k, balanced, format) points, every k first, then the other settings."""
         choices = bool(run.task.choices)
         balancing = [False, True] if self.balanced is None and choices else [bool(self.balanced) and choices]
-        fmts: list[str | None] = list(formats.available(run.backend, self.formats)) if self.formats else [None]
+        fmts: list[str | None] = list(formats.resolve_option(run.backend, run.task, self.formats)) if self.formats else [None]
         settings = list(itertools.product(balancing, fmts))
         return [(k, b, f) for b, f in settings for k in dict.fromkeys(self.ks)]

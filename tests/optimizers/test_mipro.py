@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 
 from promptlift import Budget, ScriptedBackend
@@ -25,7 +27,9 @@ def backend() -> ScriptedBackend:
 
 
 def small(**changes):
-    params = dict(n_instructions=3, n_demo_sets=3, k=2, bootstrap_size=10, minibatch_size=5, full_eval_every=4)
+    """A small search over instructions and demos only (the keyword double has no label bias)."""
+    params = dict(n_instructions=3, n_demo_sets=3, k=2, bootstrap_size=10, minibatch_size=5, full_eval_every=4,
+                  formats=("chat",), calibrate=None)
     return JointSearch(**(params | changes))
 
 
@@ -51,6 +55,24 @@ def test_components_are_searched_on_minibatches_and_validated_in_full():
     assert "Tell the sentiment of the review." in instructions and "Classify the review." in instructions
     assert {len(t.candidate.demos) for t in mini} == {0, 2}
     assert result.best.mean == 1.0 and result.baseline.mean == 0.5
+
+
+def test_by_default_a_classification_task_searches_both_formats_calibrated():
+    result = JointSearch(n_instructions=1, n_demo_sets=2, k=2, bootstrap_size=0, minibatch_size=5,
+                         n_startup_trials=20).optimize(toy_task(), backend(), budget=120, cache=None, seed=1)
+    mini = [t for t in result.trials if t.split == "minibatch"]
+    assert {t.candidate.format for t in mini} == {"chat", "plain"}
+    assert all(len(t.candidate.calibration) == 2 for t in mini)
+
+
+def test_auto_components_fall_back_to_the_seed_for_a_generation_task():
+    from promptlift import calibration, formats
+
+    task = dataclasses.replace(toy_task(), choices=())
+    assert formats.resolve_option(backend(), task, "auto") == (task.seed.format,)
+    assert calibration.resolve_option(task, "auto") is None
+    assert formats.resolve_option(backend(), toy_task(), "auto") == ("chat", "plain")
+    assert calibration.resolve_option(toy_task(), "auto") == "contextual"
 
 
 def test_the_proposer_is_grounded_in_the_task_and_examples():
