@@ -21,6 +21,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import statistics
 import sys
 import time
@@ -149,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     cache = None if args.no_cache else ResponseCache.default()
     seeds = [int(s) for s in args.seeds.split(",")]
     started, rows = time.perf_counter(), []
+    machine = f"{os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f} at start"
     for name in args.tasks.split(","):
         full = get_task(name)
         task = dataclasses.replace(full, test=full.test[: args.test])
@@ -158,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
                 for words in words_list:
                     rows.extend(cell(task, k, fmt, seed, backend, cache, args.batch_n, words) for seed in seeds)
     meta = {"model": backend.id, "seeds": seeds, "test": args.test, "batch_n": args.batch_n,
-            "wall_seconds": time.perf_counter() - started, "machine": "2 shared CPU cores (other jobs running)"}
+            "wall_seconds": time.perf_counter() - started, "machine": machine}
     write(rows, meta, Path(args.out))
     return 0
 
