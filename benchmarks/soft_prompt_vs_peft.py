@@ -58,6 +58,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--modes", nargs="+", default=("prompt", "prefix"), choices=("prompt", "prefix"))
     p.add_argument("--prefix-init", default="random", choices=("text", "vocab", "random"),
                    help="promptlift's prefix init (PEFT's PrefixTuning has only random init)")
+    p.add_argument("--loss", default="choices", choices=("choices", "likelihood"),
+                   help="promptlift's training loss (PEFT's is the likelihood of the label tokens)")
     p.add_argument("--impls", nargs="+", default=("promptlift", "peft"), choices=("promptlift", "peft"))
     p.add_argument("--no-baselines", action="store_true", help="skip the zero-shot, FewShot and linear-probe rows")
     p.add_argument("--fewshot-budget", type=int, default=9, help="FewShot candidates per seed incl. the seed")
@@ -175,14 +177,15 @@ def promptlift_run(task: Any, backend: Any, args: argparse.Namespace, mode: str,
     init = args.init if mode == "prompt" else args.prefix_init
     spec = SoftPromptTuning(mode=mode, n_tokens=args.n_tokens, init=init, lr=args.lr, steps=args.steps,
                             batch_size=args.batch_size, eval_every=args.steps, patience=None, weight_decay=0.0,
-                            grad_clip=1.0)
+                            grad_clip=1.0, loss=args.loss)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as run_dir:
         result = spec.optimize(task, backend, budget=Budget(metric_calls=10**6), seed=seed, cache=None,
                                run_dir=run_dir, evaluate_test=False)
         trained = result.trials[-1]
         test = accuracy(task, backend, trained.candidate, task.test)
-    row = {"method": f"promptlift SoftPromptTuning ({mode}, init={init})", "family": "training", "seed": seed,
+    loss = "" if args.loss == "choices" else f", loss={args.loss}"
+    row = {"method": f"promptlift SoftPromptTuning ({mode}, init={init}{loss})", "family": "training", "seed": seed,
            "mode": mode, "impl": "promptlift", "val": trained.mean, "test": test,
            "seconds_per_step": trained.info["seconds_per_step"], "seconds": time.perf_counter() - started,
            "trainable": trained.info["trainable_parameters"], "train_loss": trained.info["train_loss"],

@@ -35,6 +35,7 @@ from promptlift.types import Candidate, Usage
 log = logging.getLogger(__name__)
 
 MODES = ("prompt", "prefix")
+LOSSES = ("choices", "likelihood")
 INITS = ("text", "vocab", "random")
 
 
@@ -52,6 +53,9 @@ class SoftPromptTuning(Optimizer):
     initial: the hard candidate to compose with (None: the task's seed); a Candidate, its JSON dict,
     or the path of a JSON file holding one (e.g. another run's ``best_candidate.json``).
     autocast: bf16 autocast on CUDA.
+    loss (classification tasks): "choices", cross-entropy over the task's choices (their summed
+    token log-probabilities, what scoring ranks), or "likelihood", the negative log-likelihood
+    of the correct choice's tokens over the whole vocabulary (HF PEFT's causal-LM loss).
     """
 
     name: ClassVar[str] = "soft_prompt"
@@ -70,6 +74,7 @@ class SoftPromptTuning(Optimizer):
     projection: int | None = None
     initial: Candidate | None = None
     autocast: bool = True
+    loss: str = "choices"
 
     def __post_init__(self) -> None:
         if isinstance(self.initial, (dict, str, Path)):  # the string boundary: JSON or a best_candidate.json path
@@ -79,6 +84,7 @@ class SoftPromptTuning(Optimizer):
     def _check(self) -> None:
         self.require("mode", self.mode in MODES, f"one of {MODES}")
         self.require("init", self.init in INITS, f"one of {INITS}")
+        self.require("loss", self.loss in LOSSES, f"one of {LOSSES}")
         for name in ("n_tokens", "steps", "batch_size", "eval_every"):
             value = getattr(self, name)
             self.require(name, isinstance(value, int) and not isinstance(value, bool) and value >= 1, "an int >= 1")
@@ -220,7 +226,7 @@ class _Session:
         params.to(model.get_input_embeddings().weight.device)
         trainer = Trainer(
             model, params, at=insert_position(tokenizer, data[0].prompt),
-            classification=bool(run.task.choices), lr=spec.lr, weight_decay=spec.weight_decay,
+            choice_loss=bool(run.task.choices) and spec.loss == "choices", lr=spec.lr, weight_decay=spec.weight_decay,
             grad_clip=spec.grad_clip, autocast=spec.autocast,
         )
         log.info("soft prompt (%s): %d trainable parameters, %d in the saved tensor",

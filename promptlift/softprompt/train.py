@@ -2,8 +2,9 @@
 
 Loss. For a classification task each choice's log-probability is the sum of its tokens'
 log-probabilities after the prompt (exactly what the torch backend scores), and the loss is
-the cross-entropy of the correct choice under a softmax over the choices. For a generation
-task the loss is teacher-forced cross-entropy on the target's tokens (mean per token).
+the cross-entropy of the correct choice under a softmax over the choices (``choice_loss``);
+otherwise, and for a generation task, the teacher-forced cross-entropy of the correct tokens
+over the whole vocabulary (mean per token; for a classification task that is HF PEFT's loss).
 
 Speed. A batch is computed the way the torch backend scores: the soft prompt and the tokens
 every prompt of the batch shares (chat template, instruction, demos) are run once, and the
@@ -73,10 +74,10 @@ def batches(items: Sequence[Encoded], size: int, rng: Any) -> Iterator[list[Enco
 class Trainer:
     """AdamW on the soft parameters; the model is frozen and only read."""
 
-    def __init__(self, model: Any, params: SoftParameters, *, at: int, classification: bool,
+    def __init__(self, model: Any, params: SoftParameters, *, at: int, choice_loss: bool,
                  lr: float, weight_decay: float, grad_clip: float | None, autocast: bool) -> None:
         self.model, self.params, self.at = model, params, at
-        self.classification, self.grad_clip = classification, grad_clip
+        self.choice_loss, self.grad_clip = choice_loss, grad_clip
         self.device = model.get_input_embeddings().weight.device
         self.autocast = autocast and self.device.type == "cuda"
         self.optimizer = torch.optim.AdamW(params.parameters(), lr=lr, weight_decay=weight_decay)
@@ -98,13 +99,14 @@ class Trainer:
         return float(loss.detach())
 
     def loss(self, batch: Sequence[Encoded]) -> torch.Tensor:
-        """CE over choices of the summed choice log-probs; for generation, token-mean NLL of the target."""
+        """CE over choices of the summed choice log-probs (classification); otherwise the token-mean
+        NLL of the correct choice's tokens (the generation target, or the label under "likelihood")."""
         picked, owner = self._token_logprobs(batch)
-        if not self.classification:
-            return -picked.mean()
         width = len(batch[0].choices)
-        sums = torch.zeros(len(batch) * width, device=self.device).index_add(0, owner, picked)
         labels = torch.tensor([e.label for e in batch], device=self.device)
+        if not self.choice_loss:
+            return -picked[owner % width == labels[owner // width]].mean()
+        sums = torch.zeros(len(batch) * width, device=self.device).index_add(0, owner, picked)
         return torch.nn.functional.cross_entropy(sums.view(len(batch), width), labels)
 
     def choice_logprobs(self, batch: Sequence[Encoded]) -> torch.Tensor:

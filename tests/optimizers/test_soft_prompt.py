@@ -72,7 +72,7 @@ def train_loss(backend, task, result) -> float:
     if result is not None:
         tensors, _ = load_soft_prompt(result.best.candidate.soft_prompt)
         params.embeddings.data.copy_(tensors["embeddings"])
-    trainer = Trainer(backend.model, params, at=0, classification=True, lr=0.1, weight_decay=0.0,
+    trainer = Trainer(backend.model, params, at=0, choice_loss=True, lr=0.1, weight_decay=0.0,
                       grad_clip=None, autocast=False)
     with torch.no_grad():
         return float(trainer.loss(data))
@@ -88,15 +88,39 @@ def test_model_weights_stay_frozen_and_bit_identical(backend):
     assert not any(p.requires_grad for p in backend.model.parameters())
 
 
-def test_training_learns_a_label_prior(backend):
+@pytest.mark.parametrize("loss", ["choices", "likelihood"])
+def test_training_learns_a_label_prior(backend, loss):
     task = biased_task(backend)
-    result = SoftPromptTuning(**{**SMALL, "steps": 20, "eval_every": 20, "init": "vocab"}).optimize(
+    result = SoftPromptTuning(**{**SMALL, "steps": 20, "eval_every": 20, "init": "vocab", "loss": loss}).optimize(
         task, backend, budget=100, cache=None)
     soft = [t for t in result.trials if t.info.get("role") == "soft_prompt"]
     assert soft and result.best.candidate.soft_prompt == soft[-1].candidate.soft_prompt
     assert result.baseline.mean <= 0.5 and result.best.mean == 1.0
-    assert soft[-1].info["train_loss"] < 0.3
-    assert train_loss(backend, task, result) < 0.3 < train_loss(backend, task, None)
+    if loss == "choices":
+        assert soft[-1].info["train_loss"] < 0.3
+        assert train_loss(backend, task, result) < 0.3 < train_loss(backend, task, None)
+
+
+def test_likelihood_loss_is_the_correct_choices_negative_log_likelihood(backend):
+    """loss="likelihood" (PEFT's objective): -log p(correct choice tokens) over the vocabulary,
+    i.e. minus the backend-ranked log-probability of the right choice, averaged per token."""
+    from promptlift.softprompt.apply import ModelDims
+    from promptlift.softprompt.params import SoftParameters
+    from promptlift.softprompt.train import Trainer, encode_examples
+
+    task = toy_task()
+    data = encode_examples(backend, task, task.seed, task.train[:6])
+    params = SoftParameters("prompt", ModelDims.of(backend.model), 2)
+    params.initialise(backend.model, None, torch.Generator().manual_seed(0))
+    made = {flag: Trainer(backend.model, params, at=0, choice_loss=flag, lr=0.1, weight_decay=0.0, grad_clip=None,
+                          autocast=False) for flag in (True, False)}
+    with torch.no_grad():
+        rows = made[True].choice_logprobs(data)
+        right = rows[torch.arange(len(data)), torch.tensor([e.label for e in data])]
+        tokens = sum(len(e.choices[e.label]) for e in data)
+        assert float(made[False].loss(data)) == pytest.approx(float(-right.sum() / tokens), rel=1e-5)
+        assert float(made[True].loss(data)) == pytest.approx(
+            float(torch.nn.functional.cross_entropy(rows, torch.tensor([e.label for e in data]))), rel=1e-5)
 
 
 @pytest.mark.parametrize("mode,projection", [("prompt", None), ("prefix", None), ("prefix", 8)])
