@@ -67,13 +67,14 @@ def main(argv: list[str] | None = None) -> int:
         from promptlift.embeddings import get_embedder
 
         get_embedder(args.embedder)  # loaded once, outside the timings (like the model)
-    done = {(r["task"], r["method"], r["seed"]) for r in rows}
+    done = {(r["task"], r["method"], r["seed"]) for r in rows if "error" not in r}
     for task_name in args.tasks:
         task = get_task(task_name, sizes=tuple(args.sizes))
         for seed in args.seeds:  # all methods of a seed run back to back: load drifts hit them alike
             for method in args.methods:
                 if (task_name, method, seed) in done:
                     continue
+                rows = [r for r in rows if (r["task"], r["method"], r["seed"]) != (task_name, method, seed)]
                 try:
                     row = run_one(method, task, backend, seed, args, evidence)
                 except Exception as exc:  # one method failing (e.g. DSPy on unparseable output) is a result too
@@ -116,7 +117,7 @@ def previous(args: argparse.Namespace) -> tuple[list[dict], dict]:
     if not path.is_file():
         return [], {}
     data = json.loads(path.read_text())
-    return [r for r in data["runs"] if "error" not in r], data.get("dspy_prompts", {})  # failed runs are redone
+    return data["runs"], data.get("dspy_prompts", {})  # failed runs are kept until they are redone
 
 
 def run_one(method: str, task: Any, backend: Any, seed: int, args: argparse.Namespace, evidence: dict) -> dict:
