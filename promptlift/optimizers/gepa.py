@@ -28,6 +28,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from promptlift import calibration
 from promptlift.errors import ConfigError
 from promptlift.optimizers.base import Optimizer
 from promptlift.optimizers.merge import merge_candidates
@@ -60,6 +61,9 @@ class GEPA(Optimizer):
     reuse_scores: reuse scores already measured for the same candidate and example.
     max_iterations: iterations at most; patience: stop after this many iterations in a row
     that spent no metric call (the proposer keeps writing unusable text).
+    calibrate: None, "contextual", "batch" or "auto" (contextual on a classification task):
+    the seed is calibrated and validated before the loop, and every child and merge gets its
+    own bias measured before it is scored (a bias belongs to one prompt; a parent's is stale).
     """
 
     name = "gepa"
@@ -77,6 +81,7 @@ class GEPA(Optimizer):
     reuse_scores: bool = True
     max_iterations: int = 500
     patience: int = 20
+    calibrate: str | None = None
 
     def _check(self) -> None:
         for name, low in (("minibatch_size", 1), ("reflection_examples", 1), ("example_chars", 20), ("draws", 1),
@@ -89,6 +94,8 @@ class GEPA(Optimizer):
                      "a float in [0, 2]")
         self.require("template", isinstance(self.template, str) and check_template(self.template) is None,
                      "a str holding the placeholders <instruction> and <examples>")
+        self.require("calibrate", self.calibrate in (None, calibration.AUTO, *calibration.METHODS),
+                     f"None, 'auto' or one of {list(calibration.METHODS)}")
         for name in ("merge", "skip_perfect", "reuse_scores"):
             self.require(name, isinstance(getattr(self, name), bool), "a bool")
 
@@ -100,6 +107,8 @@ class GEPA(Optimizer):
         seed = run.val_trials()[0]
         state.pool.add(seed.candidate, seed.number, seed.example_ids, seed.scores)
         state.seen.add(seed.candidate.key)
+        if self.calibrate and self._affordable(run):
+            self._add_calibrated_seed(run, state, seed.candidate, seed.number)
         idle = 0
         for iteration in range(self.max_iterations):
             if not self._affordable(run):
@@ -112,6 +121,22 @@ class GEPA(Optimizer):
             if idle >= self.patience:
                 log.info("gepa: %d iterations without a usable proposal; stopping", idle)
                 return
+
+    def _bare(self, candidate: Candidate) -> Candidate:
+        """With ``calibrate``, a new prompt's identity without the bias it inherited (novelty
+        checks compare prompts; the bias is measured afresh by ``_calibrated``)."""
+        return candidate.with_(calibration=()) if self.calibrate else candidate
+
+    def _calibrated(self, run: Run, candidate: Candidate) -> Candidate:
+        """``candidate`` with its own bias measured (``calibrate``), or as it is."""
+        return calibration.calibrate(run, candidate, self.calibrate) if self.calibrate else candidate
+
+    def _add_calibrated_seed(self, run: Run, state: _State, seed: Candidate, number: int) -> None:
+        candidate = self._calibrated(run, seed)
+        if candidate == seed:  # e.g. "auto" on a generation task: nothing to calibrate
+            return
+        val = run.validate(candidate, parents=(number,), info={"role": "calibrated seed"}).trial
+        state.pool.add(candidate, val.number, val.example_ids, val.scores, parents=(0,))
 
     def _affordable(self, run: Run) -> bool:
         remaining = run.remaining_metric_calls()
@@ -150,10 +175,10 @@ class GEPA(Optimizer):
         for _ in range(self.draws):
             (text,) = ask(run, prompt, n=1, temperature=self.temperature, max_tokens=self.proposal_tokens)
             proposal = parse_proposal(text, instruction, rows, template=self.template)
-            child = parent.candidate.with_(instruction=proposal) if proposal else None
+            child = self._bare(parent.candidate.with_(instruction=proposal)) if proposal else None
             if child is not None and child.key not in state.seen:
                 state.seen.add(child.key)
-                return child
+                return self._calibrated(run, child)
             log.debug("gepa: unusable proposal %r", text[:200])
         return None
 
@@ -181,9 +206,11 @@ class GEPA(Optimizer):
         state.tried.add((a.index, b.index, ancestor.index))
         better, other = (a, b) if a.mean >= b.mean else (b, a)
         merged = merge_candidates(ancestor.candidate, better.candidate, other.candidate)
+        merged = self._bare(merged) if merged is not None else None
         if merged is None or merged.key in state.seen:
             return False
         state.seen.add(merged.key)
+        merged = self._calibrated(run, merged)
         ids = state.pool.disagreement(a, b, self.merge_examples, run.rng)
         by_id = {e.id: e for e in run.task.val}
         parents = (a.trial, b.trial)

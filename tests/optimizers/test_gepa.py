@@ -234,3 +234,22 @@ def test_real_default_model_as_task_and_proposer(tmp_path, monkeypatch):
     assert result.metric_calls <= 12 and result.usage.calls > result.metric_calls  # the proposer was asked
     assert result.best.split == "val" and result.best_test is not None
     assert (tmp_path / "run" / "result.json").is_file()
+
+
+def test_calibrate_validates_the_calibrated_seed_and_measures_each_childs_own_bias():
+    result = optimize(GEPA(calibrate="contextual"))
+    first = result.trials[1]
+    assert first.info.get("role") == "calibrated seed" and first.parents == (0,)
+    assert first.candidate == toy_task().seed.with_(calibration=first.candidate.calibration)
+    assert len(first.candidate.calibration) == 2
+    validated = [t for t in result.trials if t.info.get("role") in ("reflection", "merge")]
+    assert validated and all(len(t.candidate.calibration) == 2 for t in validated)
+
+
+def test_calibrate_auto_leaves_a_generation_task_uncalibrated():
+    base = toy_task()
+    task = Task(name="gen", input_fields=base.input_fields, output_field=base.output_field, train=base.train,
+                val=base.val, test=base.test, metric="exact_match", seed=base.seed)
+    result = optimize(GEPA(calibrate="auto", patience=2), task=task, prop=proposer(GARBAGE))
+    assert all(t.info.get("role") != "calibrated seed" for t in result.trials)
+    assert all(not t.candidate.calibration for t in result.trials)
