@@ -196,6 +196,12 @@ def sweep(args: argparse.Namespace) -> list[dict[str, Any]]:
     return rows
 
 
+def settings_line(args: Any) -> str:
+    return (f"Splits train/val/test = {args.train}/{args.val}/{args.test}; budget {args.budget} metric calls; "
+            f"minibatch {args.minibatch}; merge {'off' if args.no_merge else 'on (max 5)'}; reflection model = task "
+            f"model, temperature {args.temperature}, max {args.proposal_tokens} tokens; seeds {args.seeds}.")
+
+
 def summarize(rows: Sequence[dict[str, Any]], args: argparse.Namespace) -> str:
     def stat(values: list[float], digits: int = 3) -> str:
         sd = statistics.stdev(values) if len(values) > 1 else 0.0
@@ -204,10 +210,8 @@ def summarize(rows: Sequence[dict[str, Any]], args: argparse.Namespace) -> str:
     lines = [
         f"# promptlift GEPA vs the gepa package ({args.model})",
         "",
-        f"Splits train/val/test = {args.train}/{args.val}/{args.test}; budget {args.budget} metric calls; "
-        f"minibatch {args.minibatch}; merge {'off' if args.no_merge else 'on (max 5)'}; reflection model = task model, "
-        f"temperature {args.temperature}, max {args.proposal_tokens} tokens; seeds {args.seeds}. "
-        "Mean ± std over seeds. Wall time is the search only, on a shared CPU.",
+        ("Combined from the runs below." if getattr(args, "sources", None) else settings_line(args))
+        + " Mean ± std over seeds. Wall time is the search only, on a shared CPU.",
         "",
         "| task | framework | test | val (best) | metric calls | proposer calls | wall s | baseline test |",
         "|---|---|---|---|---|---|---|---|",
@@ -226,6 +230,8 @@ def summarize(rows: Sequence[dict[str, Any]], args: argparse.Namespace) -> str:
         if len(walls) == 2:
             lines.append(f"| {name} | wall ratio gepa / promptlift | {walls['gepa'] / walls['promptlift']:.2f}x |"
                          " | | | | |")
+    for path, part in getattr(args, "sources", None) or []:
+        lines += ["", f"- `{Path(path).name}` ({part['tasks']}): {settings_line(argparse.Namespace(**part))}"]
     return "\n".join(lines) + "\n"
 
 
@@ -236,8 +242,9 @@ def main(argv: list[str] | None = None) -> int:
         parts = [json.loads(Path(p).read_text()) for p in args.combine]
         rows = [row for part in parts for row in part["runs"]]
         settings = {k: v for k, v in parts[0]["args"].items() if k not in ("tasks", "out", "combine")}
+        sources = [(path, part["args"]) for path, part in zip(args.combine, parts)]
         args = argparse.Namespace(**{**settings, "tasks": ",".join(dict.fromkeys(r["task"] for r in rows)),
-                                     "out": args.out, "combine": args.combine})
+                                     "out": args.out, "combine": args.combine, "sources": sources})
     else:
         rows = sweep(args)
     out = Path(args.out)
