@@ -273,7 +273,8 @@ def table(rows: list[dict]) -> str:
         group = [r for r in rows if r["task"] == task and r["method"] == method and "error" not in r]
         failed = [r for r in rows if r["task"] == task and r["method"] == method and "error" in r]
         if failed:
-            lines.append(f"| {task} | {method} | failed in {len(failed)} run(s): {failed[0]['error'][:120]} | | | | | | |")
+            error = " ".join(failed[0]["error"].split())[:120]  # one table line
+            lines.append(f"| {task} | {method} | failed in {len(failed)} run(s): {error} | | | | | | |")
         if not group:
             continue
         tests = [r["test"] for r in group]
