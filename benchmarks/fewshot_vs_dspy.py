@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
                     log.info("%s %s seed %d: test %.3f, %d metric calls, %d LM calls, %.1fs", task_name, method, seed,
                              row["test"], row["metric_calls"], row["lm_calls"], row["seconds"])
                 write(args, rows, evidence)
+    write(args, rows, evidence)  # also when --resume found nothing left to run
     print(table(rows))
     return 0
 
