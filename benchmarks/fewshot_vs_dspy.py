@@ -304,9 +304,15 @@ def _std(values: list[float]) -> float:
 def write(args: argparse.Namespace, rows: list[dict], evidence: dict) -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    settings = {k: v for k, v in vars(args).items() if k != "out"}
-    out.with_suffix(".json").write_text(json.dumps({"settings": settings, "runs": rows, "dspy_prompts": evidence},
-                                                   indent=1, ensure_ascii=False, default=str))
+    path = out.with_suffix(".json")
+    invocation = {k: v for k, v in vars(args).items() if k != "out"}
+    # every invocation that wrote this file, in order (a resumed sweep runs a subset of methods/seeds)
+    before = json.loads(path.read_text()) if args.resume and path.is_file() else {}
+    history = before.get("invocations") or ([before["settings"]] if "settings" in before else [])
+    if not history or history[-1] != invocation:
+        history.append(invocation)
+    path.write_text(json.dumps({"invocations": history, "runs": rows, "dspy_prompts": evidence},
+                               indent=1, ensure_ascii=False, default=str))
     out.with_suffix(".md").write_text(table(rows) + "\n")
 
 
