@@ -36,8 +36,9 @@ class BootstrapFewShot(Optimizer):
     bootstrap_size: training examples the teacher answers per round (metric calls).
     threshold: the score a bootstrapped output needs to become a demo.
     balanced: spread demos over labels (choice tasks). max_candidates: candidates drawn at most.
-    formats: prompt formats to draw from (empty: the seed's; "auto": see JointSearch). calibrate:
-    "contextual", "batch", "auto" (contextual for a choice task) or None, applied to each candidate before it is scored (choice tasks, not with reasoning).
+    formats: prompt formats to draw from (empty: the seed's; "auto": see JointSearch).
+    calibrate: "contextual", "batch", "auto" (contextual for a choice task) or None, applied
+    to each candidate before it is scored (choice tasks, not with reasoning).
     """
 
     name = "bootstrap"
@@ -98,7 +99,7 @@ def check_common(optimizer: Optimizer) -> None:
                       f"'auto' or a list of {list(formats.NEEDS)}")
     optimizer.require("calibrate", method in (None, calibration.AUTO, *calibration.METHODS),
                       f"None, 'auto' or one of {list(calibration.METHODS)}")
-    if method not in (None, calibration.AUTO) and getattr(optimizer, "reasoning", False):
+    if method is not None and getattr(optimizer, "reasoning", False):
         optimizer.require("calibrate", False, "None when reasoning=True (reasoning generates; nothing to calibrate)")
 
 
