@@ -79,6 +79,8 @@ class SimilarityFewShot(Optimizer):
         """The (k, balanced, format) points, every k first, then the other settings."""
         choices = bool(run.task.choices)
         balancing = [False, True] if self.balanced is None and choices else [bool(self.balanced) and choices]
-        fmts: list[str | None] = list(formats.resolve_option(run.backend, run.task, self.formats)) if self.formats else [None]
+        fmts: list[str | None] = [None]  # None: the seed's format
+        if self.formats:
+            fmts = list(formats.resolve_option(run.backend, run.task, self.formats))
         settings = list(itertools.product(balancing, fmts))
         return [(k, b, f) for b, f in settings for k in dict.fromkeys(self.ks)]
