@@ -138,9 +138,15 @@ def markdown(cells: list[dict[str, Any]], summary, plots: list[str], *, name: st
     lines += [f"![{p}]({p})" for p in plots]
     failed = [c for c in cells if c["status"] == FAILED]
     if failed:
-        lines += ["", "## Failed cells", ""] + [f"- `{c['cell']}`: {c.get('error') or '?'}" for c in failed]
+        lines += ["", "## Failed cells", ""] + [f"- `{c['cell']}`: {one_line(c.get('error') or '?')}" for c in failed]
     lines += ["", "## How to read this", "", *READING]
     return "\n".join(lines) + "\n"
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """An error message on one markdown line (collapsed whitespace, cut at ``limit`` characters)."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 READING = [

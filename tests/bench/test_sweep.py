@@ -144,3 +144,10 @@ def test_results_with_mixed_peer_facts_still_write_parquet(tmp_path):
     report = (tmp_path / "report.md").read_text()
     assert "secret" not in report and "postgresql://user:***@db.example/sweeps" in report  # never a password
     assert "| t | m | task model | o | 8 | 2 | 0.400 | 0.500 ± 0.000 | 0.550 ± 0.071 |" in report
+
+
+def test_a_multi_line_error_stays_on_one_report_line():
+    from promptlift.bench.report import one_line
+
+    assert one_line("AdapterParseError: no JSON.\n\nLM Response: {task}\n") == "AdapterParseError: no JSON. LM Response: {task}"
+    assert len(one_line("x" * 500)) == 300
