@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from promptlift.result import Result
@@ -18,6 +18,21 @@ def _pyplot():
     return plt
 
 
+def finish(fig: Any, ax: Any, path: str | Path | None, *, xlabel: str, ylabel: str, title: str,
+           legend: str = "lower right") -> Any:
+    """Label, grid and legend ``ax``; save ``fig`` to ``path`` (then close it) when given. Returns ``fig``."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc=legend)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120)
+        _pyplot().close(fig)
+    return fig
+
+
 def score_over_calls(result: Result, path: str | Path | None = None):
     """Each validation trial's score against cumulative metric calls, plus the best so far."""
     plt = _pyplot()
@@ -30,13 +45,5 @@ def score_over_calls(result: Result, path: str | Path | None = None):
         xs.append(trial.metric_calls)
         ys.append(best)
     ax.step(xs, ys, where="post", color="C3", label="best so far")
-    ax.set_xlabel("metric calls")
-    ax.set_ylabel(f"val score ({result.task})")
-    ax.set_title(f"{result.optimizer} on {result.task}")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-    return fig
+    return finish(fig, ax, path, xlabel="metric calls", ylabel=f"val score ({result.task})",
+                  title=f"{result.optimizer} on {result.task}")

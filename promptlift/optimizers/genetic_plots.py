@@ -51,7 +51,7 @@ def population_history(result: Result) -> list[dict[str, Any]]:
 def plot_generations(result: Result, path: str | Path | None = None):
     """Best and mean validation score of the population per generation, over the children
     validated in each generation; saved to ``path`` if given. Returns the figure."""
-    from promptlift.plots import _pyplot
+    from promptlift.plots import _pyplot, finish
 
     plt = _pyplot()
     rows = population_history(result)
@@ -63,13 +63,5 @@ def plot_generations(result: Result, path: str | Path | None = None):
     ax.plot(generations, [r["best"] for r in rows], marker="o", color="C3", label="population best")
     ax.plot(generations, [r["mean"] for r in rows], marker="s", color="C0", label="population mean")
     ax.axhline(result.baseline.mean, color="C2", linestyle="--", linewidth=1, label="seed")
-    ax.set_xlabel("generation")
-    ax.set_ylabel(f"val score ({result.task})")
-    ax.set_title(f"{result.optimizer} ({result.config.get('mode', 'ga')}) on {result.task}")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-    return fig
+    return finish(fig, ax, path, xlabel="generation", ylabel=f"val score ({result.task})",
+                  title=f"{result.optimizer} ({result.config.get('mode', 'ga')}) on {result.task}")

@@ -32,7 +32,7 @@ def depth(result: Result) -> dict[int, int]:
 
 def lineage(result: Result, path: str | Path | None = None, *, annotate: bool = True):
     """Draw the lineage tree (matplotlib figure); saved to ``path`` if given."""
-    from promptlift.plots import _pyplot
+    from promptlift.plots import _pyplot, finish
 
     plt = _pyplot()
     val: dict[int, Trial] = {t.number: t for t in result.trials if t.split == "val"}
@@ -52,13 +52,5 @@ def lineage(result: Result, path: str | Path | None = None, *, annotate: bool = 
             ax.annotate(str(number), (trial.metric_calls, trial.mean), fontsize=7, xytext=(3, 3),
                         textcoords="offset points")
     fig.colorbar(points, ax=ax, label="generation")
-    ax.set_xlabel("metric calls when validated")
-    ax.set_ylabel(f"val score ({result.task})")
-    ax.set_title(f"{result.optimizer} lineage on {result.task} (dashed: merge)")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="best")
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-    return fig
+    return finish(fig, ax, path, xlabel="metric calls when validated", ylabel=f"val score ({result.task})",
+                  title=f"{result.optimizer} lineage on {result.task} (dashed: merge)", legend="best")
