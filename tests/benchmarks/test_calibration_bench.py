@@ -1,25 +1,15 @@
 """benchmarks/calibration.py end to end on the biased test double (numbers here mean nothing)."""
 
-import importlib.util
 import json
-from pathlib import Path
 
+from promptlift.bench.peers import load_script
 from tests.doubles import toy_task
 from tests.test_calibration import biased
-
-PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "calibration.py"
-
-
-def load():
-    spec = importlib.util.spec_from_file_location("calibration_bench", PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_harness_scores_every_cell_three_ways_and_merges(tmp_path, monkeypatch):
     monkeypatch.setenv("PROMPTLIFT_CACHE", str(tmp_path / "cache"))
-    bench = load()
+    bench = load_script("calibration")  # the same loader the bench peers use
     monkeypatch.setattr(bench, "load_backend", lambda spec: biased())
     monkeypatch.setattr(bench, "get_task", lambda name: toy_task())
     out = tmp_path / "table"

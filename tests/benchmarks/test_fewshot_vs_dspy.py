@@ -1,25 +1,17 @@
 """The benchmark harness end to end on a scripted test double (numbers here mean nothing)."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("dspy")
-PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "fewshot_vs_dspy.py"
 
-
-def load():
-    spec = importlib.util.spec_from_file_location("fewshot_vs_dspy", PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from promptlift.bench.peers import load_script  # noqa: E402
 
 
 def test_harness_writes_a_row_per_method_and_the_table(tmp_path, monkeypatch):
     monkeypatch.setenv("PROMPTLIFT_CACHE", str(tmp_path / "cache"))
-    bench = load()
+    bench = load_script("fewshot_vs_dspy")  # the same loader the bench peers use
     out = tmp_path / "table"
     methods = ["promptlift/fewshot", "promptlift/mipro", "dspy/labeled", "dspy/bootstrap_rs"]
     assert bench.main(["--scripted", "--tasks", "sentiment", "--sizes", "30", "10", "8", "--seeds", "0",
