@@ -27,6 +27,7 @@ from typing import Any, Sequence
 
 from promptlift.backends.base import Capabilities
 from promptlift.backends.convert import ensure_converted, require_packages
+from promptlift.backends.torch_scoring import masked_attention
 from promptlift.backends.models import EMBEDDED, weights_hash
 from promptlift.errors import BackendError, CapabilityError, ConfigError
 from promptlift.types import Completion, Request, Usage, digest
@@ -117,7 +118,7 @@ class TorchBackend:
         import torch
 
         out: list[Completion | None] = [None] * len(requests)
-        with self._lock, torch.inference_mode():
+        with self._lock, torch.inference_mode(), masked_attention(self.device):
             groups: dict[tuple, list[int]] = defaultdict(list)
             for i, request in enumerate(requests):
                 groups[(bool(request.choices), request.soft_prompt or "")].append(i)

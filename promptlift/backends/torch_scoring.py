@@ -115,6 +115,23 @@ def _append(packed: _Packed, tokens: Sequence[int], start: int, owner: int, bran
     packed.branch.extend([branch] * len(tokens))
 
 
+def masked_attention(device: Any) -> Any:
+    """A context choosing attention kernels for explicit masks: on CUDA, not cuDNN's.
+
+    Tree masks change shape with every batch; cuDNN attention builds an execution plan for
+    each new shape, which made a soft-prompt step on an H100 2.4x slower (291 vs 120 ms) and
+    scoring 1.3x slower (benchmarks/results/h100.md). Memory-efficient, flash and math
+    attention need no plan. On a CPU it changes nothing.
+    """
+    import contextlib
+
+    if getattr(device, "type", str(device)) != "cuda":
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel([SDPBackend.EFFICIENT_ATTENTION, SDPBackend.FLASH_ATTENTION, SDPBackend.MATH])
+
+
 def tree_mask(owner: torch.Tensor, branch: torch.Tensor, prefix_length: int) -> torch.Tensor:
     """[1, 1, T, prefix + T] bool: True where a packed token may attend (see the module docstring)."""
     import torch

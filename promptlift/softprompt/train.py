@@ -7,10 +7,12 @@ otherwise, and for a generation task, the teacher-forced cross-entropy of the co
 over the whole vocabulary (mean per token; for a classification task that is HF PEFT's loss).
 
 Speed. A batch is computed the way the torch backend scores: the soft prompt and the tokens
-every prompt of the batch shares (chat template, instruction, demos) are run once, and the
-rows' remaining tokens are packed into one sequence with a tree-shaped attention mask (no
-padding; a row sees the shared part and itself), so the LM head runs only where a choice
-token is read. Gradients flow through all of it to the soft parameters.
+every prompt of the batch shares (chat template, instruction, demos) appear once, and the
+rows' remaining tokens are packed after them into one sequence with a tree-shaped attention
+mask (no padding; a row sees the shared part and itself), so the LM head runs only where a
+choice token is read. It is all one decoder pass: on a GPU, where a model this small is bound
+by kernel launches, a second pass for the shared part would cost as much as the first.
+Gradients flow through all of it to the soft parameters.
 """
 
 from __future__ import annotations
@@ -83,9 +85,14 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(params.parameters(), lr=lr, weight_decay=weight_decay)
 
     def _context(self) -> Any:
+        """bf16 autocast (if on) and the attention kernels for tree masks; backward runs the same kernels."""
+        from promptlift.backends.torch_scoring import masked_attention
+
+        stack = contextlib.ExitStack()
+        stack.enter_context(masked_attention(self.device))
         if self.autocast:
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+            stack.enter_context(torch.autocast("cuda", dtype=torch.bfloat16))
+        return stack
 
     def step(self, batch: Sequence[Encoded]) -> float:
         """One AdamW step on ``batch``; returns the loss."""
@@ -116,45 +123,62 @@ class Trainer:
         return torch.zeros(len(batch) * width, device=self.device).index_add(0, owner, picked).view(len(batch), width)
 
     def _token_logprobs(self, batch: Sequence[Encoded]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Log-probability of every choice token, and its ``example * n_choices + choice`` index."""
+        """Log-probability of every choice token, and its ``example * n_choices + choice`` index.
+
+        One decoder pass: the shared tokens (after the soft prompt) and the packed rows run
+        together under :func:`rooted_mask`; a prefix-mode soft prompt is the pass's KV cache.
+        """
         from promptlift.backends.torch_prefix import common_prefix
-        from promptlift.backends.torch_scoring import tree_mask
 
         at = self.at if self.params.kind == "prompt" else 0
         bodies = [e.prompt[at:] for e in batch]
         shared = max(0, min(common_prefix(bodies), min(len(b) for b in bodies) - 1))
-        cache, length = self._root(batch[0].prompt[:at], bodies[0][:shared])
+        head, root = list(batch[0].prompt[:at]), list(bodies[0][:shared])
+        embeds, cache, cached = self._root_inputs(head, root)
+        length = cached + embeds.shape[0] + len(root)  # positions taken before the packed rows
         packed = pack(bodies, [e.choices for e in batch], shared, length)
-        tensor = lambda values: torch.tensor(values, device=self.device)  # noqa: E731
-        mask = tree_mask(tensor(packed.owner), tensor(packed.branch), length)
+        tensor = lambda values: torch.tensor(values, dtype=torch.long, device=self.device)  # noqa: E731
+        embed = self.model.get_input_embeddings()
+        inputs = torch.cat([embeds, embed(tensor(root + packed.tokens))])[None]
+        positions = tensor(list(range(cached, length)) + packed.positions)[None]
+        mask = rooted_mask(tensor(packed.owner), tensor(packed.branch), cached, length - cached)
         hidden = _decoder(self.model)(
-            input_ids=tensor([packed.tokens]), position_ids=tensor([packed.positions]), attention_mask=mask,
-            past_key_values=cache, use_cache=True,
+            inputs_embeds=inputs, position_ids=positions, attention_mask=mask, past_key_values=cache, use_cache=cache is not None,
         ).last_hidden_state[0]
         reads = tensor(packed.reads)  # [R, 3]: packed index, target token, owner
-        logits = self.model.get_output_embeddings()(hidden[reads[:, 0]]).float()
+        logits = self.model.get_output_embeddings()(hidden[length - cached + reads[:, 0]]).float()
         picked = torch.log_softmax(logits, dim=-1).gather(1, reads[:, 1:2]).squeeze(1)
         return picked, reads[:, 2]
 
-    def _root(self, head: Sequence[int], shared: Sequence[int]) -> tuple[Any, int]:
-        """The KV cache (with gradients) of everything every row sees: soft prompt and shared tokens."""
+    def _root_inputs(self, head: Sequence[int], shared: Sequence[int]) -> tuple[torch.Tensor, Any, int]:
+        """What comes before the shared tokens: ([head + soft prompt] embeddings, None, 0) in prompt
+        mode; (no embeddings, the soft prefix as a KV cache, its length) in prefix mode."""
         from promptlift.softprompt.apply import prefix_cache
 
-        tensor, decoder = self.params.tensor(), _decoder(self.model)
+        tensor, embed = self.params.tensor(), self.model.get_input_embeddings()
         if self.params.kind == "prompt":
-            embed = self.model.get_input_embeddings()
             ids = torch.tensor(list(head), dtype=torch.long, device=self.device)
-            rest = torch.tensor(list(shared), dtype=torch.long, device=self.device)
-            embeds = torch.cat([embed(ids), tensor.to(embed.weight.dtype), embed(rest)])[None]
-            out = decoder(inputs_embeds=embeds, use_cache=True)
-            return out.past_key_values, embeds.shape[1]
-        dtype = torch.get_autocast_dtype("cuda") if self.autocast else self.model.get_input_embeddings().weight.dtype
-        cache, n = prefix_cache(tensor, 1, dtype), tensor.shape[3]
-        if shared:
-            positions = torch.arange(n, n + len(shared), device=self.device)[None]
-            decoder(input_ids=torch.tensor([list(shared)], device=self.device), position_ids=positions,
-                    past_key_values=cache, use_cache=True)
-        return cache, n + len(shared)
+            return torch.cat([embed(ids), tensor.to(embed.weight.dtype)]), None, 0
+        dtype = torch.get_autocast_dtype("cuda") if self.autocast else embed.weight.dtype
+        empty = torch.zeros(0, embed.weight.shape[1], dtype=embed.weight.dtype, device=self.device)
+        return empty, prefix_cache(tensor, 1, dtype), tensor.shape[3]
+
+
+def rooted_mask(owner: torch.Tensor, branch: torch.Tensor, cached: int, root: int) -> torch.Tensor:
+    """[1, 1, root + T, cached + root + T] bool for one pass over a root and T packed tokens.
+
+    Every token sees the ``cached`` positions (a prefix soft prompt); the root's tokens are
+    causal among themselves; a packed token sees the whole root and, inside the pack, what
+    :func:`~promptlift.backends.torch_scoring.tree_mask` allows (its own row and branch).
+    """
+    from promptlift.backends.torch_scoring import tree_mask
+
+    packed = tree_mask(owner, branch, cached + root)[0, 0]  # [T, cached + root + T]
+    index = torch.arange(root, device=owner.device)
+    causal = torch.cat([torch.ones(root, cached, dtype=torch.bool, device=owner.device),
+                        index[None, :] <= index[:, None],
+                        torch.zeros(root, owner.shape[0], dtype=torch.bool, device=owner.device)], dim=1)
+    return torch.cat([causal, packed])[None, None]
 
 
 @dataclass

@@ -259,3 +259,15 @@ def test_real_smollm2_scores_like_the_naive_path():
         assert completion.text in task.choices
     answer = real.complete([Request(messages=(Message("user", "Say hello."),), max_tokens=8)])[0]
     assert answer.text and "<|im_end|>" not in answer.text and answer.usage.completion_tokens <= 8
+
+
+def test_masked_attention_leaves_out_cudnn_on_cuda_only():
+    from promptlift.backends.torch_scoring import masked_attention
+
+    before = torch.backends.cuda.cudnn_sdp_enabled()
+    with masked_attention(torch.device("cuda")):
+        assert not torch.backends.cuda.cudnn_sdp_enabled()
+        assert torch.backends.cuda.mem_efficient_sdp_enabled() and torch.backends.cuda.math_sdp_enabled()
+    assert torch.backends.cuda.cudnn_sdp_enabled() == before
+    with masked_attention(torch.device("cpu")):
+        assert torch.backends.cuda.cudnn_sdp_enabled() == before
