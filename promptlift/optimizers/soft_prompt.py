@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import statistics
 import time
 from pathlib import Path
 from typing import Any, ClassVar
@@ -259,7 +260,7 @@ class _Session:
             "role": "soft_prompt", "mode": self.spec.mode, "step": step, "train_loss": round(loss, 6),
             "n_tokens": self.spec.n_tokens, "trainable_parameters": params.trainable_parameters(),
             "soft_prompt_parameters": params.saved_parameters(), "nearest": self.nearest(),
-            "seconds_per_step": round(sum(self.step_seconds) / max(1, len(self.step_seconds)), 6),
+            "seconds_per_step": round(statistics.median(self.step_seconds or [0.0]), 6),  # the first step warms up
         }
         self.step_seconds = []
         parents = () if self.parent is None else (self.parent,)
