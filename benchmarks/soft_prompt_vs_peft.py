@@ -172,6 +172,15 @@ def fit_logistic(x: Any, y: Any, classes: int, l2: float) -> Any:
     return weight.detach()
 
 
+def device_name(backend: Any) -> str:
+    """The device the torch backend runs on, in words (a GPU's name and dtype, or CPU threads)."""
+    import torch
+
+    if backend.device.type == "cuda":
+        return f"{torch.cuda.get_device_name(backend.device)} ({str(backend.dtype).removeprefix('torch.')})"
+    return f"CPU x{torch.get_num_threads()} threads"
+
+
 # --- promptlift ----------------------------------------------------------------------------
 def promptlift_run(task: Any, backend: Any, args: argparse.Namespace, mode: str, seed: int) -> dict[str, Any]:
     init = args.init if mode == "prompt" else args.prefix_init
@@ -213,8 +222,8 @@ def peft_model(backend: Any, task: Any, args: argparse.Namespace, mode: str, see
     return get_peft_model(base.to(backend.device), config)  # a fresh copy: PEFT patches the model it wraps
 
 
-def peft_batch(batch: list[Encoded], pad: int) -> dict[str, Any]:
-    """Right-padded prompt + label tokens; the loss is on the label tokens only (-100 elsewhere)."""
+def peft_batch(batch: list[Encoded], pad: int, device: Any = "cpu") -> dict[str, Any]:
+    """Right-padded prompt + label tokens on ``device``; the loss is on the label tokens only (-100 elsewhere)."""
     import torch
 
     seqs = [list(e.prompt) + list(e.choices[e.label]) for e in batch]
@@ -226,7 +235,7 @@ def peft_batch(batch: list[Encoded], pad: int) -> dict[str, Any]:
         ids[row, : len(seq)] = torch.tensor(seq)
         mask[row, : len(seq)] = 1
         labels[row, len(e.prompt) : len(seq)] = torch.tensor(e.choices[e.label])
-    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+    return {"input_ids": ids.to(device), "attention_mask": mask.to(device), "labels": labels.to(device)}
 
 
 def peft_run(task: Any, backend: Any, args: argparse.Namespace, mode: str, seed: int) -> dict[str, Any]:
@@ -244,7 +253,7 @@ def peft_run(task: Any, backend: Any, args: argparse.Namespace, mode: str, seed:
         if len(order) < args.batch_size:
             order += rng.sample(range(len(data)), len(data))
         batch, order = [data[i] for i in order[: args.batch_size]], order[args.batch_size :]
-        inputs = peft_batch(batch, pad)
+        inputs = peft_batch(batch, pad, backend.device)
         t = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         out = model(**inputs)
@@ -283,7 +292,7 @@ def peft_accuracy(model: Any, backend: Any, task: Any, examples: Any, batch_size
             for row, e in enumerate(part):
                 ids[row, : len(e.prompt)] = torch.tensor(e.prompt)
                 mask[row, : len(e.prompt)] = 1
-            logits = model(input_ids=ids, attention_mask=mask).logits[:, -width:]  # drop virtual-token positions
+            logits = model(input_ids=ids.to(backend.device), attention_mask=mask.to(backend.device)).logits[:, -width:]  # drop virtual-token positions
             for row, e in enumerate(part):
                 last = logits[row, len(e.prompt) - 1]
                 best = max(range(len(e.choices)), key=lambda j: float(last[e.choices[j][0]]))
@@ -318,13 +327,14 @@ def write(rows: list[dict[str, Any]], args: argparse.Namespace, backend: Any, ta
     meta = {"model": backend.id, "task": task.name, "sizes": list(args.sizes), "n_tokens": args.n_tokens, "init": args.init,
             "prefix_init": args.prefix_init,
             "lr": args.lr, "steps": args.steps, "batch_size": args.batch_size, "seeds": list(args.seeds),
-            "peft": peft.__version__, "torch": torch.__version__, "threads": torch.get_num_threads()}
+            "peft": peft.__version__, "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "device": device_name(backend)}
     summary = summarise(rows)
     out.with_suffix(".json").write_text(json.dumps({"meta": meta, "summary": summary, "runs": rows}, indent=2))
     lines = [
         f"model {backend.id}, task {task.name} (train/val/test {'/'.join(map(str, args.sizes))}), "
         f"{args.n_tokens} virtual tokens, lr {args.lr}, {args.steps} steps of {args.batch_size}, seeds {list(args.seeds)}, "
-        f"peft {peft.__version__}, torch {torch.__version__} CPU x{torch.get_num_threads()} threads",
+        f"peft {peft.__version__}, torch {torch.__version__}, {meta['device']}",
         "",
         "| method | family | runs | test acc (mean ± std) | val acc | s/step (median) | trainable params |",
         "|---|---|---|---|---|---|---|",

@@ -20,6 +20,8 @@ drives them: chunks of ``--chunk`` requests per ``complete`` call.
 
     .venv/bin/python benchmarks/throughput.py                      # the full table
     .venv/bin/python benchmarks/throughput.py --demos 0 --examples 8 --naive-examples 2
+    python benchmarks/throughput.py --device cuda --engines naive torch --examples 2048 \
+        --chunk 1024 --out OUT                                    # a GPU row (no llama.cpp there)
 
 Writes ``benchmarks/results/throughput.json`` and ``throughput.md``. The naive loop's cost
 per example does not depend on how many examples run, so it runs on the first
@@ -51,6 +53,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--chunk", type=int, default=32, help="requests per complete() call (Run's default)")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--engines", nargs="+", default=["naive", "torch", "llamacpp"])
+    parser.add_argument("--device", default="cpu", help="the torch engines' device: cpu, cuda (bf16)")
+    parser.add_argument("--chunk-tokens", type=int, default=None,
+                        help="packed tokens per scoring forward of the torch backend (its default: 512 CPU, 4096 CUDA)")
     parser.add_argument("--no-generation", action="store_true")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--report-only", action="store_true", help="re-render throughput.md from the JSON")
@@ -82,23 +87,35 @@ class Flops:
         return tokens * self.body + attention + logits * self.head
 
 
-def measured_peak(threads: int, size: int = 1024, repeats: int = 5) -> float:
-    """Best fp32 matmul FLOP/s of torch on ``threads`` threads."""
+def measured_peak(threads: int, size: int = 1024, repeats: int = 5, device: str = "cpu") -> float:
+    """Best matmul FLOP/s of torch: fp32 on ``threads`` CPU threads, or bf16 on a CUDA device."""
     import torch
 
+    cuda = device.startswith("cuda")
+    size = 8192 if cuda else size
     torch.set_num_threads(threads)
-    a, b = torch.randn(size, size), torch.randn(size, size)
+    dtype = torch.bfloat16 if cuda else torch.float32
+    a, b = (torch.randn(size, size, device=device, dtype=dtype) for _ in range(2))
     best = 0.0
     for _ in range(repeats):
         start = time.perf_counter()
         for _ in range(4):
             a @ b
+        if cuda:
+            torch.cuda.synchronize()
         best = max(best, 4 * 2 * size**3 / (time.perf_counter() - start))
     return best
 
 
-def theoretical_peak(threads: int) -> tuple[float, str]:
-    """cores used x clock x 32 fp32 FLOP/cycle (AVX2, two FMA units); the clock from /proc/cpuinfo."""
+def theoretical_peak(threads: int, device: str = "cpu") -> tuple[float, str]:
+    """cores used x clock x 32 fp32 FLOP/cycle (AVX2, two FMA units); the clock from /proc/cpuinfo.
+
+    On a CUDA device there is no theoretical figure here (0): the device's name is the "how".
+    """
+    if device.startswith("cuda"):
+        import torch
+
+        return 0.0, f"{torch.cuda.get_device_name(device)} (bf16)"
     cores = min(threads, os.cpu_count() or 1)
     ghz, model = 0.0, platform.processor()
     try:
@@ -147,7 +164,7 @@ def naive_generate(backend: Any, requests: list, max_tokens: int) -> tuple[list[
         texts, made = [], 0
         for request in requests:
             prompt, _ = backend.encode(request)
-            out = backend.model.generate(torch.tensor([prompt]), max_new_tokens=max_tokens, do_sample=False,
+            out = backend.model.generate(torch.tensor([prompt], device=backend.device), max_new_tokens=max_tokens, do_sample=False,
                                          pad_token_id=backend.tokenizer.pad_token_id)[0, len(prompt):]
             made += len(out)
             texts.append(backend.tokenizer.decode(out, skip_special_tokens=True).strip())
@@ -233,10 +250,13 @@ def _cell(value: float | None, fmt: str) -> str:
 
 def markdown(report: dict[str, Any]) -> str:
     peak = report["peak"]
+    device = report.get("device", "cpu")
+    matmul = "bf16" if device.startswith("cuda") else "fp32"
+    peaks = (f"Theoretical peak {peak['theoretical'] / 1e9:.0f} GFLOP/s; " if peak["theoretical"] else "") + (
+        f"measured {matmul} matmul {peak['measured'] / 1e9:.1f} GFLOP/s.")
     lines = [
-        "# Local inference throughput (sentiment, SmolLM2-135M, CPU)", "",
-        f"Machine: {peak['theoretical_how']}; {report['threads']} torch/llama.cpp thread(s). Theoretical peak "
-        f"{peak['theoretical'] / 1e9:.0f} GFLOP/s; measured fp32 matmul {peak['measured'] / 1e9:.1f} GFLOP/s. "
+        f"# Local inference throughput (sentiment, SmolLM2-135M, {device.upper()})", "",
+        f"Machine: {peak['theoretical_how']}; {report['threads']} torch/llama.cpp thread(s). {peaks[0].upper()}{peaks[1:]} "
         f"The machine was shared with other jobs (load average {report['load_start']} at start, "
         f"{report.get('load_end', '?')} at end).", "",
         "## Choice scoring", "",
@@ -271,8 +291,9 @@ def markdown(report: dict[str, Any]) -> str:
     bound = report["bound"]
     lines += ["", f"FLOP bound: {bound['body_mflop_per_token']:.0f} MFLOP per token without the LM head "
               f"(+{bound['head_mflop_per_token']:.0f} with it), so at most "
-              f"{bound['tokens_per_s_measured_peak']:.0f} model tokens/s at the measured peak "
-              f"({bound['tokens_per_s_theoretical_peak']:.0f} at the theoretical one), attention not counted.", ""]
+              f"{bound['tokens_per_s_measured_peak']:.0f} model tokens/s at the measured peak"
+              + (f" ({bound['tokens_per_s_theoretical_peak']:.0f} at the theoretical one)" if peak["theoretical"] else "")
+              + ", attention not counted.", ""]
     return "\n".join(lines)
 
 
@@ -287,7 +308,8 @@ def main(argv: list[str] | None = None) -> int:
     from promptlift.tasks.builtin import get_task
 
     load = os.getloadavg()[0]
-    engines: dict[str, Any] = {"torch": TorchBackend.from_spec("smollm2", device="cpu", threads=args.threads)}
+    engines: dict[str, Any] = {"torch": TorchBackend.from_spec(
+        "smollm2", device=args.device, threads=args.threads, chunk_tokens=args.chunk_tokens)}
     if "llamacpp" in args.engines:
         try:
             from promptlift.backends.llamacpp import LlamaCppBackend
@@ -296,16 +318,17 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError as exc:
             print(f"llamacpp engine unavailable: {exc}")
     flops = Flops.of(engines["torch"].model.config)
-    theory, how = theoretical_peak(args.threads)
-    measured = measured_peak(args.threads)
+    theory, how = theoretical_peak(args.threads, args.device)
+    measured = measured_peak(args.threads, device=args.device)
     report: dict[str, Any] = {
-        "threads": args.threads, "load_start": round(load, 1), "args": {k: str(v) for k, v in vars(args).items()},
+        "device": args.device, "threads": args.threads, "load_start": round(load, 1), "args": {k: str(v) for k, v in vars(args).items()},
         "peak": {"theoretical": theory, "theoretical_how": how, "measured": measured},
         "bound": {"body_mflop_per_token": flops.body / 1e6, "head_mflop_per_token": flops.head / 1e6,
                   "tokens_per_s_measured_peak": measured / flops.body, "tokens_per_s_theoretical_peak": theory / flops.body},
         "scoring": {}, "generation": {},
     }
-    task = get_task("sentiment")
+    more = args.examples > 100  # the default split has 100 val examples
+    task = get_task("sentiment", **({"sizes": (300, args.examples, 200)} if more else {}))
     for demos in args.demos:
         requests = requests_for(task, demos, args.examples)
         cell = score_cell(args, engines, requests, flops)
