@@ -59,6 +59,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--temperature", type=float, default=0.7, help="reflection sampling temperature")
     parser.add_argument("--proposal-tokens", type=int, default=120, help="reflection answer token limit")
     parser.add_argument("--no-merge", action="store_true")
+    parser.add_argument("--frameworks", default=",".join(FRAMEWORKS), help="which to run (default: both)")
+    parser.add_argument("--calibrate", default=None, choices=("contextual", "batch"),
+                        help="promptlift's GEPA only: calibrate each candidate (the package has no calibration)")
+    parser.add_argument("--label", default=None,
+                        help="the name of promptlift's rows (default: promptlift, promptlift+cal with --calibrate)")
     parser.add_argument("--out", default=str(RESULTS / "gepa_vs_gepa"), help="output path without suffix")
     parser.add_argument("--combine", nargs="+", metavar="JSON",
                         help="no runs: combine the result files of earlier (e.g. per-task parallel) sweeps")
@@ -152,7 +157,7 @@ def run_gepa_package(task: Task, backend: Any, seed: int, args: argparse.Namespa
 
 def run_promptlift(task: Task, backend: Any, seed: int, args: argparse.Namespace, cache_dir: Path):
     gepa = GEPA(minibatch_size=args.minibatch, temperature=args.temperature, proposal_tokens=args.proposal_tokens,
-                merge=not args.no_merge, max_merges=5)
+                merge=not args.no_merge, max_merges=5, calibrate=args.calibrate)
     cache = ResponseCache(cache_dir / f"promptlift-{task.name}-{seed}.db")
     result = gepa.optimize(task, backend, budget=Budget(metric_calls=args.budget), seed=seed, cache=cache,
                            evaluate_test=False)
@@ -185,15 +190,24 @@ def sweep(args: argparse.Namespace) -> list[dict[str, Any]]:
         for name in args.tasks.split(","):
             task = get_task(name, sizes=(args.train, args.val, args.test))
             baseline = test_score(task, backend, task.seed, scoring)
+            chosen = tuple(f for f in FRAMEWORKS if f in args.frameworks.split(","))
             for i, seed in enumerate(int(s) for s in args.seeds.split(",")):
-                order = FRAMEWORKS if i % 2 == 0 else FRAMEWORKS[::-1]  # alternate who runs first
+                order = chosen if i % 2 == 0 else chosen[::-1]  # alternate who runs first
                 for framework in order:
                     best, row = RUNNERS[framework](task, backend, seed, args, cache_dir)
-                    row.update(task=name, seed=seed, framework=framework, baseline_test=baseline,
+                    row.update(task=name, seed=seed, framework=row_name(framework, args), budget=args.budget,
+                               baseline_test=baseline,
                                test=test_score(task, backend, best, scoring), instruction=best.instruction)
                     log.info("%s", json.dumps(row))
                     rows.append(row)
     return rows
+
+
+def row_name(framework: str, args: argparse.Namespace) -> str:
+    """A row's framework name: ``gepa``, or promptlift's (``--label``; ``promptlift+cal`` when calibrated)."""
+    if framework == "gepa":
+        return framework
+    return args.label or ("promptlift+cal" if args.calibrate else "promptlift")
 
 
 def settings_line(args: Any) -> str:
@@ -211,24 +225,26 @@ def summarize(rows: Sequence[dict[str, Any]], args: argparse.Namespace) -> str:
         f"# promptlift GEPA vs the gepa package ({args.model})",
         "",
         ("Combined from the runs below." if getattr(args, "sources", None) else settings_line(args))
-        + " Mean ± std over seeds. Wall time is the search only, on a shared CPU.",
+        + " Mean ± std over seeds. Wall time is the search only, on a shared CPU; a wall ratio is given"
+        " only between rows of the same runs.",
         "",
         "| task | framework | test | val (best) | metric calls | proposer calls | wall s | baseline test |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for name in args.tasks.split(","):
-        walls = {}
-        for framework in FRAMEWORKS:
+        walls, sources = {}, {}
+        for framework in sorted({r["framework"] for r in rows}, key=lambda f: (f != "gepa", f)):
             part = [r for r in rows if r["task"] == name and r["framework"] == framework]
             if not part:
                 continue
             walls[framework] = statistics.mean(r["wall_seconds"] for r in part)
+            sources[framework] = {r.get("source") for r in part}
             lines.append(
                 f"| {name} | {framework} | {stat([r['test'] for r in part])} | {stat([r['val'] for r in part])} | "
                 f"{stat([r['metric_calls'] for r in part], 0)} | {stat([r['proposer_calls'] for r in part], 0)} | "
                 f"{stat([r['wall_seconds'] for r in part], 0)} | {part[0]['baseline_test']:.3f} |")
-        if len(walls) == 2:
-            lines.append(f"| {name} | wall ratio gepa / promptlift | {walls['gepa'] / walls['promptlift']:.2f}x |"
+        for framework in [f for f in walls if f != "gepa" and sources[f] == sources.get("gepa")]:  # same runs only
+            lines.append(f"| {name} | wall ratio gepa / {framework} | {walls['gepa'] / walls[framework]:.2f}x |"
                          " | | | | |")
     for path, part in getattr(args, "sources", None) or []:
         lines += ["", f"- `{Path(path).name}` ({part['tasks']}): {settings_line(argparse.Namespace(**part))}"]
@@ -240,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     if args.combine:
         parts = [json.loads(Path(p).read_text()) for p in args.combine]
-        rows = [row for part in parts for row in part["runs"]]
+        rows = [{"source": Path(path).name, **row} for path, part in zip(args.combine, parts) for row in part["runs"]]
         settings = {k: v for k, v in parts[0]["args"].items() if k not in ("tasks", "out", "combine")}
         sources = [(path, part["args"]) for path, part in zip(args.combine, parts)]
         args = argparse.Namespace(**{**settings, "tasks": ",".join(dict.fromkeys(r["task"] for r in rows)),
