@@ -31,6 +31,7 @@ from promptlift.bench.config import Cell, SweepConfig, grid_cells
 from promptlift.bench.progress import CellBar, SweepBar
 from promptlift.bench.runner import BackendPool, run_cell
 from promptlift.bench.search import sample_cell, sampler_for
+from promptlift.cache import ResponseCache
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ class Sweep:
         self.progress = progress
         self.pool = BackendPool()
         self.out.mkdir(parents=True, exist_ok=True)
+        self.baselines = ResponseCache(self.out / "baselines.sqlite")  # the seed's scores, shared by the cells
         self.study = _retrying(self._study)
         self.claims = _retrying(lambda: Claims(config.storage_url, config.name, lease_seconds=config.lease_seconds,
                                                max_attempts=config.max_attempts))
@@ -131,7 +133,7 @@ class Sweep:
             if run_dir.exists():  # an earlier attempt's partial output: start clean, so timings stay honest
                 shutil.rmtree(run_dir)
             bars = [CellBar(claim.cell)] if self.progress else []
-            return run_cell(cell, run_dir, self.pool, cache=self.config.cache, callbacks=bars)
+            return run_cell(cell, run_dir, self.pool, cache=self.config.cache, callbacks=bars, baselines=self.baselines)
 
     def _give_back(self, claim: Claim, trial: Any) -> None:
         """Ctrl-C: the cell is pending again (this attempt does not count), its trial FAIL."""
@@ -186,6 +188,7 @@ class Sweep:
 
     def close(self) -> None:
         self.pool.close()
+        self.baselines.close()
         self.claims.close()
 
 

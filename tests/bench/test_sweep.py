@@ -151,3 +151,21 @@ def test_a_multi_line_error_stays_on_one_report_line():
 
     assert one_line("AdapterParseError: no JSON.\n\nLM Response: {task}\n") == "AdapterParseError: no JSON. LM Response: {task}"
     assert len(one_line("x" * 500)) == 300
+
+
+def test_the_seed_is_scored_once_per_sweep_not_once_per_cell(tmp_path):
+    from promptlift.bench.runner import build_task, score
+
+    config = small(tmp_path)  # 2 optimizers x 2 seeds, one task and model: 4 cells, one baseline
+    sweep = Sweep(config, progress=False)
+    backend = sweep.pool.get(config.models[0])
+    asked: list[dict] = []
+    real = backend.complete
+    backend.complete = lambda requests: asked.extend(r.to_dict() for r in requests) or real(requests)
+    assert len(sweep.work().ran) == 4
+    task = build_task(config.tasks[0])
+    seed_on_test = [task.render(task.seed, e).to_dict() for e in task.test]
+    assert [asked.count(r) for r in seed_on_test] == [1] * len(task.test)  # one cell scored it, three read it
+    rows = results(sweep)
+    assert rows["baseline_test"].nunique() == 1
+    assert rows["baseline_test"].iloc[0] == score(task, task.seed, backend, task.test)
