@@ -133,26 +133,27 @@ class Trainer:
         at = self.at if self.params.kind == "prompt" else 0
         bodies = [e.prompt[at:] for e in batch]
         shared = max(0, min(common_prefix(bodies), min(len(b) for b in bodies) - 1))
-        head, root = list(batch[0].prompt[:at]), list(bodies[0][:shared])
-        embeds, cache, cached = self._root_inputs(head, root)
-        length = cached + embeds.shape[0] + len(root)  # positions taken before the packed rows
+        head, common = list(batch[0].prompt[:at]), list(bodies[0][:shared])
+        embeds, cache, cached = self._soft_inputs(head)
+        before = embeds.shape[0] + len(common)  # the pass's tokens before the packed rows
+        length = cached + before  # positions taken before the packed rows
         packed = pack(bodies, [e.choices for e in batch], shared, length)
         tensor = lambda values: torch.tensor(values, dtype=torch.long, device=self.device)  # noqa: E731
         embed = self.model.get_input_embeddings()
-        inputs = torch.cat([embeds, embed(tensor(root + packed.tokens))])[None]
+        inputs = torch.cat([embeds, embed(tensor(common + packed.tokens))])[None]
         positions = tensor(list(range(cached, length)) + packed.positions)[None]
-        mask = rooted_mask(tensor(packed.owner), tensor(packed.branch), cached, length - cached)
+        mask = rooted_mask(tensor(packed.owner), tensor(packed.branch), cached, before)
         hidden = _decoder(self.model)(
             inputs_embeds=inputs, position_ids=positions, attention_mask=mask, past_key_values=cache, use_cache=cache is not None,
         ).last_hidden_state[0]
         reads = tensor(packed.reads)  # [R, 3]: packed index, target token, owner
-        logits = self.model.get_output_embeddings()(hidden[length - cached + reads[:, 0]]).float()
+        logits = self.model.get_output_embeddings()(hidden[before + reads[:, 0]]).float()
         picked = torch.log_softmax(logits, dim=-1).gather(1, reads[:, 1:2]).squeeze(1)
         return picked, reads[:, 2]
 
-    def _root_inputs(self, head: Sequence[int], shared: Sequence[int]) -> tuple[torch.Tensor, Any, int]:
-        """What comes before the shared tokens: ([head + soft prompt] embeddings, None, 0) in prompt
-        mode; (no embeddings, the soft prefix as a KV cache, its length) in prefix mode."""
+    def _soft_inputs(self, head: Sequence[int]) -> tuple[torch.Tensor, Any, int]:
+        """What comes before the shared tokens: ([head tokens + soft prompt] embeddings, no cache, 0)
+        in prompt mode; (no embeddings, the soft prefix as a KV cache, its length) in prefix mode."""
         from promptlift.softprompt.apply import prefix_cache
 
         tensor, embed = self.params.tensor(), self.model.get_input_embeddings()
