@@ -165,20 +165,21 @@ class Trainer:
         return empty, prefix_cache(tensor, 1, dtype), tensor.shape[3]
 
 
-def rooted_mask(owner: torch.Tensor, branch: torch.Tensor, cached: int, root: int) -> torch.Tensor:
-    """[1, 1, root + T, cached + root + T] bool for one pass over a root and T packed tokens.
+def rooted_mask(owner: torch.Tensor, branch: torch.Tensor, cached: int, before: int) -> torch.Tensor:
+    """[1, 1, before + T, cached + before + T] bool for one pass of ``before`` tokens and T packed ones.
 
-    Every token sees the ``cached`` positions (a prefix soft prompt); the root's tokens are
-    causal among themselves; a packed token sees the whole root and, inside the pack, what
-    :func:`~promptlift.backends.torch_scoring.tree_mask` allows (its own row and branch).
+    Every token sees the ``cached`` positions (a prefix soft prompt); the ``before`` tokens
+    (head, soft prompt, shared tokens) are causal among themselves; a packed token sees all of
+    them and, inside the pack, what :func:`~promptlift.backends.torch_scoring.tree_mask` allows
+    (its own row and branch).
     """
     from promptlift.backends.torch_scoring import tree_mask
 
-    packed = tree_mask(owner, branch, cached + root)[0, 0]  # [T, cached + root + T]
-    index = torch.arange(root, device=owner.device)
-    causal = torch.cat([torch.ones(root, cached, dtype=torch.bool, device=owner.device),
+    packed = tree_mask(owner, branch, cached + before)[0, 0]  # [T, cached + before + T]
+    index = torch.arange(before, device=owner.device)
+    causal = torch.cat([torch.ones(before, cached, dtype=torch.bool, device=owner.device),
                         index[None, :] <= index[:, None],
-                        torch.zeros(root, owner.shape[0], dtype=torch.bool, device=owner.device)], dim=1)
+                        torch.zeros(before, owner.shape[0], dtype=torch.bool, device=owner.device)], dim=1)
     return torch.cat([causal, packed])[None, None]
 
 
