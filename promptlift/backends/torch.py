@@ -73,6 +73,7 @@ class TorchBackend:
         self.batch_size = batch_size or (64 if cuda else 8)
         self.store = PrefixStore(self.model, capacity=prefixes)
         self._soft: dict[str, Any] = {}
+        self._choices: dict[str, tuple[int, ...]] = {}
         self._lock = threading.Lock()
         self.id = f"torch:{name or self.path.name}:{weights_hash(self.path)}"
         has_template = bool(getattr(self.tokenizer, "chat_template", None))
@@ -110,8 +111,13 @@ class TorchBackend:
     def encode(self, request: Request) -> tuple[list[int], list[list[int]]]:
         """``(prompt_ids, choice_ids)`` exactly as scoring uses them (soft prompt not included)."""
         prompt = list(self.tokenizer(self.text(request)).input_ids)
-        choices = [list(self.tokenizer(c, add_special_tokens=False).input_ids) for c in request.choices]
-        return prompt, choices
+        return prompt, [list(self._choice_ids(c)) for c in request.choices]
+
+    def _choice_ids(self, choice: str) -> tuple[int, ...]:
+        """A choice's token ids, tokenized once: every request of a task repeats the same choices."""
+        if choice not in self._choices:
+            self._choices[choice] = tuple(self.tokenizer(choice, add_special_tokens=False).input_ids)
+        return self._choices[choice]
 
     # --- the one call --------------------------------------------------------------------
     def complete(self, requests: Sequence[Request]) -> list[Completion]:
