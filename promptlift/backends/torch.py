@@ -27,8 +27,8 @@ from typing import Any, Sequence
 
 from promptlift.backends.base import Capabilities
 from promptlift.backends.convert import ensure_converted, require_packages
-from promptlift.backends.torch_scoring import masked_attention
 from promptlift.backends.models import EMBEDDED, weights_hash
+from promptlift.backends.torch_scoring import masked_attention
 from promptlift.errors import BackendError, CapabilityError, ConfigError
 from promptlift.types import Completion, Request, Usage, digest
 
