@@ -57,7 +57,7 @@ class Sweep:
         self.progress = progress
         self.pool = BackendPool()
         self.out.mkdir(parents=True, exist_ok=True)
-        self.baselines = ResponseCache(self.out / "baselines.sqlite")  # the seed's scores, shared by the cells
+        self.baselines: ResponseCache | None = None  # the seed's scores, shared by the cells (opened by the first)
         self.study = _retrying(self._study)
         self.claims = _retrying(lambda: Claims(config.storage_url, config.name, lease_seconds=config.lease_seconds,
                                                max_attempts=config.max_attempts))
@@ -133,6 +133,8 @@ class Sweep:
             if run_dir.exists():  # an earlier attempt's partial output: start clean, so timings stay honest
                 shutil.rmtree(run_dir)
             bars = [CellBar(claim.cell)] if self.progress else []
+            if self.baselines is None:
+                self.baselines = ResponseCache(self.out / "baselines.sqlite")
             return run_cell(cell, run_dir, self.pool, cache=self.config.cache, callbacks=bars, baselines=self.baselines)
 
     def _give_back(self, claim: Claim, trial: Any) -> None:
@@ -188,7 +190,8 @@ class Sweep:
 
     def close(self) -> None:
         self.pool.close()
-        self.baselines.close()
+        if self.baselines is not None:
+            self.baselines.close()
         self.claims.close()
 
 
