@@ -134,7 +134,8 @@ def markdown(cells: list[dict[str, Any]], summary, plots: list[str], *, name: st
     ]
     if note:
         lines.append(f"- note: {note}")
-    lines += ["", "## Summary (mean ± std over seeds)", "", summary_table(summary), ""]
+    lines += ["", "## Overview: best test (mean ± std over seeds), search seconds", "", overview_table(summary), "",
+              "## Summary (mean ± std over seeds)", "", summary_table(summary), ""]
     lines += [f"![{p}]({p})" for p in plots]
     failed = [c for c in cells if c["status"] == FAILED]
     if failed:
@@ -171,6 +172,33 @@ def summary_table(summary) -> str:
             _num(r["metric_calls_mean"], 0), _num(r["lm_calls_mean"], 0), _num(r["tokens_mean"], 0),
             _num(r["dollars_mean"], 4), _num(r["search_seconds_mean"], 1),
         ])
+    return "\n".join("| " + " | ".join(str(c).replace("|", "/") for c in row) + " |" for row in rows)
+
+
+def overview_table(summary) -> str:
+    """One row per optimizer (and model or proposer where the sweep has several), one column per
+    task and budget: best test as mean ± std and the mean search seconds (and how many seeds, if
+    fewer than the most any cell has); the seed's row first."""
+    if summary.empty:
+        return ""
+    ordered = summary.sort_values("budget_order", kind="stable")
+    columns = list(dict.fromkeys((t, b) for t in dict.fromkeys(summary["task"])
+                                 for b in ordered.loc[ordered["task"] == t, "budget"]))
+    keys = list(dict.fromkeys(zip(summary["optimizer"], summary["model"], summary["proposer"])))
+    several = [len({k[i] for k in keys}) > 1 for i in (1, 2)]
+    found = {(r["optimizer"], r["model"], r["proposer"], r["task"], r["budget"]): r for _, r in summary.iterrows()}
+    seeds = int(summary["n"].max())
+    baseline = {t: summary.loc[summary["task"] == t, "baseline_test_mean"].iloc[0] for t, _ in columns}
+    rows = [["optimizer", *[f"{t} @ {b}" for t, b in columns]], ["---"] * (len(columns) + 1),
+            ["baseline (seed)", *[_num(baseline[t], 3) for t, _ in columns]]]
+    for key in keys:
+        label = " ".join([key[0]] + [f"({part})" for part, many in zip(key[1:], several) if many])
+        row = [label]
+        for task, budget in columns:
+            r = found.get((*key, task, budget))
+            fewer = "" if r is None or r["n"] == seeds else f", {r['n']} of {seeds} seeds"
+            row.append("" if r is None else f"{_pm(r, 'best_test')} ({_num(r['search_seconds_mean'], 0)} s{fewer})")
+        rows.append(row)
     return "\n".join("| " + " | ".join(str(c).replace("|", "/") for c in row) + " |" for row in rows)
 
 

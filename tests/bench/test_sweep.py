@@ -169,3 +169,21 @@ def test_the_seed_is_scored_once_per_sweep_not_once_per_cell(tmp_path):
     rows = results(sweep)
     assert rows["baseline_test"].nunique() == 1
     assert rows["baseline_test"].iloc[0] == score(task, task.seed, backend, task.test)
+
+
+def test_the_overview_has_a_row_per_optimizer_and_a_column_per_task_and_budget():
+    from promptlift.bench.report import overview_table, results_frame, summary_frame
+
+    def cell(optimizer, budget, seed, test, model="m"):
+        return {"cell": f"{optimizer}-{budget}-{seed}", "task": "toy", "optimizer": optimizer, "model": model,
+                "proposer": None, "budget": str(budget), "budget_metric_calls": budget, "seed": seed,
+                "baseline_test": 0.5, "best_test": test, "search_seconds": 10.0 * seed + 10}
+
+    rows = [cell("a", 10, 0, 0.6), cell("a", 10, 1, 0.8), cell("a", 30, 0, 0.9), cell("a", 30, 1, 0.9),
+            cell("b", 10, 0, 0.7, model="n")]
+    cells = [{"status": "done", "result": r} for r in rows]
+    lines = overview_table(summary_frame(results_frame(cells))).splitlines()
+    assert lines[0] == "| optimizer | toy @ 10 | toy @ 30 |"
+    assert lines[2] == "| baseline (seed) | 0.500 | 0.500 |"
+    assert lines[3] == "| a (m) | 0.700 ± 0.141 (15 s) | 0.900 ± 0.000 (15 s) |"
+    assert lines[4] == "| b (n) | 0.700 ± 0.000 (10 s, 1 of 2 seeds) |  |"  # b never ran at 30 calls
