@@ -29,7 +29,7 @@ def double(request):
 
 
 def args(**changes):
-    base = dict(budget=90, minibatch=3, temperature=0.7, proposal_tokens=64, no_merge=False)
+    base = dict(budget=90, minibatch=3, temperature=0.7, proposal_tokens=64, no_merge=False, calibrate=None)
     return argparse.Namespace(**{**base, **changes})
 
 
