@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from promptlift.backends.torch import TorchBackend  # noqa: E402
 from promptlift.tasks.builtin import get_task  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from throughput import in_chunks, requests_for  # noqa: E402
+from throughput import cold_scoring, requests_for  # noqa: E402
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -39,10 +38,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def scored(backend: TorchBackend, requests: list, chunk: int) -> tuple[list[list[float]], float]:
-    backend.store.clear()
-    start = time.perf_counter()
-    completions = in_chunks(backend, requests, chunk)
-    return [list(c.choice_logprobs) for c in completions], time.perf_counter() - start
+    completions, seconds = cold_scoring(backend, requests, chunk)
+    return [list(c.choice_logprobs) for c in completions], seconds
 
 
 def compare(task: Any, requests: list, full: list[list[float]], half: list[list[float]]) -> dict[str, Any]:

@@ -144,6 +144,16 @@ def in_chunks(backend: Any, requests: list, chunk: int) -> list:
     return out
 
 
+def cold_scoring(backend: Any, requests: list, chunk: int) -> tuple[list, float]:
+    """(completions, seconds) of scoring ``requests`` from an empty prefix store (the torch
+    backend's; its token counters zeroed too), in chunks as ``Run.evaluate`` sends them."""
+    store = getattr(backend, "store", None)
+    if store is not None:
+        store.clear()
+        store.prefix_tokens = store.packed_tokens = 0
+    return timed(lambda: in_chunks(backend, requests, chunk))
+
+
 def naive_scores(backend: Any, requests: list, flops: Flops) -> tuple[list[list[float]], float, int, float]:
     """(log-probs, seconds, tokens run, FLOPs) of one full forward per (example, choice)."""
     import torch
@@ -201,10 +211,7 @@ def score_cell(args: argparse.Namespace, engines: dict, requests: list, flops: F
         if name not in args.engines or engines.get(name) is None:
             continue
         backend = engines[name]
-        if name == "torch":
-            backend.store.clear()
-            backend.store.prefix_tokens = backend.store.packed_tokens = 0
-        completions, seconds = timed(lambda: in_chunks(backend, requests, args.chunk))
+        completions, seconds = cold_scoring(backend, requests, args.chunk)
         row = {"examples": len(requests), "seconds": seconds, "examples_per_s": len(requests) / seconds}
         prompt_tokens = sum(c.usage.prompt_tokens for c in completions)
         row["prompt_tokens_per_s"] = prompt_tokens / seconds

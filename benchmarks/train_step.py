@@ -26,7 +26,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from throughput import in_chunks, requests_for  # noqa: E402
+from throughput import cold_scoring, requests_for  # noqa: E402
 
 from promptlift.backends.torch import TorchBackend  # noqa: E402
 from promptlift.softprompt.apply import ModelDims, insert_position  # noqa: E402
@@ -76,15 +76,11 @@ def step_times(backend: TorchBackend, task: Any, data: list, mode: str, args: ar
     return {"median_ms": 1000 * statistics.median(times), "min_ms": 1000 * min(times), "max_ms": 1000 * max(times)}
 
 
-def scoring(backend: TorchBackend, task: Any, count: int, device: str) -> float:
+def scoring(backend: TorchBackend, task: Any, count: int) -> float:
     requests = requests_for(task, 0, count)
-    in_chunks(backend, requests[:200], 1024)  # warm-up
-    backend.store.clear()
-    sync(device)
-    started = time.perf_counter()
-    in_chunks(backend, requests, 1024)
-    sync(device)
-    return len(requests) / (time.perf_counter() - started)
+    cold_scoring(backend, requests[:200], 1024)  # warm-up
+    _, seconds = cold_scoring(backend, requests, 1024)  # returns Python floats: the GPU is done
+    return len(requests) / seconds
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     frozen(backend.model)
     data = encode_examples(backend, task, task.seed, task.train)
     report: dict[str, Any] = {"device": args.device, "model": backend.id, "batch_size": args.batch_size,
-                              "scoring_examples_per_s": scoring(backend, task, args.score_examples, args.device)}
+                              "scoring_examples_per_s": scoring(backend, task, args.score_examples)}
     for mode in ("prompt", "prefix"):
         report[mode] = step_times(backend, task, data, mode, args)
     print(json.dumps(report, indent=1))
