@@ -30,6 +30,7 @@ from typing import Any, Callable
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from promptlift import Budget, ResponseCache, get_task, load_backend  # noqa: E402
+from promptlift.bench.report import one_line  # noqa: E402
 from promptlift.cache import CachedBackend  # noqa: E402
 from promptlift.optimizers.bootstrap import BootstrapFewShot  # noqa: E402
 from promptlift.optimizers.fewshot import FewShot  # noqa: E402
@@ -274,7 +275,7 @@ def table(rows: list[dict]) -> str:
         group = [r for r in rows if r["task"] == task and r["method"] == method and "error" not in r]
         failed = [r for r in rows if r["task"] == task and r["method"] == method and "error" in r]
         if failed:
-            error = " ".join(failed[0]["error"].split())[:120]  # one table line
+            error = one_line(failed[0]["error"], 120)
             lines.append(f"| {task} | {method} | failed in {len(failed)} run(s): {error} | | | | | | |")
         if not group:
             continue

@@ -172,7 +172,7 @@ def summary_table(summary) -> str:
             _num(r["metric_calls_mean"], 0), _num(r["lm_calls_mean"], 0), _num(r["tokens_mean"], 0),
             _num(r["dollars_mean"], 4), _num(r["search_seconds_mean"], 1),
         ])
-    return "\n".join("| " + " | ".join(str(c).replace("|", "/") for c in row) + " |" for row in rows)
+    return _markdown(rows)
 
 
 def overview_table(summary) -> str:
@@ -199,6 +199,11 @@ def overview_table(summary) -> str:
             fewer = "" if r is None or r["n"] == seeds else f", {r['n']} of {seeds} seeds"
             row.append("" if r is None else f"{_pm(r, 'best_test')} ({_num(r['search_seconds_mean'], 0)} s{fewer})")
         rows.append(row)
+    return _markdown(rows)
+
+
+def _markdown(rows: list[list[Any]]) -> str:
+    """Table rows as markdown lines (a "|" inside a cell becomes "/")."""
     return "\n".join("| " + " | ".join(str(c).replace("|", "/") for c in row) + " |" for row in rows)
 
 
