@@ -87,12 +87,13 @@ class Flops:
         return tokens * self.body + attention + logits * self.head
 
 
-def measured_peak(threads: int, size: int = 1024, repeats: int = 5, device: str = "cpu") -> float:
-    """Best matmul FLOP/s of torch: fp32 on ``threads`` CPU threads, or bf16 on a CUDA device."""
+def measured_peak(threads: int, size: int | None = None, repeats: int = 5, device: str = "cpu") -> float:
+    """Best matmul FLOP/s of torch: fp32 on ``threads`` CPU threads, or bf16 on a CUDA device
+    (``size`` x ``size`` matrices; default 1024 on a CPU, 8192 on a GPU)."""
     import torch
 
     cuda = device.startswith("cuda")
-    size = 8192 if cuda else size
+    size = size or (8192 if cuda else 1024)
     torch.set_num_threads(threads)
     dtype = torch.bfloat16 if cuda else torch.float32
     a, b = (torch.randn(size, size, device=device, dtype=dtype) for _ in range(2))

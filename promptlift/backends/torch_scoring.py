@@ -125,9 +125,11 @@ def masked_attention(device: Any) -> Any:
     """
     import contextlib
 
-    if getattr(device, "type", str(device)) != "cuda":
-        return contextlib.nullcontext()
+    import torch
     from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    if torch.device(device).type != "cuda":  # a torch.device or a string such as "cuda:1"
+        return contextlib.nullcontext()
 
     return sdpa_kernel([SDPBackend.EFFICIENT_ATTENTION, SDPBackend.FLASH_ATTENTION, SDPBackend.MATH])
 

@@ -271,3 +271,5 @@ def test_masked_attention_leaves_out_cudnn_on_cuda_only():
     assert torch.backends.cuda.cudnn_sdp_enabled() == before
     with masked_attention(torch.device("cpu")):
         assert torch.backends.cuda.cudnn_sdp_enabled() == before
+    with masked_attention("cuda:1"):  # a device string names the device too
+        assert not torch.backends.cuda.cudnn_sdp_enabled()
