@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from promptlift.bench.claims import DONE, FAILED
+from promptlift.bench.config import Cell, budget_label
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +135,8 @@ def markdown(cells: list[dict[str, Any]], summary, plots: list[str], *, name: st
     ]
     if note:
         lines.append(f"- note: {note}")
-    lines += ["", "## Overview: best test (mean ± std over seeds), search seconds", "", overview_table(summary), "",
+    lines += ["", "## Overview: best test (mean ± std over seeds), search seconds", "",
+              overview_table(summary, failures(cells)), "",
               "## Summary (mean ± std over seeds)", "", summary_table(summary), ""]
     lines += [f"![{p}]({p})" for p in plots]
     failed = [c for c in cells if c["status"] == FAILED]
@@ -175,16 +177,32 @@ def summary_table(summary) -> str:
     return _markdown(rows)
 
 
-def overview_table(summary) -> str:
+def failures(cells: Iterable[dict[str, Any]]) -> dict[tuple[str, ...], list[str]]:
+    """The failed cells' error names (``AdapterParseError``) by (optimizer, model, proposer, task, budget)."""
+    out: dict[tuple[str, ...], list[str]] = {}
+    for c in cells:
+        if c["status"] != FAILED or "cell" not in c.get("spec", {}):
+            continue
+        cell = Cell.from_dict(c["spec"]["cell"])
+        key = (cell.label, cell.model.key, cell.proposer.key if cell.proposer else "task model", cell.task.key,
+               budget_label(cell.budget))
+        out.setdefault(key, []).append((c.get("error") or "?").split(":")[0].strip())
+    return out
+
+
+def overview_table(summary, failed: dict[tuple[str, ...], list[str]] | None = None) -> str:
     """One row per optimizer (and model or proposer where the sweep has several), one column per
     task and budget: best test as mean ± std and the mean search seconds (and how many seeds, if
-    fewer than the most any cell has); the seed's row first."""
+    fewer than the most any cell has; how many failed, from :func:`failures`); the seed's row first.
+    An optimizer whose every cell failed keeps its row, with the error's name."""
     if summary.empty:
         return ""
+    failed = failed or {}
     ordered = summary.sort_values("budget_order", kind="stable")
     columns = list(dict.fromkeys((t, b) for t in dict.fromkeys(summary["task"])
                                  for b in ordered.loc[ordered["task"] == t, "budget"]))
-    keys = list(dict.fromkeys(zip(summary["optimizer"], summary["model"], summary["proposer"])))
+    keys = list(dict.fromkeys([*zip(summary["optimizer"], summary["model"], summary["proposer"]),
+                               *(k[:3] for k in failed)]))
     several = [len({k[i] for k in keys}) > 1 for i in (1, 2)]
     found = {(r["optimizer"], r["model"], r["proposer"], r["task"], r["budget"]): r for _, r in summary.iterrows()}
     seeds = int(summary["n"].max())
@@ -193,13 +211,17 @@ def overview_table(summary) -> str:
             ["baseline (seed)", *[_num(baseline[t], 3) for t, _ in columns]]]
     for key in keys:
         label = " ".join([key[0]] + [f"({part})" for part, many in zip(key[1:], several) if many])
-        row = [label]
-        for task, budget in columns:
-            r = found.get((*key, task, budget))
-            fewer = "" if r is None or r["n"] == seeds else f", {r['n']} of {seeds} seeds"
-            row.append("" if r is None else f"{_pm(r, 'best_test')} ({_num(r['search_seconds_mean'], 0)} s{fewer})")
-        rows.append(row)
+        rows.append([label, *(_overview_cell(found.get((*key, *column)), failed.get((*key, *column), []), seeds)
+                              for column in columns)])
     return _markdown(rows)
+
+
+def _overview_cell(row: Any, errors: list[str], seeds: int) -> str:
+    if row is None:
+        return f"failed ({len(errors)} × {', '.join(dict.fromkeys(errors))})" if errors else ""
+    fewer = "" if row["n"] == seeds else f", {row['n']} of {seeds} seeds"
+    lost = f", {len(errors)} failed" if errors else ""
+    return f"{_pm(row, 'best_test')} ({_num(row['search_seconds_mean'], 0)} s{fewer}{lost})"
 
 
 def _markdown(rows: list[list[Any]]) -> str:

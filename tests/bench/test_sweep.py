@@ -10,6 +10,7 @@ from promptlift.backends import registry
 from promptlift.bench import Sweep, load_config, parse_overrides, results, write_sweep_report
 from promptlift.bench import sweep as sweep_module
 from promptlift.bench.claims import DONE, FAILED, PENDING
+from promptlift.bench.config import grid_cells
 from promptlift.result import Result
 from tests.bench.helpers import toy_config
 
@@ -187,3 +188,37 @@ def test_the_overview_has_a_row_per_optimizer_and_a_column_per_task_and_budget()
     assert lines[2] == "| baseline (seed) | 0.500 | 0.500 |"
     assert lines[3] == "| a (m) | 0.700 ± 0.141 (15 s) | 0.900 ± 0.000 (15 s) |"
     assert lines[4] == "| b (n) | 0.700 ± 0.000 (10 s, 1 of 2 seeds) |  |"  # b never ran at 30 calls
+
+
+def test_the_overview_keeps_a_row_for_an_optimizer_whose_cells_all_failed(tmp_path):
+    from promptlift.bench.report import failures, overview_table, results_frame, summary_frame
+
+    config = small(tmp_path)  # optimizers fewshot and fewshot-k4, budget 16, seeds 0 and 1
+    cells = grid_cells(config)
+    done, broken = [c for c in cells if c.label == "fewshot"], [c for c in cells if c.label == "fewshot-k4"]
+    rows = [{"status": "done", "result": {"cell": c.id, "task": c.task.key, "optimizer": c.label, "model": c.model.key,
+                                          "proposer": None, "budget": "16", "budget_metric_calls": 16, "seed": c.seed,
+                                          "baseline_test": 0.5, "best_test": 0.6, "search_seconds": 3.0}} for c in done]
+    rows += [{"status": "failed", "spec": {"cell": c.to_dict()}, "error": f"AdapterParseError: no JSON (seed {c.seed})"}
+             for c in broken]
+    rows.append({"status": "failed", "spec": {"cell": done[0].to_dict()}, "error": "ValueError: boom"})
+    lines = overview_table(summary_frame(results_frame(rows)), failures(rows)).splitlines()
+    assert lines[3] == "| fewshot | 0.600 ± 0.000 (3 s, 1 failed) |"
+    assert lines[4] == "| fewshot-k4 | failed (2 × AdapterParseError) |"
+
+
+def test_the_sweep_bar_rates_only_the_cells_finished_since_it_opened():
+    from promptlift.bench.progress import SweepBar
+
+    class FakeClaims:  # test double: a claim table with 120 of 144 cells finished before this worker started
+        done = 120
+
+        def counts(self):
+            return {"pending": 144 - self.done - 2, "running": 2, "done": self.done, "failed": 0}
+
+    claims = FakeClaims()
+    with SweepBar(claims, "standard") as bar:
+        claims.done = 121
+        bar.refresh()
+        meter = bar._bar.format_dict
+        assert (meter["n"], meter["initial"], meter["total"]) == (121, 120, 144)
