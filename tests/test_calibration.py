@@ -261,6 +261,7 @@ def test_evaluate_command_reapplies_the_stored_calibration(tmp_path, monkeypatch
 
     task = toy_task()
     FewShot(k=2, calibrate="contextual").optimize(task, biased(), budget=100, cache=None, run_dir=tmp_path / "run")
+    # test doubles: the command gets the toy task and the biased scripted backend instead of real ones
     monkeypatch.setattr(evaluate, "task_from_args", lambda args: task)
     monkeypatch.setattr(evaluate, "backend_from_args", lambda args: biased())
     args = argparse.Namespace(candidate=str(tmp_path / "run" / "best_candidate.json"), split="test", limit=None,

@@ -79,7 +79,6 @@ def test_short_fewshot_optimisation_then_a_cached_replay_makes_no_calls(engine, 
     calls = backend.stats["calls"]
     assert len(first.trials) == 2 and first.best in first.trials
     assert calls == 6 and first.usage.tokens > 0
-    assert 0.0 <= first.best.mean <= 1.0 and first.best.mean >= first.baseline.mean
 
     replay = optimise(tmp_path / "replay")
     assert backend.stats["calls"] == calls  # zero model calls on the replay

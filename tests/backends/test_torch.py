@@ -215,7 +215,7 @@ def test_capabilities_id_and_options(backend, model_dir):
 def test_missing_package_names_the_install_command(monkeypatch):
     import importlib.util
 
-    real = importlib.util.find_spec
+    real = importlib.util.find_spec  # test double below: "gguf" is not installed, the rest is
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "gguf" else real(name, *a))
     with pytest.raises(MissingDependency, match="pip install"):
         convert.require_packages("torch", "gguf")
@@ -225,7 +225,7 @@ def test_killed_conversion_leaves_no_model(tmp_path, monkeypatch):
     models = tmp_path / "models"
     monkeypatch.setenv("PROMPTLIFT_MODELS", str(models))
 
-    def dies(gguf, out):
+    def dies(gguf, out):  # test double for the conversion: a half-written model, then Ctrl-C
         out.mkdir(parents=True)
         (out / "model.safetensors").write_text("half")
         raise KeyboardInterrupt
@@ -236,7 +236,7 @@ def test_killed_conversion_leaves_no_model(tmp_path, monkeypatch):
     assert not convert.converted_dir().exists()
     assert list(models.iterdir()) == []
 
-    def works(gguf, out):
+    def works(gguf, out):  # test double for the conversion: a complete (empty) model
         out.mkdir(parents=True)
         (out / convert.COMPLETE_MARK).write_text("{}")
 

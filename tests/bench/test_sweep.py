@@ -63,7 +63,7 @@ def test_ctrl_c_gives_the_running_cell_back(tmp_path, monkeypatch):
     config = small(tmp_path)
     real, calls = sweep_module.run_cell, []
 
-    def interrupted_second(*args, **kwargs):
+    def interrupted_second(*args, **kwargs):  # test double: the real run_cell, but Ctrl-C on the second cell
         calls.append(1)
         if len(calls) == 2:
             raise KeyboardInterrupt
@@ -161,7 +161,7 @@ def test_the_seed_is_scored_once_per_sweep_not_once_per_cell(tmp_path):
     sweep = Sweep(config, progress=False)
     backend = sweep.pool.get(config.models[0])
     asked: list[dict] = []
-    real = backend.complete
+    real = backend.complete  # test spy: records every request, then asks the real backend
     backend.complete = lambda requests: asked.extend(r.to_dict() for r in requests) or real(requests)
     assert len(sweep.work().ran) == 4
     task = build_task(config.tasks[0])

@@ -19,7 +19,7 @@ def test_harness_writes_a_row_per_method_and_the_table(tmp_path, monkeypatch):
     data = json.loads(out.with_suffix(".json").read_text())
     assert [r["method"] for r in data["runs"]] == methods
     for row in data["runs"]:
-        assert 0 <= row["test"] <= 1 and row["seconds"] >= 0
+        assert 0 <= row["test"] <= 1  # a score, not NaN
         if row["method"].startswith("promptlift/"):
             assert row["metric_calls"] <= 50
     assert data["runs"][2]["metric_calls"] == 0  # LabeledFewShot never calls the metric

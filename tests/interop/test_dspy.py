@@ -135,10 +135,7 @@ def test_a_dspy_program_runs_on_the_real_default_model(tmp_path, monkeypatch):
     lm = pl_dspy.lm(backend, max_tokens=24)
     program = pl_dspy.to_dspy(task.seed.with_(demos=task.train[:2]), task)
     with dspy.context(lm=lm):
-        try:
-            prediction = program(**task.val[0].inputs)
-            assert prediction.sentiment in task.choices
-        except Exception as exc:  # a 135M model may break DSPy's format: that is a parse error, not a crash
-            assert "parse" in type(exc).__name__.lower() or "Adapter" in str(exc)
+        prediction = program(**task.val[0].inputs)  # greedy decoding: this example parses to a label
+    assert prediction.sentiment in task.choices
     assert lm.backend_engine.calls >= 1 and backend.id in lm.model
     assert lm.history and "[[ ## review ## ]]" in lm.history[0]["messages"][-1]["content"]

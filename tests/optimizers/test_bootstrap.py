@@ -32,10 +32,11 @@ def test_demos_are_outputs_the_metric_accepted():
     result = BootstrapFewShot(k=2, bootstrap_size=20).optimize(toy_task(), scripted(), budget=80, cache=None)
     boot = next(t for t in result.trials if t.info.get("role") == "bootstrap")
     accepted = {i for i, s in zip(boot.example_ids, boot.scores) if s == 1.0}
-    for trial in result.trials:
-        if trial.split == "val" and trial.number > 0:
-            assert all(d.id in accepted for d in trial.candidate.demos)
-            assert all(d.output == "negative" for d in trial.candidate.demos)
+    searched = [t for t in result.trials if t.split == "val" and t.number > 0]
+    assert searched
+    for trial in searched:
+        assert all(d.id in accepted for d in trial.candidate.demos)
+        assert all(d.output == "negative" for d in trial.candidate.demos)
 
 
 def test_later_rounds_are_conditioned_on_accepted_demos():
@@ -77,7 +78,7 @@ def test_calibrate_with_reasoning_is_refused():
 
 
 def test_no_accepted_output_falls_back_to_labeled_demos():
-    def contrary(request):  # always the wrong label
+    def contrary(request):  # scripted test double: always the wrong label
         negative = any(w in request.messages[-1].content for w in WORDS[3:])
         return [0.0, -1.0] if negative else [-1.0, 0.0]
 

@@ -32,9 +32,10 @@ def test_bootstrap_keeps_only_what_the_real_model_got_right(backend, task):
     result = BootstrapFewShot(k=2, bootstrap_size=8).optimize(task, backend, budget=Budget(metric_calls=20), cache=None)
     boot = next(t for t in result.trials if t.info.get("role") == "bootstrap")
     right = {i for i, s in zip(boot.example_ids, boot.scores) if s == 1.0}
-    for trial in result.trials:
-        if trial.split == "val" and trial.info.get("bootstrapped"):
-            assert {d.id for d in trial.candidate.demos if d.id in {e.id for e in task.train}} & right
+    bootstrapped = [t for t in result.trials if t.split == "val" and t.info.get("bootstrapped")]
+    assert bootstrapped
+    for trial in bootstrapped:
+        assert {d.id for d in trial.candidate.demos if d.id in {e.id for e in task.train}} & right
     assert result.metric_calls <= 20 and result.best_test is not None
 
 
@@ -46,7 +47,6 @@ def test_similarity_retrieves_per_input_demos_with_minilm(backend, task):
         pytest.skip(str(exc))
     best = result.trials[-1].candidate
     assert best.retrieval is not None and best.retrieval.k == 2 and best.retrieval.embedder == "minilm"
-    assert 0.0 <= result.trials[-1].mean <= 1.0
 
 
 def test_joint_search_proposes_with_the_real_model_and_validates(backend, task):

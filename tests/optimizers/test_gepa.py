@@ -109,8 +109,13 @@ def test_custom_template_is_used():
     assert seen[0].startswith("TASK toy\nNOW Classify the review.\nCASES\nReview: ")
 
 
-def test_gepa_package_placeholders_are_accepted():
-    assert GEPA(template="old: <curr_param> data: <side_info>").template
+def test_gepa_package_placeholders_are_accepted_and_filled():
+    from promptlift.optimizers.reflection import build_prompt
+
+    template = "old: <curr_param> data: <side_info>"
+    GEPA(template=template)  # no ConfigError
+    prompt = build_prompt(template, toy_task(), "Be brief.", [])
+    assert prompt.startswith("old: Be brief. data: ") and "<side_info>" not in prompt
 
 
 GARBAGE = ["I'm sorry, I cannot help.", "", "ok", "Review: a good film number 3 was fine"]

@@ -50,7 +50,7 @@ def test_gepa_package_runs_on_our_backend_within_its_budget(tmp_path):
     best, row = harness().run_gepa_package(task, ScriptedBackend(double), 0, args(), tmp_path)
     assert best.instruction == GOOD and row["val"] == 1.0
     assert row["metric_calls"] == row["reported_metric_calls"] >= 20
-    assert row["proposer_calls"] >= 1 and row["wall_seconds"] > 0
+    assert row["proposer_calls"] >= 1
 
 
 def test_promptlift_runner_reports_the_same_fields(tmp_path):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 
 import pytest
 import torch
@@ -178,7 +179,6 @@ def test_trainable_parameter_counts(backend, mode, projection, expected):
     info = result.trials[-1].info
     assert info["trainable_parameters"] == info["soft_prompt_parameters"] == expected
     assert SoftPromptTuning(mode=mode, n_tokens=3).trainable_parameters(backend) == expected
-    assert info["seconds_per_step"] > 0
     tensors, metadata = load_soft_prompt(result.trials[-1].candidate.soft_prompt, model_id=backend.id)
     assert sum(t.numel() for t in tensors.values()) == expected
     assert metadata["kind"] == mode and metadata["n_tokens"] == "3" and metadata["hidden"] == "32"
@@ -317,6 +317,6 @@ def test_trains_on_cuda_with_bf16_autocast(tmp_path, mode):
     cuda = TorchBackend(build_model_dir(tmp_path / "model"), device="cuda")
     result = SoftPromptTuning(mode=mode, **SMALL).optimize(toy_task(), cuda, budget=100, cache=None)
     soft = [t for t in result.trials if t.info.get("role") == "soft_prompt"]
-    assert soft and all(t.info["train_loss"] == t.info["train_loss"] for t in soft)  # finite, not NaN
+    assert soft and all(math.isfinite(t.info["train_loss"]) for t in soft)
     tensors, _ = load_soft_prompt(soft[-1].candidate.soft_prompt, model_id=cuda.id)
     assert all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors.values())

@@ -63,7 +63,7 @@ def test_gradients_reach_the_soft_tensor_only(model):
 
 
 def test_insert_position_is_after_a_bos_token():
-    class Tok:
+    class Tok:  # test double: a tokenizer whose BOS id is 1
         bos_token_id = 1
 
     assert insert_position(Tok(), [1, 5, 6]) == 1
