@@ -25,7 +25,7 @@ demo: setup
 		--param 'formats=["chat","plain"]' --param calibrate=contextual --budget 600 --run-dir runs/demo
 
 test: setup
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	PROMPTLIFT_REQUIRE_REAL=1 $(BIN)/python -m pytest -q -p no:cacheprovider
 
 test-fast: setup
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not integration"

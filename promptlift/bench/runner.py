@@ -198,7 +198,8 @@ def _run_peer(cell: Cell, task: Any, backend: Any, seed_scorer: Any, responses: 
         "metric_calls": measured.pop("metric_calls", None), "lm_calls": lm_calls,
         "prompt_tokens": spent.prompt_tokens if counted else None,
         "completion_tokens": spent.completion_tokens if counted else None,
-        "tokens": spent.tokens if counted else None, "dollars": spent.dollars if counted else None, "search_seconds": measured.pop("search_seconds", None), "backend": backend.id,
+        "tokens": spent.tokens if counted else None, "dollars": spent.dollars if counted else None,
+        "search_seconds": measured.pop("search_seconds", None), "backend": backend.id,
         "instruction": (candidate or {}).get("instruction"), "n_demos": measured.get("n_demos"), **facts,
     }
 
