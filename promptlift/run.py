@@ -179,7 +179,10 @@ class Run:
         """The validation trial with the highest mean; the earliest wins ties."""
         trials = self.val_trials()
         if not trials:
-            raise BudgetExhausted("metric_calls (not even the seed candidate could be validated)")
+            limit = self.ledger.budget.metric_calls
+            allows = f", the budget allows {limit} metric calls" if limit is not None else ""
+            raise BudgetExhausted(f"not even the seed candidate could be validated (val has {len(self.task.val)} "
+                                  f"examples{allows})")
         return max(trials, key=lambda t: (t.mean, -t.number))
 
     def remaining_metric_calls(self) -> int | None:

@@ -6,6 +6,7 @@ import pytest
 
 from promptlift import cli
 from promptlift.backends import registry
+from tests import doubles
 
 
 @pytest.fixture(autouse=True)
@@ -64,6 +65,9 @@ def test_evaluate_rescores_the_best_candidate(data, tmp_path, capsys):
         (["--param", "k=0"], "The 'k' parameter of FewShot must be an int >= 1. Got 0."),
         (["--param", "zz=1"], "FewShot has no parameter"),
         (["--model-option", "oops"], "--model-option 'oops' must look like NAME=VALUE"),
+        (["--sizes", "10,5"], "--sizes '10,5' must be three whole numbers TRAIN,VAL,TEST"),
+        (["--choices", "pos,neg"], "label 'negative' is not one of the choices ['pos', 'neg']"),
+        (["--budget", "5"], "val has 12 examples, the budget allows 5 metric calls"),
     ],
 )
 def test_bad_input_is_one_clear_line(data, args, message, capsys):
@@ -73,7 +77,49 @@ def test_bad_input_is_one_clear_line(data, args, message, capsys):
     assert message in err and len(err.splitlines()) == 1
 
 
+def test_resume_refuses_flags_that_would_change_the_run(data, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    optimize("--task", str(data), "--budget", "24", "--run-dir", str(run_dir), "--json")
+    capsys.readouterr()
+    argv = ["optimize", "--resume", str(run_dir), "--budget", "99", "--model", "toy:x", "--no-progress"]
+    assert cli.main(argv) == 2  # --model is the saved value: only --budget changes the run
+    assert "--budget cannot change it" in capsys.readouterr().err
+
+
+def test_evaluate_refuses_a_candidate_of_another_task(data, tmp_path, capsys):
+    path = tmp_path / "best_candidate.json"
+    path.write_text(json.dumps({"candidate": {"instruction": "Q?"}, "task": "trec", "choices": ["ABBR", "DESC"]}))
+    argv = ["evaluate", "--task", str(data), "--model", "toy:x", "--candidate", str(path)]
+    assert cli.main(argv) == 2
+    assert "written for task 'trec' with choices ['ABBR', 'DESC']" in capsys.readouterr().err
+    path.write_text(json.dumps({"instruction": "Q?", "calibration": [0.1, 0.2, 0.3]}))
+    assert cli.main(argv) == 2
+    assert "3 calibration biases for the 2 choices" in capsys.readouterr().err
+    path.write_text(json.dumps({"instruction": "Q?", "temperature": 0}))
+    assert cli.main(argv) == 2
+    assert "not a candidate (unknown keys ['temperature'])" in capsys.readouterr().err
+
+
 def test_help_lists_the_subcommands(capsys):
     with pytest.raises(SystemExit):
         cli.main(["--help"])
     assert "optimize" in capsys.readouterr().out
+
+
+def test_an_option_the_engine_does_not_take_is_named_with_those_it_does(monkeypatch):
+    from promptlift.backends.registry import load_backend
+    from promptlift.errors import ConfigError
+
+    class LocalEngine:  # test double: a local engine with two options
+        def __init__(self, path, *, n_ctx=8192, n_threads=None):
+            self.path = path
+
+        @classmethod
+        def from_spec(cls, model, **options):
+            return cls(model, **options)
+
+    monkeypatch.setattr(doubles, "LocalEngine", LocalEngine, raising=False)
+    monkeypatch.setitem(registry.ENGINES, "local", "tests.doubles:LocalEngine")
+    assert load_backend("local:m", n_threads=2).path == "m"
+    with pytest.raises(ConfigError, match="local:m: unknown option\\(s\\) foo; LocalEngine takes n_ctx, n_threads."):
+        load_backend("local:m", foo=1)

@@ -13,7 +13,8 @@ Engines are imported lazily, so a missing optional package only matters when it 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+import inspect
+from typing import Any, Mapping
 
 from promptlift.errors import ConfigError
 
@@ -36,4 +37,16 @@ def load_backend(spec: str, **options: Any) -> Any:
         raise ConfigError(f"Unknown engine {engine!r} in {spec!r}. Engines: {', '.join(ENGINES)}.")
     module_name, _, class_name = ENGINES[engine].partition(":")
     cls = getattr(importlib.import_module(module_name), class_name)
+    _check_options(cls, spec, options)
     return cls.from_spec(model, **options)
+
+
+def _check_options(cls: type, spec: str, options: Mapping[str, Any]) -> None:
+    """Options the backend does not take, named with those it does (API backends check their own)."""
+    params = list(inspect.signature(cls.__init__).parameters.values())[2:]  # after self and the model
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return
+    known = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "name"]
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ConfigError(f"{spec}: unknown option(s) {', '.join(unknown)}; {cls.__name__} takes {', '.join(known)}.")

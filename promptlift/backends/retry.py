@@ -146,8 +146,9 @@ class Retrier:
         wait = policy.delay(number, exc.retry_after, self._rng)
         spent = self._clock() - started
         if spent + wait >= policy.deadline:
+            state = "reached" if spent >= policy.deadline else f"leaves no time for a retry in {wait:.2f} s"
             raise BackendError(
-                f"deadline of {policy.deadline:g} s reached after {number} attempt(s) in {spent:.2f} s: {_reason(exc)}",
+                f"deadline of {policy.deadline:g} s {state} after {number} attempt(s) in {spent:.2f} s: {_reason(exc)}",
                 backend=self.backend, status=exc.status,
             ) from None
         return wait

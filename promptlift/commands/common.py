@@ -21,7 +21,8 @@ def add_task_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--output-field", help="output field of a data file (default: output, answer or label)")
     group.add_argument("--metric", help="metric for a data file: exact_match, accuracy, contains, f1, number")
     group.add_argument("--choices", help="comma-separated labels of a data file, or 'none' (default: inferred)")
-    group.add_argument("--sizes", help="train,val,test sizes of a built-in task (default: 300,100,200)")
+    group.add_argument("--sizes", help="train,val,test example counts (default: 300,100,200 for a built-in task; "
+                                       "60%%/20%%/20%% of a data file without a split column)")
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,9 +43,18 @@ def task_from_args(args: argparse.Namespace) -> Task:
             options["metric"] = args.metric
         if args.choices:
             options["choices"] = None if args.choices == "none" else [c.strip() for c in args.choices.split(",")]
+        if args.sizes:
+            options["sizes"] = parse_sizes(args.sizes)
         return load_task(args.task, **options)
-    sizes = tuple(int(x) for x in args.sizes.split(",")) if args.sizes else None
-    return get_task(args.task, **({"sizes": sizes} if sizes else {}))
+    return get_task(args.task, **({"sizes": parse_sizes(args.sizes)} if args.sizes else {}))
+
+
+def parse_sizes(text: str) -> tuple[int, int, int]:
+    """``--sizes TRAIN,VAL,TEST``: three whole numbers >= 0."""
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        raise ConfigError(f"--sizes {text!r} must be three whole numbers TRAIN,VAL,TEST, e.g. 300,100,200")
+    return int(parts[0]), int(parts[1]), int(parts[2])
 
 
 def backend_from_args(args: argparse.Namespace, spec: str | None = None) -> Any:

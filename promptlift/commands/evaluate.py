@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from promptlift.cache import ResponseCache
 from promptlift.commands.common import add_model_arguments, add_task_arguments, backend_from_args, task_from_args
 from promptlift.errors import ConfigError
 from promptlift.run import Run
+from promptlift.tasks import Task
 from promptlift.types import Candidate
 
 
@@ -24,17 +26,30 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument("--show", type=int, default=0, metavar="N", help="print the first N predictions with feedback")
 
 
-def load_candidate(path: str) -> Candidate:
+def load_candidate(path: str, task: Task) -> Candidate:
+    """A candidate from best_candidate.json (or a bare candidate JSON), checked against ``task``."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read a candidate: {exc}") from None
-    return Candidate.from_dict(data.get("candidate", data))
+    fields = data.get("candidate", data) if isinstance(data, dict) else None
+    unknown = sorted(set(fields) - {f.name for f in dataclasses.fields(Candidate)}) if isinstance(fields, dict) else []
+    if not isinstance(fields, dict) or unknown:
+        raise ConfigError(f"{path}: not a candidate (unknown keys {unknown})" if unknown else f"{path}: not a candidate")
+    saved = data.get("choices")
+    if saved is not None and list(saved) != list(task.choices):
+        raise ConfigError(f"{path}: written for task {data.get('task')!r} with choices {saved}; "
+                          f"task {task.name!r} has {list(task.choices)}")
+    candidate = Candidate.from_dict(fields)
+    if candidate.calibration and len(candidate.calibration) != len(task.choices):
+        raise ConfigError(f"{path}: {len(candidate.calibration)} calibration biases for the "
+                          f"{len(task.choices)} choices of task {task.name!r}")
+    return candidate
 
 
 def run(args: argparse.Namespace) -> int:
     task = task_from_args(args)
-    candidate = load_candidate(args.candidate) if args.candidate else task.seed
+    candidate = load_candidate(args.candidate, task) if args.candidate else task.seed
     examples = task.splits()[args.split][: args.limit]
     if not examples:
         raise ConfigError(f"task {task.name!r} has no {args.split} examples")

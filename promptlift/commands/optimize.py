@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import time
 from pathlib import Path
@@ -18,6 +19,8 @@ from promptlift.commands.common import (
 from promptlift.errors import ConfigError
 from promptlift.optimizers.registry import OPTIMIZERS, get_optimizer
 from promptlift.result import Result
+
+log = logging.getLogger(__name__)
 
 CLI_FILE = "cli.json"
 RESUMABLE = ("task", "input_fields", "output_field", "metric", "choices", "sizes", "model", "model_option", "proposer",
@@ -48,12 +51,13 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         args = _resumed(args)
     task = task_from_args(args)
+    optimizer = get_optimizer(args.optimizer, **key_values(args.param, "--param"))  # a typo fails before a model loads
     backend = backend_from_args(args)
     proposer = backend_from_args(args, args.proposer) if args.proposer else None
-    optimizer = get_optimizer(args.optimizer, **key_values(args.param, "--param"))
     run_dir = Path(args.run_dir or f"runs/{task.name}-{args.optimizer}-{time.strftime('%Y%m%d-%H%M%S')}")
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / CLI_FILE).write_text(json.dumps({k: getattr(args, k, None) for k in RESUMABLE}, indent=1))
+    saved = {k: getattr(args, k, None) for k in (*RESUMABLE, "no_cache")}
+    (run_dir / CLI_FILE).write_text(json.dumps(saved, indent=1))
     budget = Budget(metric_calls=args.budget, seconds=args.max_seconds, tokens=args.max_tokens)
     callbacks = [] if args.no_progress else [ProgressBar(file=sys.stderr)]
     try:
@@ -74,9 +78,24 @@ def _resumed(args: argparse.Namespace) -> argparse.Namespace:
     if not path.is_file():
         raise ConfigError(f"{path}: not found; --resume needs a run directory written by 'promptlift optimize'")
     saved = json.loads(path.read_text())
-    merged = vars(args) | {k: saved.get(k) for k in RESUMABLE}
+    defaults = _defaults()
+    changed = [k for k in RESUMABLE if getattr(args, k, None) != defaults[k] and getattr(args, k, None) != saved.get(k)]
+    if changed:
+        flags = ", ".join("--" + k.replace("_", "-") for k in changed)
+        raise ConfigError(f"--resume {args.resume} continues that run as it was started; {flags} cannot change it "
+                          "(start a new run with --run-dir instead)")
+    if saved.get("no_cache"):
+        log.warning("%s was started with --no-cache: nothing was kept to replay, so it runs again from the start",
+                    args.resume)
+    merged = vars(args) | {k: saved.get(k) for k in (*RESUMABLE, "no_cache")}
     merged["run_dir"] = args.resume
     return argparse.Namespace(**merged)
+
+
+def _defaults() -> dict[str, Any]:
+    parser = argparse.ArgumentParser(add_help=False)
+    add_arguments(parser, "optimize")
+    return vars(parser.parse_args([]))
 
 
 def summary(result: Result, run_dir: Path) -> dict[str, Any]:

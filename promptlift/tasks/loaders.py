@@ -22,6 +22,7 @@ OUTPUT_NAMES = ("output", "answer", "label")
 RESERVED = ("id", "split")
 SPLITS = ("train", "val", "test")
 MAX_AUTO_CHOICES = 12
+DEFAULT_FRACTIONS = (0.6, 0.2, 0.2)  # train, val, test of a file without a split column
 
 
 def read_rows(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
@@ -72,7 +73,7 @@ def rows_to_examples(
     first = rows[0][1]
     output_field = output_field or next((n for n in OUTPUT_NAMES if n in first), None)
     if output_field is None:
-        raise DataError(f"{source}:{rows[0][0]}: no output field; name one of {list(first)} or add 'output'")
+        raise DataError(f"{source}:{rows[0][0]}: no output field; name one of {list(first)} with --output-field (output_field=) or add 'output'")
     fields = tuple(input_fields or [k for k in first if k not in RESERVED and k != output_field])
     out = []
     for number, row in rows:
@@ -105,7 +106,7 @@ def task_from_rows(
     metric: Metric | str | None = None,
     choices: Sequence[str] | str | None = "auto",
     instruction: str = "",
-    sizes: tuple[float, float, float] = (0.6, 0.2, 0.2),
+    sizes: tuple[float, float, float] = DEFAULT_FRACTIONS,
     seed: int = 0,
 ) -> Task:
     tagged, fields, output_field = rows_to_examples(
@@ -113,11 +114,14 @@ def task_from_rows(
     )
     examples = [e for _, e in tagged]
     if any(split for split, _ in tagged):
+        if sizes != DEFAULT_FRACTIONS:
+            raise DataError(f"{source}: has a 'split' column, so sizes {tuple(sizes)} cannot apply; drop one of them")
         parts = [tuple(e for s, e in tagged if s == name_) for name_ in SPLITS]
     else:
         counts = [int(round(f * len(examples))) if f < 1 else int(f) for f in sizes]
         parts = split_examples(examples, counts, seed)
     labels = infer_choices(examples) if choices == "auto" else tuple(choices or ())
+    _check_labels(tagged, rows, labels, output_field, source)
     return Task(
         name=name,
         input_fields=fields,
@@ -129,6 +133,17 @@ def task_from_rows(
         choices=labels,
         seed=Candidate(instruction=instruction or _default_instruction(fields, output_field, labels)),
     )
+
+
+def _check_labels(tagged: Sequence[tuple[str | None, Example]], rows: Sequence[tuple[int, Any]],
+                  labels: Sequence[str], output_field: str, source: str) -> None:
+    """With choices, every output must be one of them: a label outside scores 0 whatever the prompt."""
+    if not labels:
+        return
+    for (number, _), (_, example) in zip(rows, tagged):
+        if example.output not in labels:
+            raise DataError(f"{source}:{number}: {output_field} {example.output!r} is not one of the choices "
+                            f"{list(labels)} (--choices, or 'none' for free text)")
 
 
 def _default_instruction(fields: Sequence[str], output_field: str, choices: Sequence[str]) -> str:

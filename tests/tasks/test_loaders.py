@@ -27,6 +27,20 @@ def test_split_column_is_respected(tmp_path):
     task = load_task(write_jsonl(tmp_path / "d.jsonl", rows))
     assert task.choices == ()  # 30 distinct outputs: a generation task
     assert all(int(e.inputs["q"]) % 3 == 1 for e in task.val)
+    with pytest.raises(DataError, match="has a 'split' column, so sizes \\(5, 5, 5\\) cannot apply"):
+        load_task(tmp_path / "d.jsonl", sizes=(5, 5, 5))
+
+
+def test_sizes_are_example_counts_for_a_file_without_splits(tmp_path):
+    rows = [{"q": str(i), "answer": str(i * 2)} for i in range(30)]
+    task = load_task(write_jsonl(tmp_path / "d.jsonl", rows), sizes=(10, 5, 3))
+    assert (len(task.train), len(task.val), len(task.test)) == (10, 5, 3)
+
+
+def test_choices_that_are_not_the_labels_name_the_first_row_outside(tmp_path):
+    rows = [{"review": f"r{i}", "label": "positive" if i % 2 else "negative"} for i in range(8)]
+    with pytest.raises(DataError, match=r"d.jsonl:1: label 'negative' is not one of the choices \['pos', 'neg'\]"):
+        load_task(write_jsonl(tmp_path / "d.jsonl", rows), choices=["pos", "neg"])
 
 
 def test_csv_and_dataframe_give_the_same_examples(tmp_path):
