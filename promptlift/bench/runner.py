@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from promptlift.bench.config import Cell, ModelSpec, TaskSpec, budget_label
+from promptlift.bench.config import Cell, ModelSpec, SweepConfig, TaskSpec, budget_label
 from promptlift.bench.peers import is_peer, peer_runner
 from promptlift.budget import Budget
 from promptlift.cache import CachedBackend, ResponseCache
@@ -96,6 +96,19 @@ def build_optimizer(name: str, params: Mapping[str, Any]) -> Any:
     if unknown:
         raise ConfigError(f"{cls.__name__} has no parameter(s) {unknown}. Parameters: {sorted(fields)}.")
     return cls(**params)
+
+
+def check_optimizers(config: SweepConfig) -> None:
+    """Every optimizer of the sweep builds (name and fixed parameters) before a cell runs: a typo
+    fails the sweep at once instead of each of its cells. Peers check their parameters when run."""
+    for spec in config.optimizers:
+        if is_peer(spec.name):
+            continue
+        for label, params in (spec.variants() if config.search is None else [(spec.key, spec.params)]):
+            try:
+                build_optimizer(spec.name, params)
+            except ConfigError as exc:
+                raise ConfigError(f"optimizer {label!r}: {exc}") from None
 
 
 def _tuples(value: Any) -> Any:

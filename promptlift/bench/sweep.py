@@ -29,7 +29,7 @@ from typing import Any, Iterator
 from promptlift.bench.claims import DONE, FAILED, PENDING, RUNNING, Claim, Claims
 from promptlift.bench.config import Cell, SweepConfig, grid_cells
 from promptlift.bench.progress import CellBar, SweepBar
-from promptlift.bench.runner import BackendPool, run_cell
+from promptlift.bench.runner import BackendPool, check_optimizers, run_cell
 from promptlift.bench.search import sample_cell, sampler_for
 from promptlift.cache import ResponseCache
 
@@ -51,6 +51,7 @@ class Sweep:
     """One worker's view of a sweep: its study, its claim table and its output folder."""
 
     def __init__(self, config: SweepConfig, *, worker: str | None = None, progress: bool = True) -> None:
+        check_optimizers(config)
         self.config = config
         self.out = config.output_dir
         self.worker = worker or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"

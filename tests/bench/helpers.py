@@ -6,11 +6,13 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from promptlift.optimizers.fewshot import FewShot
 from tests.doubles import toy_examples
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,3 +66,11 @@ def wait_for(predicate: Any, timeout: float = 120.0, what: str = "condition") ->
             return value
         time.sleep(0.2)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+@dataclass(frozen=True)
+class BrokenSearch(FewShot):
+    """Test double: an optimizer that builds but whose search raises (a cell that fails when run)."""
+
+    def _search(self, run):
+        raise RuntimeError("no_such: this search always fails")

@@ -85,7 +85,7 @@ def test_ctrl_c_gives_the_running_cell_back(tmp_path, monkeypatch):
 
 def test_a_failing_cell_is_reported_and_the_rest_still_run(tmp_path):
     config = small(tmp_path, optimizers=[{"name": "fewshot", "params": {"k": 2}},
-                                         {"name": "fewshot", "label": "broken", "params": {"no_such": 1}}])
+                                         {"name": "tests.bench.helpers:BrokenSearch", "label": "broken"}])
     sweep = Sweep(config, progress=False)
     summary = sweep.work()
     assert len(summary.ran) == 2 and len(summary.failed) == 2
@@ -222,3 +222,12 @@ def test_the_sweep_bar_rates_only_the_cells_finished_since_it_opened():
         bar.refresh()
         meter = bar._bar.format_dict
         assert (meter["n"], meter["initial"], meter["total"]) == (121, 120, 144)
+
+
+def test_a_misspelt_optimizer_fails_the_sweep_before_any_cell_or_storage(tmp_path):
+    from promptlift.errors import ConfigError
+
+    config = small(tmp_path, optimizers=[{"name": "fewshot", "params": {"k": 2}}, {"name": "fewshott"}])
+    with pytest.raises(ConfigError, match="optimizer 'fewshott': Unknown optimizer 'fewshott'"):
+        Sweep(config, progress=False)
+    assert not config.output_dir.exists()
