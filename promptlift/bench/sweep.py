@@ -23,7 +23,6 @@ import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Iterator
 
 from promptlift.bench.claims import DONE, FAILED, PENDING, RUNNING, Claim, Claims

@@ -16,6 +16,7 @@ import copy
 import pytest
 
 from promptlift import Budget, Optimizer, Result
+from promptlift.errors import ConfigError
 from tests.doubles import scripted, toy_task
 
 
@@ -65,7 +66,7 @@ class OptimizerContract:
         assert Result.from_json(tmp_path / "run" / "result.json").best.candidate == result.best.candidate
 
     def test_bad_hyperparameter_names_itself(self):
-        with pytest.raises(Exception):
+        with pytest.raises(ConfigError, match=r"The '\w+' parameter of \w+ must"):
             self.make_invalid()
 
     def make_invalid(self) -> Optimizer:
