@@ -46,7 +46,8 @@ def _check_options(cls: type, spec: str, options: Mapping[str, Any]) -> None:
     params = list(inspect.signature(cls.__init__).parameters.values())[2:]  # after self and the model
     if any(p.kind is p.VAR_KEYWORD for p in params):
         return
-    known = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "name"]
+    settable = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    known = [p.name for p in params if p.kind in settable and p.name != "name"]  # name: set from the model string
     unknown = sorted(set(options) - set(known))
     if unknown:
         raise ConfigError(f"{spec}: unknown option(s) {', '.join(unknown)}; {cls.__name__} takes {', '.join(known)}.")
