@@ -125,6 +125,19 @@ class Candidate:
         """A stable content hash: equal candidates have equal keys across processes."""
         return digest(self.to_dict())
 
+    def describe(self, width: int = 80) -> str:
+        """One line for people: the components that are set, then the instruction cut to ``width``."""
+        parts = [f"{self.format} format", f"{len(self.demos)} demo{'' if len(self.demos) == 1 else 's'}"]
+        if self.retrieval is not None:
+            parts.append(f"{self.retrieval.k} retrieved demos ({self.retrieval.embedder})")
+        if self.verbalizer:
+            parts.append("label words " + "/".join(self.verbalizer))
+        parts += [name for name, on in (("calibrated", self.calibration), ("reasoning", self.reasoning),
+                                        ("soft prompt", self.soft_prompt)) if on]
+        text = " ".join(self.instruction.split())
+        text = text if len(text) <= width else text[: width - 1] + "…"
+        return f'{", ".join(parts)}; instruction "{text}"'
+
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
             "instruction": self.instruction,

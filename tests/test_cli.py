@@ -6,6 +6,7 @@ import pytest
 
 from promptlift import cli
 from promptlift.backends import registry
+from promptlift.types import Candidate
 from tests import doubles
 
 
@@ -34,6 +35,7 @@ def test_optimize_writes_the_run_directory_and_prints_the_table(data, tmp_path, 
     assert "baseline (seed)" in out and "test lift" in out
     assert {p.name for p in run_dir.iterdir()} >= {"config.json", "cli.json", "trials.jsonl", "result.json", "best_candidate.json"}
     best = json.loads((run_dir / "best_candidate.json").read_text())
+    assert f"best prompt: {Candidate.from_dict(best['candidate']).describe()}\n" in out
     assert best["request"]["messages"][-1]["content"] == "Review: {review}"
 
 

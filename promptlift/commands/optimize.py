@@ -122,5 +122,6 @@ def report(result: Result, run_dir: Path) -> str:
         f"test lift: {lift}   trials: {len(result.trials)}   metric calls: {result.metric_calls}   "
         f"LM calls: {usage.calls} ({result.cache_hits} from cache)   tokens: {usage.tokens}   "
         f"wall time: {result.wall_seconds:.1f}s   stopped by: {result.stopped_by or 'search finished'}",
+        f"best prompt: {result.best.candidate.describe()}",
         f"run directory: {run_dir}  (best prompt: {run_dir / 'best_candidate.json'})",
     ])
