@@ -21,3 +21,17 @@ def test_common_prefix():
     assert common_prefix([(1, 2, 3), (1, 2, 4), (1, 2)]) == 2
     assert common_prefix([]) == 0
     assert math.isclose(float(np.exp(log_softmax(np.array([1.0, 2.0, 3.0]))).sum()), 1.0)
+
+
+def test_groups_keep_their_kv_span_within_group_tokens():
+    from promptlift.backends.llamacpp_scoring import ChoiceScorer, ScoringItem
+
+    scorer = object.__new__(ChoiceScorer)  # grouping only: no llama.cpp context is made
+    scorer.n_ctx, scorer.n_seq_max, scorer.n_batch, scorer.group_tokens = 8192, 64, 2048, 100
+    shared = tuple(range(40))
+    items = [ScoringItem(shared + (1000 + i,) * 10, ((5,), (6,))) for i in range(8)]  # 40 shared + 10 own tokens
+    long = ScoringItem(tuple(range(2000, 2200)), ((5,), (6,)))
+    assert scorer._groups(items) == [[0, 1, 2, 3, 4, 5], [6, 7]]  # 40 + 6 x 10 = 100 tokens of KV
+    assert scorer._groups([*items[:2], long]) == [[0, 1], [2]]  # longer than the span: a group of its own
+    scorer.group_tokens = scorer.n_ctx - 8
+    assert scorer._groups(items) == [list(range(8))]
