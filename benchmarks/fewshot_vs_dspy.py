@@ -30,7 +30,7 @@ from typing import Any, Callable
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from promptlift import Budget, ResponseCache, get_task, load_backend  # noqa: E402
-from promptlift.bench.report import one_line  # noqa: E402
+from promptlift.types import one_line  # noqa: E402
 from promptlift.cache import CachedBackend  # noqa: E402
 from promptlift.optimizers.bootstrap import BootstrapFewShot  # noqa: E402
 from promptlift.optimizers.fewshot import FewShot  # noqa: E402

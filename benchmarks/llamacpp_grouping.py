@@ -63,7 +63,7 @@ def workloads(task: Any, args: argparse.Namespace) -> dict[str, list]:
 def score(backend: Any, items: list, group_tokens: int | None) -> tuple[list[list[float]], float]:
     """(log-probs, seconds) from a cold scorer: no prefix kept from an earlier call."""
     scorer = backend._scorer
-    scorer.group_tokens = min(group_tokens or scorer.n_ctx, scorer.n_ctx - 8)
+    scorer.group_tokens = group_tokens
     scorer._prefix = ()
     scorer._ctx.kv_cache_seq_rm(0, -1, -1)
     started = time.perf_counter()

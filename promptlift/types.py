@@ -17,6 +17,12 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def one_line(text: str, limit: int = 300) -> str:
+    """``text`` on one line (whitespace collapsed), cut to ``limit`` characters with "…"."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def digest(value: Any, length: int = 16) -> str:
     """A short stable hash of a JSON-able value."""
     return hashlib.sha256(canonical_json(value).encode()).hexdigest()[:length]
@@ -134,9 +140,7 @@ class Candidate:
             parts.append("label words " + "/".join(self.verbalizer))
         parts += [name for name, on in (("calibrated", self.calibration), ("reasoning", self.reasoning),
                                         ("soft prompt", self.soft_prompt)) if on]
-        text = " ".join(self.instruction.split())
-        text = text if len(text) <= width else text[: width - 1] + "…"
-        return f'{", ".join(parts)}; instruction "{text}"'
+        return f'{", ".join(parts)}; instruction "{one_line(self.instruction, width)}"'
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {

@@ -67,9 +67,18 @@ class ChoiceScorer:
         self._ctx = _internals.LlamaContext(model=llm._model, params=params, verbose=False)
         self._batch = _internals.LlamaBatch(n_tokens=n_batch, embd=0, n_seq_max=1, verbose=False)
         self.n_ctx, self.n_seq_max, self.n_batch = n_ctx, n_seq_max, n_batch
-        self.group_tokens = min(group_tokens or n_ctx, n_ctx - 8)  # None: fill the context
+        self.group_tokens = group_tokens
         self.n_vocab = llm.n_vocab()
         self._prefix: tuple[int, ...] = ()  # tokens held in sequence 0
+
+    @property
+    def group_tokens(self) -> int:
+        return self._group_tokens
+
+    @group_tokens.setter
+    def group_tokens(self, tokens: int | None) -> None:
+        """The most KV tokens a group may span; None: as many as the context holds."""
+        self._group_tokens = min(tokens or self.n_ctx, self.n_ctx - 8)
 
     def score(self, items: Sequence[ScoringItem]) -> list[list[float]]:
         """Each item's choices' summed log-probabilities, in order."""

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from promptlift.bench.claims import DONE, FAILED
-from promptlift.bench.config import Cell, budget_label
+from promptlift.bench.config import Cell
+from promptlift.bench.runner import config_columns
+from promptlift.types import one_line
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +25,7 @@ GROUP = ["task", "model", "proposer", "optimizer", "budget"]
 FIRST = ["cell", "task", "optimizer", "optimizer_name", "params", "model", "proposer", "budget", "budget_metric_calls",
          "seed", "peer", "baseline_val", "best_val", "baseline_test", "best_test", "lift", "metric_calls", "lm_calls",
          "prompt_tokens", "completion_tokens", "tokens", "dollars", "search_seconds", "cell_seconds"]
+TASK_MODEL = "task model"  # the proposer column of a cell whose task model also proposes
 SPREAD = ["best_val", "best_test", "lift"]  # mean ± std
 MEAN = ["baseline_test", "metric_calls", "lm_calls", "tokens", "dollars", "search_seconds"]
 
@@ -39,7 +42,7 @@ def results_frame(cells: Iterable[dict[str, Any]]):  # -> pandas.DataFrame
     frame = pd.DataFrame(rows)
     if frame.empty:
         return pd.DataFrame(columns=FIRST)
-    frame["proposer"] = frame["proposer"].fillna("task model")
+    frame["proposer"] = frame["proposer"].fillna(TASK_MODEL)
     ordered = [c for c in FIRST if c in frame.columns]
     return frame[ordered + [c for c in frame.columns if c not in ordered]]
 
@@ -146,12 +149,6 @@ def markdown(cells: list[dict[str, Any]], summary, plots: list[str], *, name: st
     return "\n".join(lines) + "\n"
 
 
-def one_line(text: str, limit: int = 300) -> str:
-    """An error message on one markdown line (collapsed whitespace, cut at ``limit`` characters)."""
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 READING = [
     "- One cell is one run of one optimizer on one task, model, proposer, budget and seed; its row is in "
     "`results.csv` / `results.parquet`, its run directory under `cells/`.",
@@ -183,9 +180,8 @@ def failures(cells: Iterable[dict[str, Any]]) -> dict[tuple[str, ...], list[str]
     for c in cells:
         if c["status"] != FAILED or "cell" not in c.get("spec", {}):
             continue
-        cell = Cell.from_dict(c["spec"]["cell"])
-        key = (cell.label, cell.model.key, cell.proposer.key if cell.proposer else "task model", cell.task.key,
-               budget_label(cell.budget))
+        row = config_columns(Cell.from_dict(c["spec"]["cell"]))
+        key = (row["optimizer"], row["model"], row["proposer"] or TASK_MODEL, row["task"], row["budget"])
         out.setdefault(key, []).append((c.get("error") or "?").split(":")[0].strip())
     return out
 

@@ -33,9 +33,11 @@ def load_candidate(path: str, task: Task) -> Candidate:
     except (OSError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read a candidate: {exc}") from None
     fields = data.get("candidate", data) if isinstance(data, dict) else None
-    unknown = sorted(set(fields) - {f.name for f in dataclasses.fields(Candidate)}) if isinstance(fields, dict) else []
-    if not isinstance(fields, dict) or unknown:
-        raise ConfigError(f"{path}: not a candidate (unknown keys {unknown})" if unknown else f"{path}: not a candidate")
+    if not isinstance(fields, dict):
+        raise ConfigError(f"{path}: not a candidate")
+    unknown = sorted(set(fields) - {f.name for f in dataclasses.fields(Candidate)})
+    if unknown:
+        raise ConfigError(f"{path}: not a candidate (unknown keys {unknown})")
     saved = data.get("choices")
     if saved is not None and list(saved) != list(task.choices):
         raise ConfigError(f"{path}: written for task {data.get('task')!r} with choices {saved}; "

@@ -148,7 +148,7 @@ def test_results_with_mixed_peer_facts_still_write_parquet(tmp_path):
 
 
 def test_a_multi_line_error_stays_on_one_report_line():
-    from promptlift.bench.report import one_line
+    from promptlift.types import one_line
 
     assert one_line("AdapterParseError: no JSON.\n\nLM Response: {task}\n") == "AdapterParseError: no JSON. LM Response: {task}"
     assert len(one_line("x" * 500)) == 300
