@@ -12,7 +12,7 @@ import random
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from promptlift.budget import Budget, Ledger
 from promptlift.cache import CachedBackend, ResponseCache
@@ -142,19 +142,19 @@ class Run:
         return sum(s.value for s in scores) / len(scores)
 
     def _answers(self, candidate: Candidate, examples: Sequence[Example], *, charge: bool) -> tuple[list[Completion], Usage]:
-        """The task model's resolved answers to ``examples`` under ``candidate`` (by majority with votes)."""
-        requests = [self.task.render(candidate, e) for e in examples]
-        if candidate.votes <= 1:
-            completions, usage = self._complete(self.backend, requests, progress=charge, charge=charge)
-            return [self.task.resolve(candidate, c) for c in completions], usage
-        from promptlift import voting
+        """The task model's resolved answers to ``examples`` under ``candidate``, and what they cost."""
+        spent: list[Usage] = []
 
-        n = candidate.votes
-        draws, usage = self._complete(self.backend, voting.expand(self.task, candidate, requests), progress=False,
-                                      charge=charge)
-        if charge:
+        def complete(requests: list[Request]) -> list[Completion]:
+            completions, usage = self._complete(self.backend, requests, progress=charge and candidate.votes <= 1,
+                                                charge=charge)
+            spent.append(usage)
+            return completions
+
+        completions = answer(self.task, candidate, examples, complete)
+        if charge and candidate.votes > 1:
             notify(self.callbacks, "on_examples", self, len(examples))
-        return [voting.majority(self.task, candidate, draws[i * n : (i + 1) * n]) for i in range(len(requests))], usage
+        return completions, sum(spent, Usage())
 
     def _complete(
         self, backend: Any, requests: list[Request], *, progress: bool, charge: bool = True
@@ -247,6 +247,29 @@ class Run:
     def sample(self, population: Sequence[Any], k: int) -> list[Any]:
         """A seeded random sample (the run's only source of randomness for optimizers)."""
         return self.rng.sample(list(population), min(k, len(population)))
+
+
+def answer(task: Task, candidate: Candidate, examples: Sequence[Example],
+           complete: Callable[[list[Request]], list[Completion]]) -> list[Completion]:
+    """The resolved answers that ``complete`` (one batch call) gives to ``examples`` under ``candidate``:
+    the chosen label, the parsed answer, or with ``votes`` the majority of sampled answers."""
+    requests = [task.render(candidate, e) for e in examples]
+    if candidate.votes <= 1:
+        return [task.resolve(candidate, c) for c in complete(requests)]
+    from promptlift import voting
+
+    n = candidate.votes
+    draws = complete(voting.expand(task, candidate, requests))
+    return [voting.majority(task, candidate, draws[i * n : (i + 1) * n]) for i in range(len(requests))]
+
+
+def score_outside(task: Task, candidate: Candidate, backend: Any,
+                  examples: Sequence[Example]) -> tuple[list[float], list[Completion]]:
+    """Per-example scores and answers of ``candidate`` on ``examples``, outside any run and budget
+    (test-split reporting: the search never sees these)."""
+    examples = list(examples)
+    completions = answer(task, candidate, examples, backend.complete)
+    return [task.score(e, c).value for e, c in zip(examples, completions, strict=True)], completions
 
 
 def _require_raw_prompt(backend: Any, requests: Sequence[Request]) -> None:
