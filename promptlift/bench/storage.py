@@ -149,6 +149,9 @@ class DatabaseRetry:
 
 
 def _first_line(exc: BaseException) -> str:
+    """The driver's own error (what went wrong at the wire), not a wrapper's, on one short line."""
+    while exc.__cause__ is not None and exc.__cause__ is not exc:
+        exc = exc.__cause__
     cause = getattr(exc, "orig", None) or exc
     text = str(cause).strip().splitlines()
     return f"{type(cause).__name__}: {text[0] if text else ''}"[:200]
