@@ -195,9 +195,11 @@ class Sweep:
             trial, cell, params = self.db("sample a cell", lambda: sample_cell(self.study, self.config,
                                                                                claim.spec.get("params")))
             claim.spec.update(cell=cell.to_dict(), params=params)
-        claimed = {"config": cell.to_dict(), "worker": self.worker, "attempt": claim.attempts, **environment()}
+        env = environment()  # versions apart: optuna-dashboard cuts an attribute's JSON at 1,024 characters
+        claimed = {"config": cell.to_dict(), "worker": self.worker, "host": env["host"], "attempt": claim.attempts}
         self.db("describe a trial", lambda: (trial.set_user_attr("cell", claim.cell),
-                                             trial.set_user_attr("claim", claimed)))
+                                             trial.set_user_attr("claim", claimed),
+                                             trial.set_user_attr("versions", env["versions"])))
         self.claims.attach(claim.cell, self.worker, trial.number, claim.spec if self.config.search else None)
         return trial, cell
 

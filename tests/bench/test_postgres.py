@@ -1,6 +1,7 @@
 """Sweeps on a real PostgreSQL server (started by the suite): same scores as SQLite, readable by
 Optuna's own tools, and a database restart mid-sweep waited out (scripted test double as the model)."""
 
+import json
 import time
 
 import optuna
@@ -31,7 +32,7 @@ def scores(output_dir):
     return frame.set_index("cell")[SCORES].sort_index()
 
 
-def test_a_sweep_on_postgresql_scores_as_on_sqlite_and_optunas_api_reads_it(tmp_path, pg_url, engine, capsys):
+def test_a_sweep_on_postgresql_scores_as_on_sqlite_and_optuna_and_its_dashboard_read_it(tmp_path, pg_url, engine, capsys):
     path = toy_config(tmp_path, budgets=[12], seeds=[0, 1])
     lite = load_config(path, {"output": str(tmp_path / "lite")})
     served = load_config(path, {"output": str(tmp_path / "pg"), "storage": pg_url})
@@ -50,8 +51,17 @@ def test_a_sweep_on_postgresql_scores_as_on_sqlite_and_optunas_api_reads_it(tmp_
         row = rows[trial.user_attrs["cell"]]["result"]
         assert trial.user_attrs["row"]["best_test"] == row["best_test"] == trial.value
         assert trial.user_attrs["claim"]["config"] == rows[trial.user_attrs["cell"]]["spec"]["cell"]
-        assert set(trial.user_attrs["claim"]["versions"]) == {"python", *PACKAGES}
-        assert row["versions"] == trial.user_attrs["claim"]["versions"] and row["host"]
+        assert set(trial.user_attrs["versions"]) == {"python", *PACKAGES}
+        assert row["versions"] == trial.user_attrs["versions"] and row["host"] == trial.user_attrs["claim"]["host"]
+
+    studies = dashboard(pg_url, "/api/studies")["study_summaries"]
+    detail = dashboard(pg_url, f"/api/studies/{studies[0]['study_id']}")
+    assert [s["study_name"] for s in studies] == ["toy"] and len(detail["trials"]) == 4
+    for shown in detail["trials"]:
+        attrs = {a["key"]: a["value"] for a in shown["user_attrs"]}
+        row = rows[attrs["cell"]]
+        assert json.loads(attrs["row"])["best_test"] == row["result"]["best_test"]  # whole, not cut at 1,024
+        assert json.loads(attrs["claim"])["config"] == row["spec"]["cell"]
 
     report = (tmp_path / "pg" / "report.md").read_text()
     assert "- versions: python " in report and "optuna " + optuna.__version__ in report
@@ -62,6 +72,20 @@ def test_a_sweep_on_postgresql_scores_as_on_sqlite_and_optunas_api_reads_it(tmp_
     assert hosts.splitlines()[0].split() == ["host", "workers", "running", "done", "failed", "re-runs"]
     assert hosts.splitlines()[2].split()[1:] == ["1", "0", "4", "0", "0"]  # one host, one worker
     assert len(cells.splitlines()) == 2 + 4
+
+
+def dashboard(url, path):
+    """GET ``path`` from optuna-dashboard's own WSGI app on the storage URL (in process, no server)."""
+    from wsgiref.util import setup_testing_defaults
+
+    import optuna_dashboard
+
+    environ = {"PATH_INFO": path, "REQUEST_METHOD": "GET"}
+    setup_testing_defaults(environ)
+    status = []
+    body = b"".join(optuna_dashboard.wsgi(url)(environ, lambda code, headers, exc_info=None: status.append(code)))
+    assert status == ["200 OK"], body[:500]
+    return json.loads(body)
 
 
 def test_the_report_flags_cells_that_ran_under_different_versions():
