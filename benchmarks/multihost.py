@@ -126,7 +126,8 @@ def retry_lines(text: str) -> dict[str, Any]:
     lines = [line for line in text.splitlines() if "database unreachable during" in line]
     back = [float(x) for x in re.findall(r"database reachable again after ([0-9.]+) s", text)]
     return {"retry_lines": len(lines), "longest_wait_s": max(back, default=None),
-            "first": lines[0] if lines else None, "summary": next((l for l in text.splitlines() if l.startswith("worker ")), None)}
+            "first": lines[0] if lines else None,
+            "summary": next((line for line in text.splitlines() if line.startswith("worker ")), None)}
 
 
 def main() -> None:
@@ -165,7 +166,8 @@ def markdown(s: dict[str, Any]) -> str:
              "| run | hosts | cells | done | re-runs | duplicate completions | scores = single | wall s | load before |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, r in s["runs"].items():
-        lines.append(f"| {name} | {len(r['exit_codes'])} ({', '.join(f'{h}: {n}' for h, n in r['cells_per_host'].items())}) "
+        per_host = ", ".join(f"{h}: {n}" for h, n in r["cells_per_host"].items())
+        lines.append(f"| {name} | {len(r['exit_codes'])} ({per_host}) "
                      f"| {r['cells']} | {r['done']} | {len(r['reruns'])} | {r['duplicate_completions']} "
                      f"| {r['scores_equal_single']} | {r['wall_seconds']} | {r['load_before'][0]} |")
     lines += ["", f"Wall time against one worker: three hosts {s['wall_ratio_three_vs_single']}x, with the faults "

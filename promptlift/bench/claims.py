@@ -169,8 +169,9 @@ class Claims:
 
     def renew(self, cell: str, worker: str) -> bool:
         """Extend the lease: one try (the lease thread tries again soon), the outage clock still runs."""
-        return self._retried("renew a lease", lambda: self._mine(cell, worker, lease_until=time.time() + self.lease_seconds),
-                             once=True)
+        def renew() -> bool:
+            return self._mine(cell, worker, lease_until=time.time() + self.lease_seconds)
+        return self._retried("renew a lease", renew, once=True)
 
     def attach(self, cell: str, worker: str, trial_number: int, spec: Mapping[str, Any] | None = None) -> bool:
         """Record the Optuna trial of this attempt (and a search slot's sampled cell)."""
