@@ -231,8 +231,9 @@ def _retrying(make: Any, tries: int = 5) -> Any:
     for attempt in range(tries):
         try:
             return make()
-        except (sa.exc.OperationalError, sa.exc.IntegrityError) as exc:
-            if attempt == tries - 1:
+        except (sa.exc.OperationalError, sa.exc.IntegrityError, sa.exc.ProgrammingError) as exc:
+            collided = not isinstance(exc, sa.exc.ProgrammingError) or "already exists" in str(exc)  # PostgreSQL DDL
+            if attempt == tries - 1 or not collided:
                 raise
             log.debug("sweep set-up collided with another worker (%s); retrying", exc)
             time.sleep(0.5 + attempt)
