@@ -140,6 +140,12 @@ def test_columns(task: Any, candidate: Candidate, backend: Any, prefix: str) -> 
             f"{prefix}_prompt_tokens": sum(c.usage.prompt_tokens for c in completions) / len(completions)}
 
 
+def model_parameters(backend: Any) -> int | None:
+    """The parameter count of an in-process model (the ladder's cost model needs it), else None."""
+    model = getattr(backend, "model", None)
+    return sum(p.numel() for p in model.parameters()) if model is not None else None
+
+
 def training_columns(best: Any) -> dict[str, Any]:
     """What the best trial's training cost (trained rungs record it in the trial's info)."""
     return {name: best.info.get(name) for name in ("train_seconds", "train_tokens", "trainable_parameters")}
@@ -212,7 +218,7 @@ def _run_promptlift(cell: Cell, task: Any, backend: Any, seed_scorer: Any, propo
         "stopped_by": result.stopped_by, "backend": result.backend,
         "instruction": result.best_candidate.instruction, "n_demos": len(result.best_candidate.demos),
         **{k: v for k, v in tests.items() if k not in ("baseline_test", "best_test")},
-        **training_columns(result.best),
+        **training_columns(result.best), "model_parameters": model_parameters(backend),
     }
 
 
