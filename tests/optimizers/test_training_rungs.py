@@ -22,9 +22,9 @@ from promptlift.optimizers.finetune import FineTuning, LoRA
 from promptlift.optimizers.probe import LinearProbe
 from promptlift.optimizers.rft import RejectionSamplingFineTuning
 from promptlift.run import Run
-from tests.doubles import keyword_script, scripted, toy_task
-from tests.optimizers import contract
-from tests.optimizers.contract import OptimizerContract
+from promptlift.testing.doubles import keyword_script, scripted, toy_task
+from promptlift.testing import optimizers as contract
+from promptlift.testing import OptimizerContract
 from tests.optimizers.test_soft_prompt import biased_task
 from tests.tiny_model import build_model_dir
 
