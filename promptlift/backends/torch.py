@@ -160,7 +160,7 @@ class TorchBackend:
             scores = score_group(model, store, root, items, chunk_tokens=self.chunk_tokens)
             for i, value in zip(members, scores):
                 results[i] = value
-        return _choice_completions(requests, encoded, results, started)
+        return _choice_completions(requests, encoded, results, started, virtual=soft.n_tokens if soft else 0)
 
     def _probe(self, requests: Sequence[Request], probe: Any) -> list[Completion]:
         """Choices ranked by a linear probe on the prompt's hidden state (the probe's classes, in order)."""
@@ -219,7 +219,8 @@ class TorchBackend:
                     outputs[members[k]] = output
         seconds = (time.perf_counter() - started) / len(requests)
         return [
-            Completion(text=o.text, usage=Usage(calls=1, prompt_tokens=len(e[0]), completion_tokens=o.tokens,
+            Completion(text=o.text, usage=Usage(calls=1, prompt_tokens=len(e[0]) + (soft.n_tokens if soft else 0),
+                                                completion_tokens=o.tokens,
                                                 dollars=0.0, seconds=seconds))
             for o, e in zip(outputs, encoded)
         ]
@@ -244,7 +245,6 @@ class TorchBackend:
             tensor = tensors[TENSOR_NAME[metadata["kind"]]].to(self.device, self.dtype)
             self._soft = {key: SoftPrompt(key=key, kind=metadata["kind"], tensor=tensor)}
         return self._soft[key]
-
 
     # --- trained weights -----------------------------------------------------------------
     def _weighted(self, path: str) -> Any:
@@ -277,11 +277,12 @@ class _Probed:
 
 
 def _choice_completions(requests: Sequence[Request], encoded: Sequence[tuple[list[int], Any]],
-                        results: Sequence[Sequence[float]], started: float) -> list[Completion]:
+                        results: Sequence[Sequence[float]], started: float, virtual: int = 0) -> list[Completion]:
+    """Choice completions; a prompt's tokens include a soft prompt's ``virtual`` tokens (the model runs them)."""
     seconds = (time.perf_counter() - started) / len(requests)
     return [
         Completion(text=r.choices[max(range(len(lp)), key=lp.__getitem__)], choice_logprobs=tuple(lp),
-                   usage=Usage(calls=1, prompt_tokens=len(e[0]), dollars=0.0, seconds=seconds))
+                   usage=Usage(calls=1, prompt_tokens=len(e[0]) + virtual, dollars=0.0, seconds=seconds))
         for r, e, lp in zip(requests, encoded, results)
     ]
 

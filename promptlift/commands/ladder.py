@@ -88,7 +88,9 @@ def _config(args: argparse.Namespace) -> Any:
     from promptlift.bench.ladder import ladder_config
 
     if args.config:
-        overrides = {k: v for k, v in (("output", args.output), ("storage", args.storage)) if v}
+        # a new --output keeps the sweep's storage: the report of a finished ladder can be written elsewhere
+        storage = args.storage or load_config(args.config).storage_url
+        overrides = {k: v for k, v in (("output", args.output), ("storage", storage)) if v}
         return load_config(args.config, overrides)
     tasks = [t.strip() for value in args.task for t in value.split(",") if t.strip()]
     if not tasks:

@@ -320,3 +320,12 @@ def test_trains_on_cuda_with_bf16_autocast(tmp_path, mode):
     assert soft and all(math.isfinite(t.info["train_loss"]) for t in soft)
     tensors, _ = load_soft_prompt(soft[-1].candidate.soft_prompt, model_id=cuda.id)
     assert all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors.values())
+
+
+def test_a_soft_prompts_virtual_tokens_count_as_prompt_tokens(backend):
+    task = toy_task()
+    result = SoftPromptTuning(**SMALL).optimize(task, backend, budget=Budget(metric_calls=100), cache=None)
+    trained = next(t for t in result.trials if t.candidate.soft_prompt)
+    request = task.render(trained.candidate, task.val[0])
+    completion = backend.complete([request])[0]
+    assert completion.usage.prompt_tokens == len(backend.encode(request)[0]) + SMALL["n_tokens"]
