@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from promptlift import safefile
 from promptlift.result import Result, Trial
 from promptlift.tasks.base import Task
 from promptlift.tasks.render import as_text
@@ -25,7 +26,7 @@ class RunLog:
         """Write config.json and start a fresh trials.jsonl (a resumed run replays into it)."""
         self.dir.mkdir(parents=True, exist_ok=True)
         write_json(self.dir / "config.json", config)
-        self._trials = (self.dir / "trials.jsonl").open("w", encoding="utf-8")
+        self._trials = safefile.open_fresh(self.dir / "trials.jsonl")
 
     def append(self, trial: Trial) -> None:
         assert self._trials is not None
@@ -61,7 +62,5 @@ def exported_candidate(result: Result, task: Task) -> dict[str, Any]:
 
 
 def write_json(path: Path, data: Any) -> None:
-    """Write atomically: a crash never leaves a half-written file behind."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
-    tmp.replace(path)
+    """Write atomically and never through a link: a crash never leaves a half-written file behind."""
+    safefile.write_text(path, json.dumps(data, indent=1, ensure_ascii=False))
