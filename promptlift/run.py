@@ -17,13 +17,14 @@ from typing import Any, Iterable, Sequence
 from promptlift.budget import Budget, Ledger
 from promptlift.cache import CachedBackend, ResponseCache
 from promptlift.callbacks import Callback, notify
-from promptlift.errors import BudgetExhausted, CapabilityError, ConfigError
+from promptlift.errors import BudgetExhausted, CapabilityError, ConfigError, MetricError
 from promptlift.result import Trial
 from promptlift.runlog import RunLog
 from promptlift.tasks.base import Task
-from promptlift.types import Candidate, Completion, Example, Request, Usage
+from promptlift.types import Candidate, Completion, Example, Request, Score, Usage
 
 log = logging.getLogger(__name__)
+MAX_METRIC_ERROR_RATE = 0.05  # the share of scored examples whose metric may fail before a run stops
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class Run:
         cache: ResponseCache | None = None,
         config: dict[str, Any] | None = None,
         chunk: int = 32,
+        metric_error_rate: float = MAX_METRIC_ERROR_RATE,
     ) -> None:
         if budget.dollars is not None:
             _require_prices(backend, proposer)
@@ -70,6 +72,7 @@ class Run:
         self.trials: list[Trial] = []
         self.cache_hits = 0
         self._samples = 0
+        self.metric_errors = MetricErrors(metric_error_rate)
         self.log = RunLog(run_dir) if run_dir is not None else None
         self.config = config or {}
         if self.log:
@@ -94,7 +97,7 @@ class Run:
         requests = [self.task.render(candidate, e) for e in examples]
         completions, usage = self._complete(self.backend, requests, progress=True)
         completions = [self.task.resolve(candidate, c) for c in completions]
-        scores = [self.task.score(e, c) for e, c in zip(examples, completions, strict=True)]
+        scores = [self.metric_errors.score(self.task, e, c) for e, c in zip(examples, completions, strict=True)]
         self.ledger.spend(Usage(), metric_calls=len(examples))
         trial = Trial(
             number=len(self.trials),
@@ -111,6 +114,7 @@ class Run:
             seconds=time.perf_counter() - started,
         )
         self._record(trial)
+        self.metric_errors.check()  # past the threshold: stop, with this trial saved
         return Evaluation(trial, examples, tuple(completions))
 
     def validate(self, candidate: Candidate, **kwargs: Any) -> Evaluation:
@@ -141,7 +145,9 @@ class Run:
         """Mean score outside the budget and the trial log (for final test-split reporting)."""
         requests = [self.task.render(candidate, e) for e in examples]
         completions, _ = self._complete(self.backend, requests, progress=False, charge=False)
-        scores = [self.task.score(e, self.task.resolve(candidate, c)) for e, c in zip(examples, completions)]
+        scores = [self.metric_errors.score(self.task, e, self.task.resolve(candidate, c))
+                  for e, c in zip(examples, completions)]
+        self.metric_errors.check()
         return sum(s.value for s in scores) / len(scores)
 
     def _complete(
@@ -191,6 +197,37 @@ class Run:
     def sample(self, population: Sequence[Any], k: int) -> list[Any]:
         """A seeded random sample (the run's only source of randomness for optimizers)."""
         return self.rng.sample(list(population), min(k, len(population)))
+
+
+class MetricErrors:
+    """Examples whose metric failed (raised, or returned NaN, infinity or a value outside [0, 1]).
+
+    Such an example scores 0 with the error as feedback, so one odd example need not end a long
+    run; once more than ``rate`` of the examples scored so far failed, ``check`` raises the first
+    error (the run stops; the trials so far are saved). ``rate=0`` stops at the first failure.
+    """
+
+    def __init__(self, rate: float) -> None:
+        if not 0.0 <= rate <= 1.0:
+            raise ConfigError(f"metric_error_rate must be in [0, 1]. Got {rate!r}.")
+        self.rate = rate
+        self.scored = 0
+        self.failed: list[MetricError] = []
+
+    def score(self, task: Task, example: Example, completion: Completion) -> Score:
+        self.scored += 1
+        try:
+            return task.score(example, completion)
+        except MetricError as exc:
+            if not self.failed:
+                log.warning("%s (the example scores 0; the run stops past %.0f%% of examples)", exc, self.rate * 100)
+            self.failed.append(exc)
+            return Score(0.0, f"metric error: {exc}")
+
+    def check(self) -> None:
+        if self.failed and len(self.failed) > self.rate * self.scored:
+            raise MetricError(f"the metric failed on {len(self.failed)} of {self.scored} examples, more than "
+                              f"{self.rate:.0%}; the first: {self.failed[0]}")
 
 
 def _require_raw_prompt(backend: Any, requests: Sequence[Request]) -> None:

@@ -38,9 +38,15 @@ PLACEHOLDER_KEY = "EMPTY"  # what self-hosted servers without auth accept (vLLM'
 
 def public_url(url: str) -> str:
     """``url`` without user info, query or fragment (the form used in ids and logs)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:  # an unclosed IPv6 bracket, a port beyond 65535 ...
+        raise ConfigError(f"{url!r} is not a valid URL ({exc})") from None
     host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
+    if parts.scheme not in ("http", "https") or not host:
+        raise ConfigError(f"{url!r} is not a valid URL (expected http(s)://HOST[:PORT]/PATH)")
+    netloc = f"{host}:{port}" if port else host
     return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
 
 
