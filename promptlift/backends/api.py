@@ -20,8 +20,9 @@ token or dollar limit by at most one chunk: ``Run.chunk`` requests of at most
 ``prompt + max_tokens`` tokens each (task and proposer calls alike). ``lm_calls`` and
 ``metric_calls`` are checked before a batch is sent and are never exceeded.
 
-Secrets: API keys live in a ``Secret`` (its repr is ``'***'``); error messages are built by
-promptlift from the status and a short, key-redacted excerpt of the server's answer, and the
+Secrets: API keys live in a ``Secret`` (its repr is ``'***'``, and its value is registered with
+``promptlift.redaction``, which scrubs every log record of the process); error messages are built
+by promptlift from the status and a short, key-redacted excerpt of the server's answer, and the
 SDK's exception is not chained (its text may echo the key).
 """
 
@@ -157,6 +158,7 @@ class APIBackend:
         self.model = model
         self.options = options
         self._secrets = tuple(secrets)
+        redaction.install()  # the SDKs' loggers print headers at DEBUG: scrub every record of the process
         self.prices = Prices.per_million(options.prices) if options.prices is not None else lookup_prices(model, provider)
         self.mode = options.choice_scoring if options.choice_scoring != "auto" else self._auto_mode()
         self.capabilities = self._capabilities()

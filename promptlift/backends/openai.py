@@ -33,6 +33,7 @@ from promptlift.errors import BackendError, ConfigError, MissingDependency
 log = logging.getLogger(__name__)
 
 _SPEC = re.compile(r"^(?P<model>.+?)@(?P<url>https?://\S+)$")
+_HOST = re.compile(r"[A-Za-z0-9._~%-]+|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*")  # a name, an IPv4 or an IPv6 address
 PLACEHOLDER_KEY = "EMPTY"  # what self-hosted servers without auth accept (vLLM's convention)
 
 
@@ -44,8 +45,8 @@ def public_url(url: str) -> str:
     except ValueError as exc:  # an unclosed IPv6 bracket, a port beyond 65535 ...
         raise ConfigError(f"{url!r} is not a valid URL ({exc})") from None
     host = parts.hostname or ""
-    if parts.scheme not in ("http", "https") or not host:
-        raise ConfigError(f"{url!r} is not a valid URL (expected http(s)://HOST[:PORT]/PATH)")
+    if parts.scheme not in ("http", "https") or not _HOST.fullmatch(host) or not url.isascii() or not url.isprintable():
+        raise ConfigError(f"{url!r} is not a valid URL (expected http(s)://HOST[:PORT]/PATH in printable ASCII)")
     netloc = f"{host}:{port}" if port else host
     return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
 
