@@ -12,7 +12,6 @@ import pytest
 
 from promptlift import Budget, FewShot, Task
 from promptlift.errors import MetricError
-from promptlift.tasks.metrics import metric_value
 from promptlift.types import Completion, Example, Score
 from tests.doubles import scripted, toy_task
 
@@ -30,11 +29,23 @@ def test_real_numbers_and_numpy_scalars_in_range_are_scores(value, expected):
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, 5.0, -1, 1.0000001, np.float64("nan"), "1", None,
                                    [1.0], Score(2.0)])
 def test_nan_infinite_out_of_range_and_non_numbers_are_metric_errors(value):
+    def mine(example, prediction):
+        return value
+
+    task = Task(name="t", input_fields=("q",), train=(), val=(Example({"q": "x"}, "y", id="e7"),), metric=mine)
     with pytest.raises(MetricError) as info:
-        metric_value(value.value if isinstance(value, Score) else value, metric="mine", example="e7")
+        task.score(task.val[0], Completion(text="y"))
     message = str(info.value)
     assert "metric 'mine' returned" in message and "on example e7" in message
     assert repr(value.value if isinstance(value, Score) else value) in message
+
+
+def test_the_check_is_one_function_corpus_metrics_can_call():
+    from promptlift.tasks.metrics import metric_value
+
+    assert metric_value(0.5, metric="macro_f1", example="(corpus)") == 0.5
+    with pytest.raises(MetricError, match=r"metric 'macro_f1' returned nan on example \(corpus\)"):
+        metric_value(math.nan, metric="macro_f1", example="(corpus)")
 
 
 def flaky(failing: set[str]):
