@@ -4,7 +4,7 @@ what is wrong in one line with exit code 2; it never ends in a traceback.
 
 The CLI runs in process (``cli.main``) on the ToyEngine test double, so a case costs
 milliseconds. Examples are derandomized (the same cases on every run, so CI cannot flake);
-``PROMPTLIFT_FUZZ_EXAMPLES`` raises the count per surface for a longer local search.
+``PROMPTLIFT_FUZZ_EXAMPLES=N`` runs N fresh random cases per surface instead (a longer local search).
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from promptlift import cli
 from promptlift.backends import registry
 
 EXAMPLES = int(os.environ.get("PROMPTLIFT_FUZZ_EXAMPLES", "40"))
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
+FRESH = "PROMPTLIFT_FUZZ_EXAMPLES" in os.environ  # a longer local search draws new cases each time
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=not FRESH, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 TALLY = {"cases": 0, "tracebacks": 0}
 
