@@ -15,10 +15,14 @@ from promptlift.cache import ResponseCache
 from promptlift.callbacks import ProgressBar
 from promptlift.errors import PromptliftError
 from promptlift.optimizers import FewShot, Optimizer, get_optimizer
+from promptlift.optimizers.best_of_n import BestOfN
 from promptlift.optimizers.bootstrap import BootstrapFewShot
+from promptlift.optimizers.finetune import FineTuning, LoRA
 from promptlift.optimizers.genetic import GeneticSearch
 from promptlift.optimizers.gepa import GEPA
 from promptlift.optimizers.mipro import JointSearch
+from promptlift.optimizers.probe import LinearProbe
+from promptlift.optimizers.rft import RejectionSamplingFineTuning
 from promptlift.optimizers.similarity import SimilarityFewShot
 from promptlift.optimizers.soft_prompt import SoftPromptTuning
 from promptlift.result import Result, Trial
@@ -29,6 +33,11 @@ from promptlift.types import Candidate, Completion, Example, Message, Request, S
 __version__ = "0.1.0"
 
 __all__ = [
+    "RejectionSamplingFineTuning",
+    "LinearProbe",
+    "LoRA",
+    "FineTuning",
+    "BestOfN",
     "Backend",
     "BootstrapFewShot",
     "Budget",

@@ -37,7 +37,7 @@ class ProgressBar:
     def on_start(self, run: Any) -> None:
         from tqdm.auto import tqdm
 
-        total = run.ledger.budget.metric_calls
+        total = run.budget.metric_calls
         self._bar = tqdm(total=total, unit="ex", desc="optimizing", dynamic_ncols=True, **self._kwargs)
 
     def on_examples(self, run: Any, n: int) -> None:

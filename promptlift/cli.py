@@ -1,4 +1,4 @@
-"""The command line: ``promptlift optimize | evaluate | tasks | models | cache``.
+"""The command line: ``promptlift optimize | evaluate | tasks | models | cache | bench | ladder``.
 
 Each subcommand lives in its own module under ``promptlift.commands`` and is imported only
 when used, so ``promptlift --help`` is instant. ``optimize`` is also installed as its own
@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "models": ("promptlift.commands.listing", "list model engines and the default model"),
     "cache": ("promptlift.commands.cache", "inspect or clear the response cache"),
     "bench": ("promptlift.commands.bench", "run a benchmark sweep from a YAML config"),
+    "ladder": ("promptlift.commands.ladder", "measure prompting against training (every rung, several data sizes)"),
 }
 
 EPILOG = """examples:

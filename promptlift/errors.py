@@ -40,7 +40,7 @@ class MetricError(PromptliftError):
     """A metric raised, or returned no usable score: a bug in the metric, not a model output.
 
     ``Run`` scores such an example 0 and stops the run once more than 5% of the examples
-    scored so far failed (``run.MAX_METRIC_ERROR_RATE``)."""
+    scored so far failed (``tasks.metric_errors.MAX_METRIC_ERROR_RATE``)."""
 
 
 class BackendError(PromptliftError):

@@ -12,19 +12,19 @@ import random
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from promptlift.budget import Budget, Ledger
 from promptlift.cache import CachedBackend, ResponseCache
 from promptlift.callbacks import Callback, notify
-from promptlift.errors import BudgetExhausted, CapabilityError, ConfigError, MetricError
+from promptlift.errors import BudgetExhausted, CapabilityError, ConfigError
 from promptlift.result import Trial
 from promptlift.runlog import RunLog
 from promptlift.tasks.base import Task
-from promptlift.types import Candidate, Completion, Example, Request, Score, Usage
+from promptlift.tasks.metric_errors import MAX_METRIC_ERROR_RATE, MetricErrors
+from promptlift.types import Candidate, Completion, Example, Request, Usage
 
 log = logging.getLogger(__name__)
-MAX_METRIC_ERROR_RATE = 0.05  # the share of scored examples whose metric may fail before a run stops
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ class Run:
         self.backend = CachedBackend(backend, cache) if cache is not None else backend
         proposer = proposer if proposer is not None else backend
         self.proposer = CachedBackend(proposer, cache) if cache is not None else proposer
-        self.ledger = Ledger(budget)
+        self._ledger = Ledger(budget)
         self.seed = seed
         self.rng = random.Random(seed)
         self.callbacks = tuple(callbacks)
@@ -92,13 +92,11 @@ class Run:
         examples = tuple(examples)
         if not examples:
             raise ConfigError("Run.evaluate needs at least one example.")
-        self.ledger.reserve(metric_calls=len(examples), lm_calls=len(examples))
+        self._ledger.reserve(metric_calls=len(examples), lm_calls=len(examples) * max(1, candidate.votes))
         started = time.perf_counter()
-        requests = [self.task.render(candidate, e) for e in examples]
-        completions, usage = self._complete(self.backend, requests, progress=True)
-        completions = [self.task.resolve(candidate, c) for c in completions]
+        completions, usage = self._answers(candidate, examples, charge=True)
         scores = [self.metric_errors.score(self.task, e, c) for e, c in zip(examples, completions, strict=True)]
-        self.ledger.spend(Usage(), metric_calls=len(examples))
+        self._ledger.spend(Usage(), metric_calls=len(examples))
         trial = Trial(
             number=len(self.trials),
             candidate=candidate,
@@ -109,7 +107,7 @@ class Run:
             feedback=tuple(s.feedback for s in scores),
             parents=tuple(parents),
             info=info or {},
-            metric_calls=self.ledger.metric_calls,
+            metric_calls=self._ledger.metric_calls,
             usage=usage,
             seconds=time.perf_counter() - started,
         )
@@ -133,7 +131,7 @@ class Run:
                 self._samples += 1
                 request = _with_sample(request, self._samples)
             stamped.append(request)
-        self.ledger.reserve(metric_calls=0, lm_calls=len(stamped))
+        self._ledger.reserve(metric_calls=0, lm_calls=len(stamped))
         completions, _ = self._complete(self.proposer if proposer else self.backend, stamped, progress=False)
         return completions
 
@@ -143,11 +141,24 @@ class Run:
 
     def measure(self, candidate: Candidate, examples: Sequence[Example]) -> float:
         """Mean score outside the budget and the trial log (for final test-split reporting)."""
-        requests = [self.task.render(candidate, e) for e in examples]
-        completions, _ = self._complete(self.backend, requests, progress=False, charge=False)
-        scores = [self.metric_errors.score(self.task, e, self.task.resolve(candidate, c))  # failures score 0, logged
-                  for e, c in zip(examples, completions)]
+        completions, _ = self._answers(candidate, examples, charge=False)
+        scores = [self.metric_errors.score(self.task, e, c) for e, c in zip(examples, completions)]  # failures: 0, logged
         return sum(s.value for s in scores) / len(scores)
+
+    def _answers(self, candidate: Candidate, examples: Sequence[Example], *, charge: bool) -> tuple[list[Completion], Usage]:
+        """The task model's resolved answers to ``examples`` under ``candidate``, and what they cost."""
+        spent: list[Usage] = []
+
+        def complete(requests: list[Request]) -> list[Completion]:
+            completions, usage = self._complete(self.backend, requests, progress=charge and candidate.votes <= 1,
+                                                charge=charge)
+            spent.append(usage)
+            return completions
+
+        completions = answer(self.task, candidate, examples, complete)
+        if charge and candidate.votes > 1:
+            notify(self.callbacks, "on_examples", self, len(examples))
+        return completions, sum(spent, Usage())
 
     def _complete(
         self, backend: Any, requests: list[Request], *, progress: bool, charge: bool = True
@@ -157,11 +168,11 @@ class Run:
         usage = Usage()
         for start in range(0, len(requests), self.chunk):
             if charge:
-                self.ledger.check()
+                self._ledger.check()
             part = backend.complete(requests[start : start + self.chunk])
             spent = sum((c.usage for c in part), Usage())
             if charge:
-                self.ledger.spend(spent)
+                self._ledger.spend(spent)
                 self.cache_hits += sum(c.cached for c in part)
             usage = usage + spent
             completions.extend(part)
@@ -184,49 +195,85 @@ class Run:
         """The validation trial with the highest mean; the earliest wins ties."""
         trials = self.val_trials()
         if not trials:
-            limit = self.ledger.budget.metric_calls
+            limit = self._ledger.budget.metric_calls
             allows = f", the budget allows {limit} metric calls" if limit is not None else ""
             raise BudgetExhausted(f"not even the seed candidate could be validated (val has {len(self.task.val)} "
                                   f"examples{allows})")
         return max(trials, key=lambda t: (t.mean, -t.number))
 
+    @property
+    def model(self) -> Any:
+        """The task backend itself, without the response cache (what trainers read weights from)."""
+        return self.backend.inner if isinstance(self.backend, CachedBackend) else self.backend
+
+    # --- budget questions (nothing outside this module touches the ledger) ------------------
+    @property
+    def budget(self) -> Budget:
+        return self._ledger.budget
+
+    @property
+    def metric_calls(self) -> int:
+        """Metric calls spent so far (examples scored in trials)."""
+        return self._ledger.metric_calls
+
+    @property
+    def usage(self) -> Usage:
+        """What the task and proposer models have cost so far (training steps included)."""
+        return self._ledger.usage
+
     def remaining_metric_calls(self) -> int | None:
-        return self.ledger.remaining_metric_calls()
+        """Metric calls the budget has left (None: no metric-call limit)."""
+        return self._ledger.remaining_metric_calls()
+
+    def affords(self, metric_calls: int) -> bool:
+        """Whether the metric-call budget left pays for an evaluation of ``metric_calls`` examples."""
+        left = self._ledger.remaining_metric_calls()
+        return left is None or left >= metric_calls
+
+    def affords_validation(self, extra: int = 0) -> bool:
+        """Whether the budget pays for ``extra`` metric calls and then a full validation."""
+        return self.affords(extra + len(self.task.val))
+
+    def require_validation(self) -> None:
+        """Raise BudgetExhausted("metric_calls") unless a full validation is still affordable
+        (asked before spending calls, e.g. calibration probes, on a candidate the budget cannot score)."""
+        if not self.affords_validation():
+            raise BudgetExhausted("metric_calls")
+
+    def require(self, *, metric_calls: int = 0, lm_calls: int = 0) -> None:
+        """Raise BudgetExhausted unless the budget pays for this many metric and LM calls now."""
+        self._ledger.reserve(metric_calls=metric_calls, lm_calls=lm_calls)
+
+    def charge(self, usage: Usage) -> None:
+        """Count model work done outside ``evaluate``/``complete`` (a training step) against the budget."""
+        self._ledger.spend(usage)
 
     def sample(self, population: Sequence[Any], k: int) -> list[Any]:
         """A seeded random sample (the run's only source of randomness for optimizers)."""
         return self.rng.sample(list(population), min(k, len(population)))
 
 
-class MetricErrors:
-    """Examples whose metric failed (raised, or returned NaN, infinity or a value outside [0, 1]).
+def answer(task: Task, candidate: Candidate, examples: Sequence[Example],
+           complete: Callable[[list[Request]], list[Completion]]) -> list[Completion]:
+    """The resolved answers that ``complete`` (one batch call) gives to ``examples`` under ``candidate``:
+    the chosen label, the parsed answer, or with ``votes`` the majority of sampled answers."""
+    requests = [task.render(candidate, e) for e in examples]
+    if candidate.votes <= 1:
+        return [task.resolve(candidate, c) for c in complete(requests)]
+    from promptlift import voting
 
-    Such an example scores 0 with the error as feedback, so one odd example need not end a long
-    run; once more than ``rate`` of the examples scored so far failed, ``check`` raises the first
-    error (the run stops; the trials so far are saved). ``rate=0`` stops at the first failure.
-    """
+    n = candidate.votes
+    draws = complete(voting.expand(task, candidate, requests))
+    return [voting.majority(task, candidate, draws[i * n : (i + 1) * n]) for i in range(len(requests))]
 
-    def __init__(self, rate: float) -> None:
-        if not 0.0 <= rate <= 1.0:
-            raise ConfigError(f"metric_error_rate must be in [0, 1]. Got {rate!r}.")
-        self.rate = rate
-        self.scored = 0
-        self.failed: list[MetricError] = []
 
-    def score(self, task: Task, example: Example, completion: Completion) -> Score:
-        self.scored += 1
-        try:
-            return task.score(example, completion)
-        except MetricError as exc:
-            if not self.failed:
-                log.warning("%s (the example scores 0; the run stops past %.0f%% of examples)", exc, self.rate * 100)
-            self.failed.append(exc)
-            return Score(0.0, f"metric error: {exc}")
-
-    def check(self) -> None:
-        if self.failed and len(self.failed) > self.rate * self.scored:
-            raise MetricError(f"the metric failed on {len(self.failed)} of {self.scored} examples, more than "
-                              f"{self.rate:.0%}; the first: {self.failed[0]}")
+def score_outside(task: Task, candidate: Candidate, backend: Any,
+                  examples: Sequence[Example]) -> tuple[list[float], list[Completion]]:
+    """Per-example scores and answers of ``candidate`` on ``examples``, outside any run and budget
+    (test-split reporting: the search never sees these)."""
+    examples = list(examples)
+    completions = answer(task, candidate, examples, backend.complete)
+    return [task.score(e, c).value for e, c in zip(examples, completions, strict=True)], completions
 
 
 def _require_raw_prompt(backend: Any, requests: Sequence[Request]) -> None:

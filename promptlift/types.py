@@ -100,7 +100,11 @@ class Candidate:
     the model's chat template; "plain": ``Field: value`` completion text). ``verbalizer`` holds
     the word each choice is scored by (empty: the choices themselves), ``calibration`` a bias
     per choice subtracted from its log-probability, and ``soft_prompt`` the path of a
-    safetensors file with learned virtual tokens (never the tensor itself).
+    safetensors file with learned virtual tokens (never the tensor itself). ``weights`` is the
+    path of trained weights the backend applies (a PEFT LoRA adapter directory, a fine-tuned
+    model directory or a linear-probe head: :mod:`promptlift.backends.torch_weights`).
+    ``votes`` > 1 samples that many answers per input and keeps the most frequent parsed one
+    (self-consistency; generation tasks, :mod:`promptlift.voting`).
     ``reasoning`` asks the model to write a rationale before its answer (generation, then the
     answer is parsed; see ``promptlift.tasks.reasoning``), and ``retrieval`` adds demos chosen
     per input (after the fixed ``demos``).
@@ -114,6 +118,8 @@ class Candidate:
     soft_prompt: str | None = None
     reasoning: bool = False
     retrieval: Retrieval | None = None
+    weights: str | None = None
+    votes: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "demos", tuple(self.demos))
@@ -139,7 +145,9 @@ class Candidate:
         if self.verbalizer:
             parts.append("label words " + "/".join(self.verbalizer))
         parts += [name for name, on in (("calibrated", self.calibration), ("reasoning", self.reasoning),
-                                        ("soft prompt", self.soft_prompt)) if on]
+                                        ("soft prompt", self.soft_prompt), ("trained weights", self.weights)) if on]
+        if self.votes > 1:
+            parts.append(f"majority of {self.votes} samples")
         return f'{", ".join(parts)}; instruction "{one_line(self.instruction, width)}"'
 
     def to_dict(self) -> dict[str, Any]:
@@ -158,6 +166,10 @@ class Candidate:
             data["reasoning"] = True
         if self.retrieval is not None:
             data["retrieval"] = self.retrieval.to_dict()
+        if self.weights:
+            data["weights"] = self.weights
+        if self.votes:
+            data["votes"] = self.votes
         return data
 
     @classmethod
@@ -171,6 +183,8 @@ class Candidate:
             soft_prompt=data.get("soft_prompt"),
             reasoning=bool(data.get("reasoning", False)),
             retrieval=Retrieval.from_dict(data["retrieval"]) if data.get("retrieval") else None,
+            weights=data.get("weights"),
+            votes=int(data.get("votes", 0)),
         )
 
 
@@ -189,7 +203,8 @@ class Request:
 
     With ``choices`` the backend returns each choice's log-probability as the continuation
     (multi-token choices summed) instead of generating. ``sample`` separates cache entries of
-    repeated draws when ``temperature > 0``.
+    repeated draws when ``temperature > 0``. ``soft_prompt`` and ``weights`` are paths of trained
+    parameters the backend applies (the candidate's).
     """
 
     messages: tuple[Message, ...] = ()
@@ -200,6 +215,7 @@ class Request:
     stop: tuple[str, ...] = ()
     soft_prompt: str | None = None
     sample: int = 0
+    weights: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "messages", tuple(self.messages))
@@ -223,6 +239,8 @@ class Request:
                 data[name] = list(getattr(self, name))
         if self.soft_prompt:
             data["soft_prompt"] = self.soft_prompt
+        if self.weights:
+            data["weights"] = self.weights
         if self.temperature > 0:
             data["sample"] = self.sample
         return data
@@ -238,6 +256,7 @@ class Request:
             stop=tuple(data.get("stop", ())),
             soft_prompt=data.get("soft_prompt"),
             sample=data.get("sample", 0),
+            weights=data.get("weights"),
         )
 
 

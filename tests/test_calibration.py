@@ -117,7 +117,7 @@ def test_probes_are_lm_calls_in_the_budget_and_never_trials():
         calibration.contextual(run, run.task.seed)
     run = make_run()
     calibration.contextual(run, run.task.seed)
-    assert run.ledger.usage.calls == 3 and run.ledger.metric_calls == 0 and run.trials == []
+    assert run.usage.calls == 3 and run.metric_calls == 0 and run.trials == []
 
 
 def test_probes_are_cached(tmp_path):

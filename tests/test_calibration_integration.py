@@ -31,7 +31,7 @@ def test_contextual_calibration_of_a_plain_few_shot_candidate_on_the_real_model(
     candidate = calibration.calibrate(run, task.seed.with_(demos=tuple(demos), format="plain"), "contextual")
     bias = candidate.calibration
     assert len(bias) == 2 and all(math.isfinite(b) for b in bias) and sum(bias) == pytest.approx(0, abs=1e-5)
-    assert run.ledger.usage.calls == len(calibration.CONTENT_FREE) and run.trials == []
+    assert run.usage.calls == len(calibration.CONTENT_FREE) and run.trials == []
 
     evaluation = run.evaluate(candidate, task.val)
     for completion, prediction in zip(evaluation.completions, evaluation.trial.predictions):

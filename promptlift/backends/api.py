@@ -230,8 +230,8 @@ class APIBackend:
         return completion
 
     def _check(self, request: Request) -> None:
-        if request.soft_prompt:
-            raise CapabilityError("soft prompts need a local torch backend", backend=self.id)
+        if request.soft_prompt or request.weights:
+            raise CapabilityError("soft prompts and trained weights need a local torch backend", backend=self.id)
         if not request.is_chat and not self.capabilities.raw_prompt:
             raise CapabilityError(
                 "plain-format (raw prompt) requests need raw_prompt=True and a server with /completions",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Any, Protocol, Sequence, runtime_checkable
 
 from promptlift.types import Completion, Request
 
@@ -17,6 +17,7 @@ class Capabilities:
     raw_prompt: bool = False  # can score/generate a plain completion prompt (no chat template)
     soft_prompts: bool = False  # applies Request.soft_prompt
     gradients: bool = False  # implements the GradientBackend protocol
+    weights: bool = False  # applies Request.weights (LoRA adapters, fine-tuned models, probe heads)
     max_context: int = 2048
 
 
@@ -33,6 +34,37 @@ class Backend(Protocol):
     capabilities: Capabilities
 
     def complete(self, requests: Sequence[Request]) -> list[Completion]: ...
+
+
+@runtime_checkable
+class GradientBackend(Backend, Protocol):
+    """A backend whose model can be trained in process (soft prompts, LoRA, fine-tuning, probes).
+
+    ``model`` is the transformers causal LM the backend scores with, ``tokenizer`` its
+    tokenizer, and ``encode(request)`` returns ``(prompt_ids, choice_ids)`` exactly as scoring
+    tokenizes them, so training sees the tokens evaluation sees. Only the torch backend
+    implements it; optimizers that train call :func:`require_gradients` up front.
+    """
+
+    model: Any
+    tokenizer: Any
+
+    def encode(self, request: Request) -> tuple[list[int], list[list[int]]]: ...
+
+
+def require_gradients(backend: Backend, purpose: str) -> GradientBackend:
+    """``backend`` as a GradientBackend, or a CapabilityError naming ``purpose`` and what is missing."""
+    from promptlift.errors import CapabilityError
+
+    require(backend, "gradients", purpose)
+    if not isinstance(backend, GradientBackend):
+        missing = [a for a in ("model", "tokenizer", "encode") if not hasattr(backend, a)]
+        raise CapabilityError(
+            f"{purpose} needs a gradient backend exposing model, tokenizer and encode(); "
+            f"{backend.id} lacks {', '.join(missing)}",
+            backend=backend.id,
+        )
+    return backend
 
 
 def require(backend: Backend, capability: str, purpose: str) -> None:

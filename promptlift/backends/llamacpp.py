@@ -60,8 +60,9 @@ class LlamaCppBackend:
     # --- the one call --------------------------------------------------------------------
     def complete(self, requests: Sequence[Request]) -> list[Completion]:
         for request in requests:
-            if request.soft_prompt:
-                raise CapabilityError("soft prompts need the torch engine (torch:MODEL)", backend=self.id)
+            if request.soft_prompt or request.weights:
+                raise CapabilityError("soft prompts and trained weights need the torch engine (torch:MODEL)",
+                                      backend=self.id)
         with self._lock:
             out: list[Completion | None] = [None] * len(requests)
             scoring = [i for i, r in enumerate(requests) if r.choices]

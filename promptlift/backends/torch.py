@@ -9,7 +9,9 @@ requests are rendered with the tokenizer's chat template, raw ``prompt`` request
 as is; the prompt is tokenized with the model's normal special-token handling, each choice
 separately without special tokens, and a choice's score is the sum of its tokens'
 log-probabilities given the prompt. Scoring and generation compute a group's shared prefix
-once (:mod:`~promptlift.backends.torch_prefix`), and apply ``Request.soft_prompt``.
+once (:mod:`~promptlift.backends.torch_prefix`), and apply ``Request.soft_prompt`` and
+``Request.weights`` (a LoRA adapter, a fine-tuned model or a linear probe:
+:mod:`~promptlift.backends.torch_weights`; the most recent one is kept loaded).
 
 For soft-prompt training (the GradientBackend side) the backend exposes ``model``,
 ``tokenizer``, ``device``, ``dtype`` and :meth:`TorchBackend.encode`.
@@ -73,13 +75,14 @@ class TorchBackend:
         self.batch_size = batch_size or (64 if cuda else 8)
         self.store = PrefixStore(self.model, capacity=prefixes)
         self._soft: dict[str, Any] = {}
+        self._weights: dict[str, Any] = {}
         self._choices: dict[str, tuple[int, ...]] = {}
         self._lock = threading.Lock()
         self.id = f"torch:{name or self.path.name}:{weights_hash(self.path)}"
         has_template = bool(getattr(self.tokenizer, "chat_template", None))
         self.capabilities = Capabilities(
             chat=has_template, choice_scoring=True, raw_prompt=True, soft_prompts=True, gradients=True,
-            max_context=int(getattr(self.model.config, "max_position_embeddings", 2048)),
+            weights=True, max_context=int(getattr(self.model.config, "max_position_embeddings", 2048)),
         )
         self.end_ids = _end_ids(self.tokenizer, self.model)
 
@@ -127,40 +130,59 @@ class TorchBackend:
         with self._lock, torch.inference_mode(), masked_attention(self.device):
             groups: dict[tuple, list[int]] = defaultdict(list)
             for i, request in enumerate(requests):
-                groups[(bool(request.choices), request.soft_prompt or "")].append(i)
-            for (scoring, soft_path), indices in groups.items():
+                groups[(bool(request.choices), request.soft_prompt or "", request.weights or "")].append(i)
+            for (scoring, soft_path, weights_path), indices in groups.items():
                 batch = [requests[i] for i in indices]
-                run = self._score if scoring else self._generate
-                for i, completion in zip(indices, run(batch, self._soft_prompt(soft_path))):
+                for i, completion in zip(indices, self._run(batch, scoring, soft_path, weights_path)):
                     out[i] = completion
         return out  # type: ignore[return-value]
 
+    def _run(self, batch: Sequence[Request], scoring: bool, soft_path: str, weights_path: str) -> list[Completion]:
+        """One group: the same kind of call, soft prompt and weights."""
+        soft = self._soft_prompt(soft_path)
+        weights = self._weighted(weights_path)
+        if isinstance(weights, _Probed):
+            if not scoring or soft is not None:
+                raise CapabilityError("a linear probe scores choices only, without a soft prompt", backend=self.id)
+            return self._probe(batch, weights.probe)
+        model, store = weights if weights is not None else (self.model, self.store)
+        return (self._score if scoring else self._generate)(batch, soft, model, store)
+
     # --- choice scoring ------------------------------------------------------------------
-    def _score(self, requests: Sequence[Request], soft: Any) -> list[Completion]:
+    def _score(self, requests: Sequence[Request], soft: Any, model: Any, store: Any) -> list[Completion]:
         from promptlift.backends.torch_scoring import Item, score_group
 
         started = time.perf_counter()
         encoded = [self._checked(r) for r in requests]
         results: list[list[float]] = [[] for _ in requests]
-        for root, members, prompts in self._groups(encoded, soft):
+        for root, members, prompts in self._groups(encoded, soft, store):
             items = [Item(p, tuple(map(tuple, encoded[i][1]))) for i, p in zip(members, prompts)]
-            scores = score_group(self.model, self.store, root, items, chunk_tokens=self.chunk_tokens)
+            scores = score_group(model, store, root, items, chunk_tokens=self.chunk_tokens)
             for i, value in zip(members, scores):
                 results[i] = value
-        seconds = (time.perf_counter() - started) / len(requests)
-        return [
-            Completion(text=r.choices[max(range(len(lp)), key=lp.__getitem__)], choice_logprobs=tuple(lp),
-                       usage=Usage(calls=1, prompt_tokens=len(e[0]), dollars=0.0, seconds=seconds))
-            for r, e, lp in zip(requests, encoded, results)
-        ]
+        return _choice_completions(requests, encoded, results, started)
 
-    def _groups(self, encoded: Sequence[tuple[list[int], Any]], soft: Any) -> list[tuple[Any, list[int], list[tuple[int, ...]]]]:
+    def _probe(self, requests: Sequence[Request], probe: Any) -> list[Completion]:
+        """Choices ranked by a linear probe on the prompt's hidden state (the probe's classes, in order)."""
+        from promptlift.backends.torch_probe import choice_logprobs
+
+        started = time.perf_counter()
+        encoded = [self._checked(r) for r in requests]
+        for request in requests:
+            if tuple(c.strip() for c in request.choices) != probe.classes:
+                raise BackendError(f"the probe's classes {list(probe.classes)} are not the request's choices "
+                                   f"{list(request.choices)}", backend=self.id)
+        results = choice_logprobs(self.model, probe, [e[0] for e in encoded], pad_id=self.tokenizer.pad_token_id or 0)
+        return _choice_completions(requests, encoded, results, started)
+
+    def _groups(self, encoded: Sequence[tuple[list[int], Any]], soft: Any,
+                store: Any) -> list[tuple[Any, list[int], list[tuple[int, ...]]]]:
         """(root, request indices, prompt tokens after the root's head) per group sharing a prefix."""
         from promptlift.backends.torch_prefix import cluster
 
         out = []
         for head, members in _by_head(self.tokenizer, encoded, soft).items():
-            root = self.store.root(soft, head)
+            root = store.root(soft, head)
             prompts = [tuple(encoded[i][0][len(head):]) for i in members]
             for group in cluster(prompts):
                 out.append((root, [members[k] for k in group], [prompts[k] for k in group]))
@@ -179,21 +201,21 @@ class TorchBackend:
         return prompt, choices
 
     # --- generation ----------------------------------------------------------------------
-    def _generate(self, requests: Sequence[Request], soft: Any) -> list[Completion]:
+    def _generate(self, requests: Sequence[Request], soft: Any, model: Any, store: Any) -> list[Completion]:
         from promptlift.backends.torch_generate import generate_batch
         from promptlift.backends.torch_scoring import Item, shared_length
 
         started = time.perf_counter()
         encoded = [self._checked(r) for r in requests]
         outputs: list[Any] = [None] * len(requests)
-        for root, members, prompts in self._groups(encoded, soft):
+        for root, members, prompts in self._groups(encoded, soft, store):
             shared = shared_length([Item(p, ()) for p in prompts])
-            prefix = self.store.prefix(root, prompts[0][:shared])
+            prefix = store.prefix(root, prompts[0][:shared])
             order = sorted(range(len(members)), key=lambda k: len(prompts[k]))
             for start in range(0, len(order), self.batch_size):
                 part = order[start : start + self.batch_size]
                 jobs = [_job(requests[members[k]], prompts[k][shared:]) for k in part]
-                for k, output in zip(part, generate_batch(self.model, self.tokenizer, prefix, jobs, self.end_ids)):
+                for k, output in zip(part, generate_batch(model, self.tokenizer, prefix, jobs, self.end_ids)):
                     outputs[members[k]] = output
         seconds = (time.perf_counter() - started) / len(requests)
         return [
@@ -222,6 +244,46 @@ class TorchBackend:
             tensor = tensors[TENSOR_NAME[metadata["kind"]]].to(self.device, self.dtype)
             self._soft = {key: SoftPrompt(key=key, kind=metadata["kind"], tensor=tensor)}
         return self._soft[key]
+
+
+    # --- trained weights -----------------------------------------------------------------
+    def _weighted(self, path: str) -> Any:
+        """(model, prefix store) for a ``lora``/``finetune`` directory, a ``_Probed`` for a probe, or None.
+
+        The most recent one stays loaded (keyed by path and its metadata file's mtime)."""
+        if not path:
+            return None
+        from promptlift.backends import torch_weights
+        from promptlift.backends.torch_prefix import PrefixStore
+
+        metadata = torch_weights.read_metadata(path, model_id=self.id)
+        key = f"{Path(path).resolve()}:{(Path(path) / torch_weights.METADATA).stat().st_mtime_ns}"
+        if key not in self._weights:
+            kind = metadata["kind"]
+            if kind == "probe":
+                loaded: Any = _Probed(torch_weights.load_probe(path, metadata, device=self.device))
+            else:
+                model = torch_weights.load_model(self.model, path, kind, device=self.device, dtype=self.dtype)
+                loaded = (model, PrefixStore(model, capacity=self.store.capacity))
+            self._weights = {key: loaded}
+        return self._weights[key]
+
+
+class _Probed:
+    """A loaded linear probe standing in for a model (scoring goes through ``TorchBackend._probe``)."""
+
+    def __init__(self, probe: Any) -> None:
+        self.probe = probe
+
+
+def _choice_completions(requests: Sequence[Request], encoded: Sequence[tuple[list[int], Any]],
+                        results: Sequence[Sequence[float]], started: float) -> list[Completion]:
+    seconds = (time.perf_counter() - started) / len(requests)
+    return [
+        Completion(text=r.choices[max(range(len(lp)), key=lp.__getitem__)], choice_logprobs=tuple(lp),
+                   usage=Usage(calls=1, prompt_tokens=len(e[0]), dollars=0.0, seconds=seconds))
+        for r, e, lp in zip(requests, encoded, results)
+    ]
 
 
 def _by_head(tokenizer: Any, encoded: Sequence[tuple[list[int], Any]], soft: Any) -> dict[tuple[int, ...], list[int]]:

@@ -43,12 +43,17 @@ class _Strict(BaseModel):
 
 
 class TaskSpec(_Strict):
-    """A built-in task name or a .jsonl/.csv path; ``options`` go to get_task/load_task."""
+    """A built-in task name or a .jsonl/.csv path; ``options`` go to get_task/load_task.
+
+    ``train`` keeps only the first N training examples: specs that differ only in ``train``
+    share their validation and test splits and have nested training sets (a learning curve).
+    """
 
     name: str
     sizes: tuple[int, int, int] | None = None
     options: dict[str, Any] = Field(default_factory=dict)
     label: str | None = None
+    train: int | None = Field(None, ge=1)
 
     @property
     def key(self) -> str:
@@ -214,6 +219,9 @@ class SweepConfig(_Strict):
         return self.storage or f"sqlite:///{(self.output_dir / 'sweep.db').resolve()}"
 
 
+_UNSET_TASK_FIELDS = {"train"}  # fields added after sweeps were stored: left out while unset, so cell ids stay
+
+
 @dataclass(frozen=True)
 class Cell:
     """One point of a sweep: everything needed to run it, JSON-able, with a stable id."""
@@ -229,7 +237,8 @@ class Cell:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "task": self.task.model_dump(), "optimizer": self.optimizer, "label": self.label,
+            "task": self.task.model_dump(exclude=_UNSET_TASK_FIELDS if self.task.train is None else None),
+            "optimizer": self.optimizer, "label": self.label,
             "params": dict(self.params), "model": self.model.model_dump(),
             "proposer": self.proposer.model_dump() if self.proposer else None,
             "budget": dict(self.budget), "seed": self.seed,

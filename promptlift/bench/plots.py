@@ -77,3 +77,52 @@ def score_vs_budget(frame: Any, summary: Any, path: str | Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120, format="png")
     plt.close(fig)
+
+
+def ladder_curves(lines: Any, tasks: Any, family: Any, path: str | Path) -> None:
+    """Learning curves: per task, each rung's mean test score ± std against the training-set size."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(tasks), figsize=(6.5 * len(tasks), 4.5), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        sizes = sorted(n for t, n in lines if t == task)
+        present = {r for n in sizes for r in lines[(task, n)]}
+        rungs = [r for r in family if r in present]  # the ladder's order
+        for k, rung in enumerate(rungs):
+            points = [(n, lines[(task, n)][rung].means) for n in sizes if rung in lines[(task, n)]]
+            xs = [n for n, _ in points]
+            ax.errorbar(xs, [m.mean() for _, m in points], yerr=[m.std() for _, m in points], capsize=3,
+                        marker="o", color=f"C{k % 10}", ls="--" if family.get(rung) == "training" else "-", label=rung)
+        ax.set_xscale("log")
+        ax.minorticks_off()
+        ax.set_xticks(sizes, [str(n) for n in sizes])
+        ax.set_xlabel("training examples")
+        ax.set_ylabel("test score (mean ± std over seeds)")
+        ax.set_title(f"{task}: prompting (solid) vs training (dashed)", fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, format="png")
+    plt.close(fig)
+
+
+def ladder_cost(lines: Any, tasks: Any, family: Any, path: str | Path) -> None:
+    """Per task, at the largest training size: each rung's test score against its prompt tokens per query."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(tasks), figsize=(6.5 * len(tasks), 4.5), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        largest = max(n for t, n in lines if t == task)
+        for k, (rung, line) in enumerate(lines[(task, largest)].items()):
+            if line.prompt_tokens is None:
+                continue
+            ax.scatter(line.prompt_tokens, line.means.mean(), color=f"C{k % 10}",
+                       marker="s" if family.get(rung) == "training" else "o", s=40)
+            ax.annotate(rung, (line.prompt_tokens, line.means.mean()), fontsize=7, xytext=(4, 3),
+                        textcoords="offset points")
+        ax.set_xscale("log")
+        ax.set_xlabel("prompt tokens per query (log)")
+        ax.set_ylabel("test score (mean over seeds)")
+        ax.set_title(f"{task} at n={largest}: score against cost per query", fontsize=10)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, format="png")
+    plt.close(fig)

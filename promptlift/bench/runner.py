@@ -25,6 +25,7 @@ from promptlift import safefile
 from promptlift.budget import Budget
 from promptlift.cache import CachedBackend, ResponseCache
 from promptlift.errors import ConfigError
+from promptlift.run import score_outside
 from promptlift.types import Candidate, Example, Usage
 
 log = logging.getLogger(__name__)
@@ -76,8 +77,15 @@ def build_task(spec: TaskSpec) -> Any:
     from promptlift.tasks import get_task, load_task
 
     if Path(spec.name).suffix in (".jsonl", ".json", ".csv", ".tsv"):
-        return load_task(spec.name, **spec.options)
-    return get_task(spec.name, **({"sizes": tuple(spec.sizes)} if spec.sizes else {}), **spec.options)
+        task = load_task(spec.name, **spec.options)
+    else:
+        task = get_task(spec.name, **({"sizes": tuple(spec.sizes)} if spec.sizes else {}), **spec.options)
+    if spec.train is not None:
+        if spec.train > len(task.train):
+            raise ConfigError(f"task {spec.key!r}: train={spec.train} but the training split has {len(task.train)} "
+                              "examples")
+        task = dataclasses.replace(task, train=task.train[: spec.train])
+    return task
 
 
 def build_optimizer(name: str, params: Mapping[str, Any]) -> Any:
@@ -124,10 +132,30 @@ def _tuples(value: Any) -> Any:
 
 def score(task: Any, candidate: Candidate, backend: Any, examples: Iterable[Example]) -> float:
     """Mean score of a candidate on examples, outside any budget."""
-    examples = list(examples)
-    completions = backend.complete([task.render(candidate, e) for e in examples])
-    values = [task.score(e, task.resolve(candidate, c)).value for e, c in zip(examples, completions, strict=True)]
+    values, _ = score_outside(task, candidate, backend, list(examples))
     return sum(values) / len(values)
+
+
+def test_columns(task: Any, candidate: Candidate, backend: Any, prefix: str) -> dict[str, Any]:
+    """``<prefix>_test`` (the mean), ``<prefix>_test_scores`` (per example, in the test split's order,
+    for paired comparisons) and ``<prefix>_prompt_tokens`` (mean prompt tokens per test query, all
+    samples of a voting candidate counted)."""
+    if not task.test:
+        return {f"{prefix}_test": None}
+    values, completions = score_outside(task, candidate, backend, task.test)
+    return {f"{prefix}_test": sum(values) / len(values), f"{prefix}_test_scores": values,
+            f"{prefix}_prompt_tokens": sum(c.usage.prompt_tokens for c in completions) / len(completions)}
+
+
+def model_parameters(backend: Any) -> int | None:
+    """The parameter count of an in-process model (the ladder's cost model needs it), else None."""
+    model = getattr(backend, "model", None)
+    return sum(p.numel() for p in model.parameters()) if model is not None else None
+
+
+def training_columns(best: Any) -> dict[str, Any]:
+    """What the best trial's training cost (trained rungs record it in the trial's info)."""
+    return {name: best.info.get(name) for name in ("train_seconds", "train_tokens", "trainable_parameters")}
 
 
 def run_cell(cell: Cell, run_dir: Path, pool: BackendPool, *, cache: str = "cell", callbacks: Sequence[Any] = (),
@@ -181,9 +209,10 @@ def _run_promptlift(cell: Cell, task: Any, backend: Any, seed_scorer: Any, propo
         callbacks=callbacks, cache=responses, evaluate_test=False,
     )
     scorer = CachedBackend(backend, responses) if responses is not None else backend
-    baseline_test = score(task, task.seed, seed_scorer, task.test) if task.test else None
-    best_test = baseline_test if result.best_candidate == task.seed else (
-        score(task, result.best_candidate, scorer, task.test) if task.test else None)
+    baseline = test_columns(task, task.seed, seed_scorer, "baseline")
+    best = baseline if result.best_candidate == task.seed else test_columns(task, result.best_candidate, scorer, "best")
+    tests = {**baseline, **{k.replace("baseline", "best", 1): v for k, v in best.items()}}
+    baseline_test, best_test = tests["baseline_test"], tests["best_test"]
     result = dataclasses.replace(result, best_test=best_test, baseline_test=baseline_test)
     result.to_json(run_dir / "result.json")  # the run log wrote it before the test scores existed
     usage = result.usage
@@ -195,6 +224,8 @@ def _run_promptlift(cell: Cell, task: Any, backend: Any, seed_scorer: Any, propo
         "cache_hits": result.cache_hits, "search_seconds": result.wall_seconds, "trials": len(result.trials),
         "stopped_by": result.stopped_by, "backend": result.backend,
         "instruction": result.best_candidate.instruction, "n_demos": len(result.best_candidate.demos),
+        **{k: v for k, v in tests.items() if k not in ("baseline_test", "best_test")},
+        **training_columns(result.best), "model_parameters": model_parameters(backend),
     }
 
 

@@ -158,7 +158,8 @@ def to_dspy(candidate: Candidate, task: Task) -> Any:
     """A DSPy program with the candidate's instruction and demos (ChainOfThought if it reasons)."""
     import dspy
 
-    dropped = [name for name in ("verbalizer", "calibration", "soft_prompt", "retrieval") if getattr(candidate, name)]
+    dropped = [name for name in ("verbalizer", "calibration", "soft_prompt", "retrieval", "weights", "votes")
+               if getattr(candidate, name)]
     if candidate.format != "chat":
         dropped.append("format")
     if dropped:

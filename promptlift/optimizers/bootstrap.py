@@ -18,7 +18,6 @@ from collections import defaultdict
 from typing import Sequence
 
 from promptlift import calibration, formats
-from promptlift.errors import BudgetExhausted
 from promptlift.optimizers.base import Optimizer
 from promptlift.run import Evaluation, Run
 from promptlift.types import Candidate, Example
@@ -85,8 +84,7 @@ class BootstrapFewShot(Optimizer):
             if candidate in seen:
                 continue
             seen.add(candidate)
-            if not fits(run, len(task.val)):
-                raise BudgetExhausted("metric_calls")
+            run.require_validation()
             candidate = calibration.calibrate(run, candidate, self.calibrate)
             info = {"bootstrapped": sum(d.id in used for d in demos), "labeled": sum(d.id not in used for d in demos)}
             run.validate(candidate, parents=parents, info=info)
@@ -166,8 +164,3 @@ def dress(run: Run, candidate: Candidate, fmts: Sequence[str]) -> Candidate:
     """``candidate`` in a prompt format drawn from ``fmts`` (unchanged when empty)."""
     return candidate.with_(format=run.rng.choice(list(fmts))) if fmts else candidate
 
-
-def fits(run: Run, metric_calls: int) -> bool:
-    """Whether the budget still has room for an evaluation of ``metric_calls`` examples."""
-    left = run.remaining_metric_calls()
-    return left is None or left >= metric_calls

@@ -16,7 +16,6 @@ from collections import defaultdict
 from typing import Sequence
 
 from promptlift import calibration, formats, verbalizers
-from promptlift.errors import BudgetExhausted
 from promptlift.optimizers.base import Optimizer
 from promptlift.run import Run
 from promptlift.types import Candidate, Example
@@ -84,9 +83,8 @@ class FewShot(Optimizer):
         if candidate in seen:
             return
         seen.add(candidate)
-        left = run.remaining_metric_calls()
-        if self.calibrate and left is not None and left < len(run.task.val):
-            raise BudgetExhausted("metric_calls")  # no probe calls for a candidate the budget cannot score
+        if self.calibrate:
+            run.require_validation()  # no probe calls for a candidate the budget cannot score
         candidate = calibration.calibrate(run, candidate, self.calibrate)
         info = {"k": len(candidate.demos), "format": candidate.format}
         run.validate(candidate, parents=(0,), info=info | ({"calibrate": self.calibrate} if self.calibrate else {}))

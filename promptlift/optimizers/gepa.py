@@ -114,10 +114,10 @@ class GEPA(Optimizer):
             if not self._affordable(run):
                 log.info("gepa: the budget left cannot validate another candidate; stopping")
                 return
-            spent = run.ledger.metric_calls
+            spent = run.metric_calls
             if not (state.merges_due and self._merge(run, state, iteration)):
                 self._reflect(run, state, iteration)
-            idle = 0 if run.ledger.metric_calls > spent else idle + 1
+            idle = 0 if run.metric_calls > spent else idle + 1
             if idle >= self.patience:
                 log.info("gepa: %d iterations without a usable proposal; stopping", idle)
                 return
@@ -139,8 +139,7 @@ class GEPA(Optimizer):
         state.pool.add(candidate, val.number, val.example_ids, val.scores, parents=(0,))
 
     def _affordable(self, run: Run) -> bool:
-        remaining = run.remaining_metric_calls()
-        return remaining is None or remaining >= self.minibatch_size + len(run.task.val)
+        return run.affords_validation(self.minibatch_size)
 
     # --- reflective mutation ---------------------------------------------------------------
     def _reflect(self, run: Run, state: _State, iteration: int) -> str:

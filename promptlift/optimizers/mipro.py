@@ -29,9 +29,9 @@ from collections import defaultdict
 from typing import Any, Sequence
 
 from promptlift import calibration, formats, safefile
-from promptlift.errors import BudgetExhausted, ConfigError
+from promptlift.errors import ConfigError
 from promptlift.optimizers.base import Optimizer
-from promptlift.optimizers.bootstrap import bootstrap_pool, check_common, draw, fits
+from promptlift.optimizers.bootstrap import bootstrap_pool, check_common, draw
 from promptlift.optimizers.propose import ask, extract_instruction
 from promptlift.run import Run
 from promptlift.tasks.render import field_lines, label
@@ -106,17 +106,16 @@ class JointSearch(Optimizer):
         minibatch = min(self.minibatch_size, len(run.task.val))
         for number in range(self.max_trials):
             replay = done[number] if number < len(done) else None
-            if replay is None and not fits(run, minibatch + len(run.task.val)):
+            if replay is None and not run.affords_validation(minibatch):
                 break
             trial = replay or self.new_trial(study, run, space, number)
             config = tuple(trial.params.get(name, 0) for name in ("instruction", "demos", "format"))
             self.score(run, study, trial, number, replay is not None, board, config)
             if (number + 1) % self.full_eval_every == 0:
                 board.validate_next(run)
-        while fits(run, len(run.task.val)) and board.validate_next(run):
+        while run.affords_validation() and board.validate_next(run):
             pass
-        if not fits(run, len(run.task.val)):
-            raise BudgetExhausted("metric_calls")
+        run.require_validation()
 
     def space(self, run: Run) -> Space:
         """The components: demo sets (bootstrapping first), then proposed instructions."""

@@ -20,6 +20,11 @@ OPTIMIZERS: dict[str, str] = {
     "gepa": "promptlift.optimizers.gepa:GEPA",
     "genetic": "promptlift.optimizers.genetic:GeneticSearch",
     "soft_prompt": "promptlift.optimizers.soft_prompt:SoftPromptTuning",
+    "lora": "promptlift.optimizers.finetune:LoRA",
+    "finetune": "promptlift.optimizers.finetune:FineTuning",
+    "rft": "promptlift.optimizers.rft:RejectionSamplingFineTuning",
+    "linear_probe": "promptlift.optimizers.probe:LinearProbe",
+    "best_of_n": "promptlift.optimizers.best_of_n:BestOfN",
 }
 
 

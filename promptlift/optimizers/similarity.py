@@ -17,9 +17,8 @@ import logging
 
 from promptlift import calibration, formats
 from promptlift.embeddings import EMBEDDERS
-from promptlift.errors import BudgetExhausted
 from promptlift.optimizers.base import Optimizer
-from promptlift.optimizers.bootstrap import check_common, fits
+from promptlift.optimizers.bootstrap import check_common
 from promptlift.run import Run
 from promptlift.tasks import retrieval
 from promptlift.types import Retrieval
@@ -68,8 +67,7 @@ class SimilarityFewShot(Optimizer):
             return
         retrieval.warm(task, Retrieval(pool=pool, embedder=self.embedder), task.val + task.test)
         for k, balanced, fmt in self.grid(run):
-            if not fits(run, len(task.val)):
-                raise BudgetExhausted("metric_calls")
+            run.require_validation()
             spec = Retrieval(pool=pool, k=k, embedder=self.embedder, balanced=balanced)
             candidate = task.seed.with_(retrieval=spec, **({"format": fmt} if fmt else {}))
             candidate = calibration.calibrate(run, candidate, self.calibrate)

@@ -11,7 +11,7 @@ keeps the best checkpoint; ``patience`` stops early when validation stops improv
 
 Budget: metric calls are validation evaluations only (as for every optimizer, one per
 scored example). Each training example a step consumes is charged as one LM call plus its
-prompt tokens (``run.ledger``), so ``lm_calls``, ``tokens`` and ``seconds`` limits also
+prompt tokens (``run.charge``), so ``lm_calls``, ``tokens`` and ``seconds`` limits also
 bound training. Training stops before it would run past a validation the metric-call
 budget can no longer pay for.
 """
@@ -20,43 +20,32 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
-import statistics
-import time
 from pathlib import Path
 from typing import Any, ClassVar
 
-from promptlift.backends.base import require
-from promptlift.cache import default_cache_dir
-from promptlift.errors import CapabilityError, ConfigError
-from promptlift.optimizers.base import Optimizer
+from promptlift.backends.base import GradientBackend, require
+from promptlift.errors import CapabilityError
+from promptlift.optimizers.training import GradientTraining, parent_of, weights_dir
 from promptlift.run import Run
-from promptlift.types import Candidate, Usage
+from promptlift.training.loop import Loop
+from promptlift.types import Candidate
 
 log = logging.getLogger(__name__)
 
 MODES = ("prompt", "prefix")
-LOSSES = ("choices", "likelihood")
 INITS = ("text", "vocab", "random")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class SoftPromptTuning(Optimizer):
+class SoftPromptTuning(GradientTraining):
     """Prompt tuning (Lester et al. 2021) and prefix tuning (Li & Liang 2021) on a gradient backend.
 
     mode: "prompt" (n_tokens virtual input embeddings) or "prefix" (per-layer key/value prefixes).
     n_tokens: number of virtual tokens. init: "text" (tokens of ``init_text``, default the
     instruction of the hard candidate), "vocab" (sampled vocabulary tokens) or "random".
-    lr, weight_decay, grad_clip: AdamW settings (grad_clip None: no clipping).
-    steps or epochs: training length (epochs, if set, overrides steps). batch_size: examples per step.
-    eval_every: steps between validations. patience: validations without improvement before
-    stopping (None: never stop early). projection: prefix reparameterisation MLP width (None: none).
-    initial: the hard candidate to compose with (None: the task's seed); a Candidate, its JSON dict,
-    or the path of a JSON file holding one (e.g. another run's ``best_candidate.json``).
-    autocast: bf16 autocast on CUDA.
-    loss (classification tasks): "choices", cross-entropy over the task's choices (their summed
-    token log-probabilities, what scoring ranks), or "likelihood", the negative log-likelihood
-    of the correct choice's tokens over the whole vocabulary (HF PEFT's causal-LM loss).
+    projection: prefix reparameterisation MLP width (None: none). The training settings
+    (lr, steps, epochs, batch_size, eval_every, patience, initial, loss, ...) are
+    :class:`~promptlift.optimizers.training.GradientTraining`'s.
     """
 
     name: ClassVar[str] = "soft_prompt"
@@ -65,71 +54,28 @@ class SoftPromptTuning(Optimizer):
     init: str = "text"
     init_text: str | None = None
     lr: float = 0.03
-    steps: int = 100
-    epochs: float | None = None
-    batch_size: int = 8
-    weight_decay: float = 0.0
-    grad_clip: float | None = 1.0
-    eval_every: int = 25
-    patience: int | None = 3
     projection: int | None = None
-    initial: Candidate | None = None
-    autocast: bool = True
-    loss: str = "choices"
-
-    def __post_init__(self) -> None:
-        if isinstance(self.initial, (dict, str, Path)):  # the string boundary: JSON or a best_candidate.json path
-            object.__setattr__(self, "initial", _candidate_from(self.initial))
-        super().__post_init__()
 
     def _check(self) -> None:
+        super()._check()
         self.require("mode", self.mode in MODES, f"one of {MODES}")
         self.require("init", self.init in INITS, f"one of {INITS}")
-        self.require("loss", self.loss in LOSSES, f"one of {LOSSES}")
-        for name in ("n_tokens", "steps", "batch_size", "eval_every"):
-            value = getattr(self, name)
-            self.require(name, isinstance(value, int) and not isinstance(value, bool) and value >= 1, "an int >= 1")
-        self.require("lr", isinstance(self.lr, (int, float)) and self.lr > 0, "a float > 0")
-        self.require("weight_decay", isinstance(self.weight_decay, (int, float)) and self.weight_decay >= 0, "a float >= 0")
-        self.require("grad_clip", self.grad_clip is None or self.grad_clip > 0, "None or a float > 0")
-        self.require("epochs", self.epochs is None or self.epochs > 0, "None or a float > 0")
-        self.require("patience", self.patience is None or (isinstance(self.patience, int) and self.patience >= 1), "None or an int >= 1")
+        value = self.n_tokens
+        self.require("n_tokens", isinstance(value, int) and not isinstance(value, bool) and value >= 1, "an int >= 1")
         ok = self.projection is None or (isinstance(self.projection, int) and self.projection >= 1 and self.mode == "prefix")
         self.require("projection", ok, "None, or an int >= 1 with mode='prefix'")
-        self.require("initial", self.initial is None or isinstance(self.initial, Candidate),
-                     "None, a Candidate, its JSON dict or a JSON file with one")
 
-    def config(self) -> dict[str, Any]:
-        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        data["initial"] = self.initial.to_dict() if self.initial is not None else None
-        return {"optimizer": self.name, **data}
-
-    def optimize(self, task: Any, backend: Any, **kwargs: Any) -> Any:
-        """As ``Optimizer.optimize``, after checking up front that ``backend`` can train soft prompts."""
-        check_backend(backend)
-        return super().optimize(task, backend, **kwargs)
+    def check_backend(self, backend: Any) -> GradientBackend:
+        """A gradient backend that also applies soft prompts."""
+        gradient = super().check_backend(backend)
+        require(backend, "soft_prompts", "SoftPromptTuning")
+        return gradient
 
     # --- search ----------------------------------------------------------------------------
     def _search(self, run: Run) -> None:
-        backend = check_backend(getattr(run.backend, "inner", run.backend))
-        hard = self._hard_candidate(run)
-        if not run.task.train:
-            raise ConfigError(f"SoftPromptTuning needs training examples; task {run.task.name!r} has none")
-        if not self._can_validate(run):
-            log.warning("no metric-call budget left to validate a soft prompt; nothing trained")
-            return
-        session = _Session.start(self, run, backend, hard)
-        session.train()
-
-    def _hard_candidate(self, run: Run) -> Candidate:
-        """The hard candidate the soft prompt is added to; validated alone first if new."""
-        hard = (self.initial or run.task.seed).with_(soft_prompt=None)
-        if getattr(hard, "reasoning", False):
-            raise ConfigError("SoftPromptTuning trains the answer directly; its hard candidate cannot ask for "
-                              "reasoning first (reasoning=True): pass a candidate with reasoning=False")
-        if hard != run.task.seed:
-            run.validate(hard, info={"role": "initial"})
-        return hard
+        ready = self.ready(run)
+        if ready is not None:
+            _Session.start(self, run, *ready).train()
 
     def trainable_parameters(self, backend: Any) -> int:
         """Parameters trained on ``backend``'s model: n x hidden (prompt), n x 2 x layers x kv_dim (prefix),
@@ -145,52 +91,10 @@ class SoftPromptTuning(Optimizer):
         p = self.projection
         return n * dims.hidden + (dims.hidden * p + p) + (p * kv + kv)
 
-    def total_steps(self, n_train: int) -> int:
-        if self.epochs is not None:
-            return max(1, math.ceil(self.epochs * n_train / self.batch_size))
-        return self.steps
-
-    def _can_validate(self, run: Run) -> bool:
-        remaining = run.remaining_metric_calls()
-        return remaining is None or remaining >= len(run.task.val)
-
-
-def _candidate_from(value: Any) -> Any:
-    """A Candidate from its JSON dict or from a JSON file (``best_candidate.json``); else ``value`` unchanged."""
-    import json
-
-    data = value
-    if isinstance(value, (str, Path)):
-        try:
-            data = json.loads(Path(value).read_text())
-        except (OSError, ValueError):
-            return value  # _check names the parameter
-    if isinstance(data, dict):
-        data = data.get("candidate", data)
-        try:
-            return Candidate.from_dict(data)
-        except (KeyError, TypeError, ValueError):
-            return value
-    return value
-
-
-def check_backend(backend: Any) -> Any:
-    """Raise CapabilityError unless ``backend`` offers gradients (a torch model) and applies soft prompts."""
-    require(backend, "gradients", "SoftPromptTuning")
-    require(backend, "soft_prompts", "SoftPromptTuning")
-    missing = [a for a in ("model", "tokenizer", "encode") if not hasattr(backend, a)]
-    if missing:
-        raise CapabilityError(
-            f"SoftPromptTuning needs a gradient backend exposing model, tokenizer and encode(); "
-            f"{backend.id} lacks {', '.join(missing)}",
-            backend=backend.id,
-        )
-    return backend
-
 
 def soft_prompt_dir(run: Run) -> Path:
     """Where a run's soft-prompt files go: ``<run_dir>/soft_prompts``, else the cache directory."""
-    return (run.log.dir if run.log else default_cache_dir()) / "soft_prompts"
+    return weights_dir(run, "soft_prompts")
 
 
 class _Session:
@@ -199,11 +103,8 @@ class _Session:
     def __init__(self, spec: SoftPromptTuning, run: Run, backend: Any, hard: Candidate, trainer: Any, data: list) -> None:
         self.spec, self.run, self.backend, self.hard = spec, run, backend, hard
         self.trainer, self.data = trainer, data
-        self.best = max((t.mean for t in run.val_trials()), default=0.0)
-        self.stale = 0
-        self.step_seconds: list[float] = []
         self.table: Any = None  # the vocabulary table nearest() compares with, computed once
-        self.parent = next((t.number for t in reversed(run.val_trials()) if t.candidate == hard), None)
+        self.parent = parent_of(run, hard)
 
     @classmethod
     def start(cls, spec: SoftPromptTuning, run: Run, backend: Any, hard: Candidate) -> _Session:
@@ -227,7 +128,7 @@ class _Session:
         params.to(model.get_input_embeddings().weight.device)
         trainer = Trainer(
             model, params, at=insert_position(tokenizer, data[0].prompt),
-            choice_loss=bool(run.task.choices) and spec.loss == "choices", lr=spec.lr, weight_decay=spec.weight_decay,
+            choice_loss=spec.choice_loss(run), lr=spec.lr, weight_decay=spec.weight_decay,
             grad_clip=spec.grad_clip, autocast=spec.autocast,
         )
         log.info("soft prompt (%s): %d trainable parameters, %d in the saved tensor",
@@ -235,44 +136,16 @@ class _Session:
         return cls(spec, run, backend, hard, trainer, data)
 
     def train(self) -> None:
-        from promptlift.softprompt.train import batches
+        spec = self.spec
+        Loop(self.run, self.trainer, self.data, spec.schedule(len(self.data)), checkpoint=self.candidate, info=self.info,
+             parent=self.parent, role="soft_prompt").train()
 
-        total = self.spec.total_steps(len(self.data))
-        stream = batches(self.data, self.spec.batch_size, self.run.rng)
-        for step in range(1, total + 1):
-            batch = next(stream)
-            self.run.ledger.reserve(metric_calls=0, lm_calls=len(batch))
-            started = time.perf_counter()
-            loss = self.trainer.step(batch)
-            seconds = time.perf_counter() - started
-            self.step_seconds.append(seconds)
-            self.run.ledger.spend(Usage(calls=len(batch), prompt_tokens=sum(e.tokens for e in batch), seconds=seconds))
-            if step % self.spec.eval_every and step != total:
-                continue
-            if not self.validate(step, loss, final=step == total) or not self.spec._can_validate(self.run):
-                return
-
-    def validate(self, step: int, loss: float, *, final: bool) -> bool:
-        """Save the current soft prompt, validate it; False to stop (patience run out)."""
-        candidate = self.candidate()
+    def info(self) -> dict[str, Any]:
+        """What a soft-prompt trial records beside the loop's figures."""
         params = self.trainer.params
-        info: dict[str, Any] = {
-            "role": "soft_prompt", "mode": self.spec.mode, "step": step, "train_loss": round(loss, 6),
-            "n_tokens": self.spec.n_tokens, "trainable_parameters": params.trainable_parameters(),
-            "soft_prompt_parameters": params.saved_parameters(), "nearest": self.nearest(),
-            "seconds_per_step": round(statistics.median(self.step_seconds or [0.0]), 6),  # the first step warms up
-        }
-        self.step_seconds = []
-        parents = () if self.parent is None else (self.parent,)
-        mean = self.run.validate(candidate, parents=parents, info=info).mean
-        if mean > self.best:
-            self.best, self.stale = mean, 0
-            return True
-        self.stale += 1
-        if self.spec.patience is not None and self.stale >= self.spec.patience and not final:
-            log.info("early stop at step %d: %d validations without improvement", step, self.stale)
-            return False
-        return True
+        return {"mode": self.spec.mode, "n_tokens": self.spec.n_tokens,
+                "trainable_parameters": params.trainable_parameters(),
+                "soft_prompt_parameters": params.saved_parameters(), "nearest": self.nearest()}
 
     def candidate(self) -> Candidate:
         from promptlift.softprompt.io import save_content_addressed

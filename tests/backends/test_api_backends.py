@@ -117,6 +117,6 @@ def test_token_budget_overshoot_under_concurrency_is_at_most_one_chunk(faults):
     run = Run(task, backend, budget=Budget(tokens=30), cache=None, chunk=8)
     with pytest.raises(BudgetExhausted, match="tokens"):
         run.evaluate(task.seed, task.train)  # 40 examples, 12 tokens each on the fault server
-    spent = run.ledger.usage.tokens
+    spent = run.usage.tokens
     assert faults.hits == 8 and spent == 8 * 12  # one chunk of 8 concurrent calls, then the check stops it
     assert spent - 30 <= run.chunk * 12  # the documented bound: one chunk of requests

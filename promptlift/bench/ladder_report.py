@@ -1,0 +1,251 @@
+"""The ladder's report: per task and training-set size, every rung's test score with honest
+error bars, what it cost, and when training pays for itself.
+
+Error bars. Each rung's test score is a mean over seeds; the 95% interval comes from a
+bootstrap that resamples seeds and test examples together (2,000 replicates, percentile
+interval). A difference between two rungs is bootstrapped *paired*: the same resampled
+seeds and examples for both, so the interval reflects the examples they disagree on, not
+the spread of the test set. A difference whose interval excludes 0 is marked ``*``.
+
+Cost model (FLOPs, a standard approximation for dense transformers with N parameters):
+inference costs 2·N per prompt token, so a query costs 2·N·(prompt tokens per query, all
+samples of best-of-N counted); training costs 6·N per training token for every gradient
+rung (soft prompts and LoRA backpropagate through the whole model too) and 2·N per token for
+the probe's forward passes; the search's own model calls cost 2·N per token. Break-even: the
+number of queries after which a trained rung's one-off cost is paid back by a shorter prompt
+than the best prompting rung's ("never" when its prompt is not shorter).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from promptlift.bench.ladder import RUNG_NAMES, RUNGS, rung_of
+from promptlift.bench.report import _atomic, _markdown, _num, failures, machine, redacted, results_frame
+from promptlift.types import one_line
+
+log = logging.getLogger(__name__)
+
+REPLICATES = 2000
+FAMILY = {r.name: r.family for r in RUNGS}
+TRAIN_FLOPS = {r.name: r.flops_per_train_token for r in RUNGS}
+
+
+@dataclass
+class Line:
+    """One rung at one training size: per-seed test scores (examples x seeds) and costs."""
+
+    rung: str
+    scores: Any  # numpy [seeds, examples]
+    prompt_tokens: float | None = None
+    train_seconds: float | None = None
+    train_tokens: float | None = None
+    search_tokens: float | None = None
+    trainable: float | None = None
+    search_seconds: float | None = None
+
+    @property
+    def means(self) -> Any:
+        return self.scores.mean(axis=1)
+
+
+def lines_by_size(frame: Any) -> dict[tuple[str, int], dict[str, Line]]:
+    """(task, size) -> rung -> Line, from the sweep's results (zero_shot from the cells' baselines)."""
+    import numpy as np
+
+    out: dict[tuple[str, int], dict[str, Line]] = {}
+    for (label, rung_label), group in frame.groupby(["task", "optimizer"], sort=False):
+        task, _, size = str(label).rpartition("@")
+        key = (task, int(size))
+        scores = np.array([json.loads(v) for v in group["best_test_scores"]], dtype=float)
+        out.setdefault(key, {})[rung_of(rung_label)] = Line(
+            rung_of(rung_label), scores, _mean(group, "best_prompt_tokens"), _mean(group, "train_seconds"),
+            _mean(group, "train_tokens"), _mean(group, "tokens"), _mean(group, "trainable_parameters"),
+            _mean(group, "search_seconds"))
+        if "zero_shot" not in out[key]:
+            baseline = np.array([json.loads(group["baseline_test_scores"].iloc[0])], dtype=float)
+            out[key]["zero_shot"] = Line("zero_shot", baseline, _mean(group, "baseline_prompt_tokens"), search_tokens=0.0)
+    return out
+
+
+def _mean(group: Any, column: str) -> float | None:
+    import pandas as pd
+
+    if column not in group:
+        return None
+    values = pd.to_numeric(group[column], errors="coerce").dropna()
+    return float(values.mean()) if len(values) else None
+
+
+def bootstrap(a: Any, b: Any | None = None, *, seed: int = 0) -> tuple[float, float]:
+    """95% percentile interval of mean(a) (or of mean(a) - mean(b), paired), resampling seeds and examples."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    seeds, examples = a.shape
+    stats = np.empty(REPLICATES)
+    for i in range(REPLICATES):
+        rows = rng.integers(0, seeds, seeds)
+        cols = rng.integers(0, examples, examples)
+        value = a[np.ix_(rows, cols)].mean()
+        if b is not None:
+            value -= b[np.ix_(rows % b.shape[0], cols)].mean()
+        stats[i] = value
+    low, high = np.percentile(stats, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def best_prompt(lines: dict[str, Line]) -> Line:
+    """The prompting rung (zero-shot included) with the highest mean test score."""
+    return max((line for line in lines.values() if FAMILY.get(line.rung) == "prompting"), key=lambda l: l.means.mean())
+
+
+def flops(line: Line, n_params: float | None) -> tuple[float | None, float | None]:
+    """(one-off FLOPs: search calls and training, FLOPs per query) under the module's cost model."""
+    if not n_params or line.prompt_tokens is None:
+        return None, None
+    trained = line.train_tokens or 0.0
+    search = max(0.0, (line.search_tokens or 0.0) - trained)  # training tokens are charged as LM tokens too
+    one_off = 2 * n_params * search + TRAIN_FLOPS.get(line.rung, 0) * n_params * trained
+    return one_off, 2 * n_params * line.prompt_tokens
+
+
+def break_even(line: Line, prompt: Line, n_params: float | None) -> str:
+    """Queries after which ``line`` costs less in total than ``prompt`` (a FLOPs comparison)."""
+    (one_off, per_query), (p_one_off, p_per_query) = flops(line, n_params), flops(prompt, n_params)
+    if None in (one_off, per_query, p_one_off, p_per_query) or FAMILY.get(line.rung) != "training":
+        return "-"
+    if per_query >= p_per_query:  # type: ignore[operator]
+        return "never" if one_off > p_one_off else "0"  # type: ignore[operator]
+    return f"{max(0, math.ceil((one_off - p_one_off) / (p_per_query - per_query))):,}"  # type: ignore[operator]
+
+
+def task_table(task: str, by_size: dict[int, dict[str, Line]], n_params: float | None,
+               failed: dict[tuple[str, int], list[str]]) -> str:
+    sizes = sorted(by_size)
+    header = ["rung", *[f"n={n}: test [95% CI]" for n in sizes], f"Δ vs best prompt @ n={sizes[-1]}",
+              "train s", "trainable params", "prompt tok/query", f"break-even queries @ n={sizes[-1]}"]
+    rows = [header, ["---"] * len(header)]
+    largest = by_size[sizes[-1]]
+    prompt = best_prompt(largest)
+    for rung in RUNG_NAMES:
+        cells = [_score_cell(by_size[n].get(rung), failed.get((rung, n), [])) for n in sizes]
+        if all(c == "" for c in cells):
+            continue
+        line = largest.get(rung)
+        rows.append([f"{rung} ({FAMILY.get(rung)})", *cells, _delta(line, prompt),
+                     _num(line.train_seconds, 1) if line else "", _num(line.trainable, 0) if line else "",
+                     _num(line.prompt_tokens, 1) if line else "", break_even(line, prompt, n_params) if line else ""])
+    return _markdown(rows)
+
+
+def _score_cell(line: Line | None, errors: list[str]) -> str:
+    if line is None:
+        return f"failed ({len(errors)} × {', '.join(dict.fromkeys(errors))})" if errors else ""
+    low, high = bootstrap(line.scores)
+    seeds = line.scores.shape[0]
+    spread = f" ± {line.means.std(ddof=1):.3f}" if seeds > 1 else ""
+    return f"{line.means.mean():.3f}{spread} [{low:.3f}, {high:.3f}]"
+
+
+def _delta(line: Line | None, prompt: Line) -> str:
+    if line is None or line is prompt:
+        return "-" if line is prompt else ""
+    low, high = bootstrap(line.scores, prompt.scores)
+    diff = line.means.mean() - prompt.means.mean()
+    star = "*" if low > 0 or high < 0 else ""
+    return f"{diff:+.3f} [{low:+.3f}, {high:+.3f}]{star}"
+
+
+def answer(task: str, by_size: dict[int, dict[str, Line]]) -> str:
+    """The smallest training size at which a training rung beats the best prompt, and by how much."""
+    for n in sorted(by_size):
+        lines = by_size[n]
+        prompt = best_prompt(lines)
+        beating = []
+        for line in lines.values():
+            if FAMILY.get(line.rung) != "training":
+                continue
+            low, high = bootstrap(line.scores, prompt.scores)
+            if low > 0:
+                beating.append((line.means.mean() - prompt.means.mean(), line.rung, low, high))
+        if beating:
+            diff, rung, low, high = max(beating)
+            return (f"**{task}**: from n={n} training examples, {rung} beats the best prompt ({prompt.rung}, "
+                    f"{prompt.means.mean():.3f}) by {diff * 100:+.1f} points (95% CI {low * 100:+.1f} to {high * 100:+.1f}).")
+    sizes = ", ".join(map(str, sorted(by_size)))
+    return f"**{task}**: at n = {sizes} no training rung beats the best prompt by a margin the 95% interval can tell."
+
+
+def write_ladder_report(cells: list[dict[str, Any]], out: str | Path, *, name: str, storage: str,
+                        description: str = "", note: str = "") -> Path:
+    """``ladder.md`` (+ ``ladder.csv`` and the plots) into ``out``; returns the report path."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    frame = results_frame(cells)
+    failed = _ladder_failures(cells)
+    lines = lines_by_size(frame) if not frame.empty else {}
+    tasks = list(dict.fromkeys(task for task, _ in lines))
+    n_params = _mean(frame, "model_parameters") if not frame.empty else None
+    _atomic(out / "ladder.csv", lambda p: _summary(lines).to_csv(p, index=False))
+    plots = _plots(lines, tasks, out)
+    counts = {s: sum(c["status"] == s for c in cells) for s in ("done", "failed", "pending", "running")}
+    text = [f"# Ladder `{name}`", "", description, "",
+            f"- written: {time.strftime('%Y-%m-%d %H:%M %Z')} on {machine()}", f"- storage: `{redacted(storage)}`",
+            f"- cells: {len(cells)} ({', '.join(f'{n} {s}' for s, n in counts.items() if n)})"]
+    text += [f"- note: {note}"] if note else []
+    text += ["", "## The answer", ""] + [answer(t, _sizes(lines, t)) for t in tasks]
+    for task in tasks:
+        text += ["", f"## {task}", "", task_table(task, _sizes(lines, task), n_params, failed.get(task, {}))]
+    text += [""] + [f"![{p}]({p})" for p in plots]
+    text += ["", "## How to read this", "", __doc__.split("\n\n", 1)[1].strip() if __doc__ else "",
+             "", "Rungs:", *[f"- {r.name} ({r.family}): {r.about}" for r in RUNGS]]
+    bad = [c for c in cells if c["status"] == "failed"]
+    if bad:
+        text += ["", "## Failed cells", ""] + [f"- `{c['cell']}`: {one_line(c.get('error') or '?')}" for c in bad]
+    _atomic(out / "ladder.md", lambda p: Path(p).write_text("\n".join(text) + "\n", encoding="utf-8"))
+    return out / "ladder.md"
+
+
+def _sizes(lines: dict[tuple[str, int], dict[str, Line]], task: str) -> dict[int, dict[str, Line]]:
+    return {n: by_rung for (t, n), by_rung in lines.items() if t == task}
+
+
+def _ladder_failures(cells: list[dict[str, Any]]) -> dict[str, dict[tuple[str, int], list[str]]]:
+    out: dict[str, dict[tuple[str, int], list[str]]] = {}
+    for (label, _model, _proposer, task_label, _budget), errors in failures(cells).items():
+        task, _, size = task_label.rpartition("@")
+        out.setdefault(task, {})[(rung_of(label), int(size))] = errors
+    return out
+
+
+def _summary(lines: dict[tuple[str, int], dict[str, Line]]) -> Any:
+    import pandas as pd
+
+    rows = [{"task": task, "train_size": n, "rung": rung, "family": FAMILY.get(rung), "seeds": line.scores.shape[0],
+             "test_mean": line.means.mean(), "test_std": line.means.std(ddof=1) if line.scores.shape[0] > 1 else 0.0,
+             "prompt_tokens_per_query": line.prompt_tokens, "train_seconds": line.train_seconds,
+             "trainable_parameters": line.trainable, "search_seconds": line.search_seconds}
+            for (task, n), by_rung in lines.items() for rung, line in by_rung.items()]
+    return pd.DataFrame(rows)
+
+
+def _plots(lines: dict[tuple[str, int], dict[str, Line]], tasks: Sequence[str], out: Path) -> list[str]:
+    if not tasks:
+        return []
+    from promptlift.bench.plots import ladder_curves, ladder_cost
+
+    drawn = []
+    for filename, draw in (("learning_curves.png", ladder_curves), ("score_vs_cost.png", ladder_cost)):
+        try:
+            _atomic(out / filename, lambda p, draw=draw: draw(lines, tasks, FAMILY, p))
+            drawn.append(filename)
+        except Exception as exc:  # a plot is a convenience: never lose the tables over it
+            log.warning("could not draw %s: %s", filename, exc)
+    return drawn

@@ -1,0 +1,99 @@
+"""LinearProbe: logistic regression on a hidden layer of the frozen model (classification tasks).
+
+The training split is rendered under the hard candidate (the task's seed unless ``initial``
+says otherwise) and run once through the model; the last prompt token's hidden state at
+each candidate layer is a feature vector. One probe per layer is fitted with scikit-learn
+(:mod:`promptlift.training.probe`), saved beside the run (``<run_dir>/probe/probe-<hash>``)
+and validated through ``Run`` as a candidate carrying its path; the layer is thus chosen on
+validation, like every other component. The forward passes over the training split are
+charged to the budget as LM calls.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from typing import Any, ClassVar
+
+from promptlift.backends import torch_weights
+from promptlift.backends.base import require_gradients
+from promptlift.errors import ConfigError
+from promptlift.optimizers.training import GradientTraining, parent_of, weights_dir
+from promptlift.run import Run
+from promptlift.types import Usage
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class LinearProbe(GradientTraining):
+    """A linear probe on the hidden state of the prompt's last token.
+
+    layers: "auto" (a few late-middle layers, most promising first) or a list of layer
+    numbers (0: embeddings; the model's layer count: the last layer). c: the inverse L2
+    strength of the logistic regression. ``initial`` is the hard candidate the inputs are
+    rendered under; the other training settings do not apply (the fit is closed-form).
+    """
+
+    name: ClassVar[str] = "linear_probe"
+    layers: Any = "auto"
+    c: float = 1.0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.layers, list):
+            object.__setattr__(self, "layers", tuple(self.layers))
+        super().__post_init__()
+
+    def _check(self) -> None:
+        super()._check()
+        ok = self.layers == "auto" or (isinstance(self.layers, tuple) and bool(self.layers) and all(
+            isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in self.layers))
+        self.require("layers", ok, '"auto" or a non-empty list of layer numbers >= 0')
+        self.require("c", isinstance(self.c, (int, float)) and not isinstance(self.c, bool) and self.c > 0, "a float > 0")
+
+    def check_backend(self, backend: Any) -> Any:
+        gradient = require_gradients(backend, "LinearProbe")  # the model's hidden states, in process
+        if not backend.capabilities.weights:
+            raise ConfigError(f"LinearProbe needs a backend that applies trained weights; {backend.id} does not")
+        return gradient
+
+    def _search(self, run: Run) -> None:
+        if not run.task.choices:
+            raise ConfigError(f"LinearProbe needs a classification task (choices); {run.task.name!r} generates")
+        ready = self.ready(run)
+        if ready is None:
+            return
+        backend, hard = ready
+        from promptlift.backends.torch_probe import features, layer_count
+        from promptlift.training.probe import auto_layers, fit
+
+        n_layers = layer_count(backend.model)
+        layers = auto_layers(n_layers) if self.layers == "auto" else [n for n in self.layers if n <= n_layers]
+        if not layers:
+            raise ConfigError(f"LinearProbe: none of the layers {list(self.layers)} exists (the model has {n_layers})")
+        prompts = [backend.encode(run.task.render(hard, e))[0] for e in run.task.train]
+        run.require(lm_calls=len(prompts))
+        started = time.perf_counter()
+        x = features(backend.model, prompts, layers, pad_id=backend.tokenizer.pad_token_id or 0)
+        seconds = time.perf_counter() - started
+        run.charge(Usage(calls=len(prompts), prompt_tokens=sum(map(len, prompts)), seconds=seconds))
+        labels = [run.task.choices.index(e.output) for e in run.task.train]
+        parent = parent_of(run, hard)
+        for i, layer in enumerate(layers):
+            run.require_validation()
+            fitted = time.perf_counter()
+            weight, bias = fit(x[:, i], labels, len(run.task.choices), c=self.c, seed=run.seed)
+            path = torch_weights.save(weights_dir(run, "probe"), "probe", backend.id,
+                                      lambda d: torch_weights.save_probe(d, weight, bias),
+                                      layer=layer, classes=list(run.task.choices))
+            info = {"role": self.name, "layer": layer, "trainable_parameters": int(weight.numel() + bias.numel()),
+                    "train_seconds": round(seconds + time.perf_counter() - fitted, 3),
+                    "train_tokens": sum(map(len, prompts))}
+            run.validate(hard.with_(weights=str(path.resolve()), calibration=()),
+                         parents=() if parent is None else (parent,), info=info)
+
+    def config(self) -> dict[str, Any]:
+        data = super().config()
+        data["layers"] = list(self.layers) if isinstance(self.layers, tuple) else self.layers
+        return data
