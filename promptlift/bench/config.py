@@ -153,6 +153,7 @@ class SweepConfig(_Strict):
     cache: Literal["cell", "shared", "none"] = "cell"
     lease_seconds: float = Field(60.0, gt=0)
     max_attempts: int = Field(3, ge=1)
+    db_wait_seconds: float = Field(300.0, gt=0)  # how long a worker waits out an unreachable database
 
     @field_validator("tasks", "optimizers", mode="before")
     @classmethod

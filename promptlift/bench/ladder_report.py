@@ -163,6 +163,20 @@ def _delta(line: Line | None, prompt: Line) -> str:
     return f"{diff:+.3f} [{low:+.3f}, {high:+.3f}]{star}"
 
 
+def twins(task: str, by_size: dict[int, dict[str, Line]]) -> list[str]:
+    """Each training rung against its prompting twin (rft against bootstrap), paired, per size."""
+    out = []
+    for r in RUNGS:
+        if r.family != "training" or r.twin is None:
+            continue
+        for n in sorted(by_size):
+            line, twin = by_size[n].get(r.name), by_size[n].get(r.twin)
+            if line is not None and twin is not None:
+                out.append(f"- {task} n={n}: {r.name} {line.means.mean():.3f} vs {r.twin} {twin.means.mean():.3f}: "
+                           f"{_delta(line, twin)}")
+    return out
+
+
 def answer(task: str, by_size: dict[int, dict[str, Line]]) -> str:
     """The smallest training size at which a training rung beats the best prompt, and by how much."""
     for n in sorted(by_size):
@@ -203,6 +217,9 @@ def write_ladder_report(cells: list[dict[str, Any]], out: str | Path, *, name: s
     text += ["", "## The answer", ""] + [answer(t, _sizes(lines, t)) for t in tasks]
     for task in tasks:
         text += ["", f"## {task}", "", task_table(task, _sizes(lines, task), n_params, failed.get(task, {}))]
+    pairs = [line for task in tasks for line in twins(task, _sizes(lines, task))]
+    if pairs:
+        text += ["", "## Training against its prompting twin (paired difference, 95% interval)", "", *pairs]
     text += [""] + [f"![{p}]({p})" for p in plots]
     text += ["", "## How to read this", "", __doc__.split("\n\n", 1)[1].strip() if __doc__ else "",
              "", "Rungs:", *[f"- {r.name} ({r.family}): {r.about}" for r in RUNGS]]

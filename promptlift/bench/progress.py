@@ -53,3 +53,21 @@ class CellBar(ProgressBar):
         super().on_start(run)
         if self._bar is not None:
             self._bar.set_description(self.cell[:48])
+
+
+def host_progress(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per host (from the worker ids): workers seen, cells running, done, failed, and re-runs
+    (cells it finished that another worker had claimed before: a dead worker's cells)."""
+    from promptlift.bench.versions import host_of
+
+    hosts: dict[str, dict[str, Any]] = {}
+    for cell in cells:
+        if not cell.get("worker"):
+            continue
+        entry = hosts.setdefault(host_of(cell["worker"]), {"workers": set(), "running": 0, "done": 0, "failed": 0,
+                                                           "reruns": 0})
+        entry["workers"].add(cell["worker"])
+        if cell["status"] in ("running", "done", "failed"):
+            entry[cell["status"]] += 1
+        entry["reruns"] += cell["status"] == "done" and cell["attempts"] > 1
+    return [{"host": host, **entry, "workers": len(entry["workers"])} for host, entry in sorted(hosts.items())]

@@ -17,6 +17,8 @@ from typing import Any, Iterable
 from promptlift.bench.claims import DONE, FAILED
 from promptlift.bench.config import Cell
 from promptlift.bench.runner import config_columns
+from promptlift.bench.storage import redacted
+from promptlift.bench.versions import mixed_versions
 from promptlift.types import one_line
 
 log = logging.getLogger(__name__)
@@ -138,6 +140,7 @@ def markdown(cells: list[dict[str, Any]], summary, plots: list[str], *, name: st
     ]
     if note:
         lines.append(f"- note: {note}")
+    lines += environment_lines(cells)
     lines += ["", "## Overview: best test (mean ± std over seeds), search seconds", "",
               overview_table(summary, failures(cells)), "",
               "## Summary (mean ± std over seeds)", "", summary_table(summary), ""]
@@ -158,6 +161,27 @@ READING = [
     "proposer models together (PEFT trains on the model directly: no calls counted).",
     "- search s: wall time of the search alone, on whatever else the machine was running.",
 ]
+
+
+def environment_lines(cells: list[dict[str, Any]]) -> list[str]:
+    """The versions the finished cells ran under (flagged when they differ) and the cells per host."""
+    from promptlift.bench.progress import host_progress
+
+    rows = [c["result"] for c in cells if c["status"] == DONE and c.get("result")]
+    recorded = [r["versions"] for r in rows if r.get("versions")]
+    mixed = mixed_versions(rows)
+    lines = []
+    if mixed:
+        lines.append("- **mixed versions**: " + "; ".join(
+            f"{name} " + ", ".join(f"{v} ({n} cells)" for v, n in counts.items()) for name, counts in mixed.items()))
+    if recorded:
+        lines.append("- versions: " + ", ".join(f"{k} {v}" for k, v in recorded[0].items() if k not in mixed)
+                     + (f" ({len(rows) - len(recorded)} cells recorded none)" if len(recorded) < len(rows) else ""))
+    hosts = host_progress(cells)
+    if len(hosts) > 1:
+        lines.append("- hosts: " + ", ".join(f"{h['host']} ({h['done']} done" + (f", {h['reruns']} re-run" if h["reruns"]
+                                             else "") + ")" for h in hosts))
+    return lines
 
 
 def summary_table(summary) -> str:
@@ -241,13 +265,3 @@ def _num(value: Any, digits: int) -> str:
 def machine() -> str:
     return (f"{socket.gethostname()} ({platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, "
             f"Python {platform.python_version()})")
-
-
-def redacted(url: str) -> str:
-    """A storage URL without its password (never written to a file)."""
-    import sqlalchemy as sa
-
-    try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "<storage>"

@@ -8,7 +8,10 @@ Which worker runs which cell is decided by the claim table next to the study
 cell is claimed again once its lease runs out (its Optuna trial is then marked FAIL).
 
 Ctrl-C gives the running cell back (pending again, its trial FAIL with ``interrupted``), so
-the study stays consistent and the next worker runs the cell from the start.
+the study stays consistent and the next worker runs the cell from the start. Every database
+call goes through one :class:`~promptlift.bench.storage.DatabaseRetry`: a database restart is
+waited out (``db_wait_seconds``); past that the worker stops with a one-line error and its
+cell returns to the pool when its lease runs out.
 """
 
 from __future__ import annotations
@@ -30,7 +33,10 @@ from promptlift.bench.config import Cell, SweepConfig, grid_cells
 from promptlift.bench.progress import CellBar, SweepBar
 from promptlift.bench.runner import BackendPool, check_optimizers, run_cell
 from promptlift.bench.search import sample_cell, sampler_for
+from promptlift.bench.storage import DatabaseRetry, optuna_storage
+from promptlift.bench.versions import environment
 from promptlift.cache import ResponseCache
+from promptlift.errors import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +64,10 @@ class Sweep:
         self.pool = BackendPool()
         self.out.mkdir(parents=True, exist_ok=True)
         self.baselines: ResponseCache | None = None  # the seed's scores, shared by the cells (opened by the first)
+        self.db = DatabaseRetry(config.storage_url, config.db_wait_seconds)
         self.study = _retrying(self._study)
         self.claims = _retrying(lambda: Claims(config.storage_url, config.name, lease_seconds=config.lease_seconds,
-                                               max_attempts=config.max_attempts))
+                                               max_attempts=config.max_attempts, retry=self.db))
         _retrying(self._register)
 
     # --- set-up --------------------------------------------------------------------------
@@ -69,11 +76,10 @@ class Sweep:
 
         if not logging.getLogger().isEnabledFor(logging.INFO):  # optuna's per-trial lines would break the bars
             optuna.logging.set_verbosity(optuna.logging.WARNING)
-        url = self.config.storage_url
-        kwargs = {"engine_kwargs": {"connect_args": {"timeout": 60}}} if url.startswith("sqlite") else {}
-        storage = optuna.storages.RDBStorage(url, **kwargs)
-        return optuna.create_study(storage=storage, study_name=self.config.name, direction="maximize",
-                                   load_if_exists=True, sampler=sampler_for(self.config, self.worker))
+        storage = optuna_storage(self.config.storage_url)
+        return self.db("open the study", lambda: optuna.create_study(
+            storage=storage, study_name=self.config.name, direction="maximize", load_if_exists=True,
+            sampler=sampler_for(self.config, self.worker)))
 
     def _register(self) -> None:
         if self.config.search is None:
@@ -111,20 +117,29 @@ class Sweep:
             claim = self.claims.claim(self.worker)
             if claim is None:
                 return None
-            self._fail_stale_trial(claim)
-            trial, cell = self._trial(claim)
             try:
-                if deferred:
-                    raise KeyboardInterrupt
-                with _interruptible():
-                    row = self._execute(claim, cell)
-            except KeyboardInterrupt:
-                self._give_back(claim, trial)
-                raise
-            except Exception as exc:
-                self._fail(claim, trial, exc)
-                return claim.cell, "failed"
-            return claim.cell, self._record(claim, trial, row)
+                return self._attempt(claim, deferred)
+            except DatabaseUnavailable as exc:
+                raise DatabaseUnavailable(f"{exc}; this worker stops, and cell {claim.cell} returns to the pool "
+                                          f"when its lease runs out ({self.config.lease_seconds:g} s)") from None
+
+    def _attempt(self, claim: Claim, deferred: list[Any]) -> tuple[str, str]:
+        self._fail_stale_trial(claim)
+        trial, cell = self._trial(claim)
+        try:
+            if deferred:
+                raise KeyboardInterrupt
+            with _interruptible():
+                row = self._execute(claim, cell)
+        except KeyboardInterrupt:
+            self._give_back(claim, trial)
+            raise
+        except DatabaseUnavailable:
+            raise
+        except Exception as exc:
+            self._fail(claim, trial, exc)
+            return claim.cell, "failed"
+        return claim.cell, self._record(claim, trial, row)
 
     def _execute(self, claim: Claim, cell: Cell) -> dict[str, Any]:
         run_dir = self.out / "cells" / claim.cell
@@ -141,42 +156,50 @@ class Sweep:
         """Ctrl-C: the cell is pending again (this attempt does not count), its trial FAIL."""
         with _interrupts_held():
             self.claims.release(claim.cell, self.worker)
-            trial.set_user_attr("interrupted", True)
-            self.study.tell(trial, state=_state("FAIL"))
+            self.db("mark a trial interrupted", lambda: trial.set_user_attr("interrupted", True))
+            self._tell(trial, state=_state("FAIL"))
 
     def _fail(self, claim: Claim, trial: Any, exc: Exception) -> None:
         message = f"{type(exc).__name__}: {exc}"
         log.error("cell %s failed: %s", claim.cell, message, exc_info=log.isEnabledFor(logging.DEBUG))
-        trial.set_user_attr("error", message[:2000])
+        self.db("record an error", lambda: trial.set_user_attr("error", message[:2000]))
         self.claims.fail(claim.cell, self.worker, message)
-        self.study.tell(trial, state=_state("FAIL"))
+        self._tell(trial, state=_state("FAIL"))
 
     def _record(self, claim: Claim, trial: Any, row: dict[str, Any]) -> str:
         row = {**row, "slot": claim.cell, "worker": self.worker, "attempts": claim.attempts, "trial": trial.number,
-               "run_dir": str(self.out / "cells" / claim.cell)}
+               "run_dir": str(self.out / "cells" / claim.cell), **environment()}
         with _interrupts_held():
-            trial.set_user_attr("row", {key: row.get(key) for key in TRIAL_COLUMNS})
+            self.db("record the scores", lambda: trial.set_user_attr("row", {key: row.get(key) for key in TRIAL_COLUMNS}))
             if not self.claims.finish(claim.cell, self.worker, row):
                 log.warning("cell %s: lost its claim while running (lease expired); result discarded", claim.cell)
-                self.study.tell(trial, state=_state("FAIL"))
+                self._tell(trial, state=_state("FAIL"))
                 return "lost"
             value = row.get(self.config.search.objective if self.config.search else self.config.objective)
             if value is None:
-                self.study.tell(trial, state=_state("FAIL"))
+                self._tell(trial, state=_state("FAIL"))
             else:
-                self.study.tell(trial, float(value))
+                self._tell(trial, float(value))
         return "ran"
+
+    def _tell(self, trial: Any, value: float | None = None, *, state: Any = None) -> None:
+        """Finish a trial; a retry after a commit whose answer was lost finds it finished and moves on."""
+        self.db("finish a trial", lambda: self.study.tell(trial, value, state=state, skip_if_finished=True))
 
     def _trial(self, claim: Claim) -> tuple[Any, Cell]:
         """Open this attempt's Optuna trial; a search slot is sampled here (or re-used after a dead worker)."""
         if self.config.search is None:
-            trial = self.study.ask()
+            trial = self.db("open a trial", self.study.ask)
             cell = Cell.from_dict(claim.spec["cell"])
         else:
-            trial, cell, params = sample_cell(self.study, self.config, claim.spec.get("params"))
+            trial, cell, params = self.db("sample a cell", lambda: sample_cell(self.study, self.config,
+                                                                               claim.spec.get("params")))
             claim.spec.update(cell=cell.to_dict(), params=params)
-        trial.set_user_attr("cell", claim.cell)
-        trial.set_user_attr("claim", {"config": cell.to_dict(), "worker": self.worker, "attempt": claim.attempts})
+        env = environment()  # versions apart: optuna-dashboard cuts an attribute's JSON at 1,024 characters
+        claimed = {"config": cell.to_dict(), "worker": self.worker, "host": env["host"], "attempt": claim.attempts}
+        self.db("describe a trial", lambda: (trial.set_user_attr("cell", claim.cell),
+                                             trial.set_user_attr("claim", claimed),
+                                             trial.set_user_attr("versions", env["versions"])))
         self.claims.attach(claim.cell, self.worker, trial.number, claim.spec if self.config.search else None)
         return trial, cell
 
@@ -184,9 +207,9 @@ class Sweep:
         """The Optuna trial of a worker that died holding this cell is FAIL, not RUNNING forever."""
         if claim.previous_trial is None:
             return
-        trial = self.study.get_trials(deepcopy=False)[claim.previous_trial]
+        trial = self.db("read a trial", lambda: self.study.get_trials(deepcopy=False)[claim.previous_trial])
         if trial.state == _state("RUNNING"):
-            self.study.tell(claim.previous_trial, state=_state("FAIL"))
+            self._tell(claim.previous_trial, state=_state("FAIL"))
 
     def close(self) -> None:
         self.pool.close()
@@ -208,8 +231,9 @@ def _retrying(make: Any, tries: int = 5) -> Any:
     for attempt in range(tries):
         try:
             return make()
-        except (sa.exc.OperationalError, sa.exc.IntegrityError) as exc:
-            if attempt == tries - 1:
+        except (sa.exc.OperationalError, sa.exc.IntegrityError, sa.exc.ProgrammingError) as exc:
+            collided = not isinstance(exc, sa.exc.ProgrammingError) or "already exists" in str(exc)  # PostgreSQL DDL
+            if attempt == tries - 1 or not collided:
                 raise
             log.debug("sweep set-up collided with another worker (%s); retrying", exc)
             time.sleep(0.5 + attempt)
@@ -225,13 +249,17 @@ class _Lease(threading.Thread):
         self._stop_event = threading.Event()
 
     def run(self) -> None:
-        while not self._stop_event.wait(self.interval):
+        wait = self.interval
+        while not self._stop_event.wait(wait):
             try:
                 if not self.claims.renew(self.cell, self.worker):
                     log.warning("cell %s: lease lost (another worker may run it)", self.cell)
                     return
-            except Exception as exc:  # a locked database: try again next time
-                log.warning("cell %s: could not renew the lease: %s", self.cell, exc)
+                wait = self.interval
+            except Exception as exc:  # a locked or restarting database: try again soon, before the lease runs out
+                wait = min(self.interval, 2.0)
+                log.warning("cell %s: could not renew the lease (%s); again in %.0f s", self.cell,
+                            str(exc).splitlines()[0][:160], wait)
 
     def __enter__(self) -> _Lease:
         self.start()

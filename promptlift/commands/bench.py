@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     work.add_argument("--max-cells", type=int, help="stop after this many cells")
     work.add_argument("--retry-failed", action="store_true", help="make failed cells pending again first")
     work.add_argument("--report", action="store_true", help="run nothing: write the report from the storage")
-    work.add_argument("--status", action="store_true", help="run nothing: print each cell's status")
+    work.add_argument("--status", action="store_true", help="run nothing: print each host's progress and each cell's status")
     out = parser.add_argument_group("output")
     out.add_argument("--no-report", action="store_true", help="do not write the report when done")
     out.add_argument("--note", default="", help="a line for the report (e.g. the machine's load)")
@@ -48,6 +48,16 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from promptlift.errors import DatabaseUnavailable
+
+    try:
+        return _run(args)
+    except DatabaseUnavailable as exc:  # not bad input (2): the database went away (3), try again later
+        print(f"promptlift bench: error: {exc}", file=sys.stderr)
+        return 3
+
+
+def _run(args: argparse.Namespace) -> int:
     from promptlift.bench import Sweep, load_config, parse_overrides, write_sweep_report
 
     overrides = parse_overrides(args.set)
@@ -96,7 +106,8 @@ def _work(sweep: Any, args: argparse.Namespace) -> int:
         return _spawn(sweep, args)
     summary = sweep.work(wait=args.wait, max_cells=args.max_cells)
     print(f"worker {summary.worker}: {len(summary.ran)} cells run, {len(summary.failed)} failed"
-          + (f", {len(summary.lost)} lost to another worker" if summary.lost else ""), file=sys.stderr)
+          + (f", {len(summary.lost)} lost to another worker" if summary.lost else "")
+          + (f", {sweep.db.retries} database retries" if sweep.db.retries else ""), file=sys.stderr)
     return len(summary.failed)
 
 
@@ -121,6 +132,11 @@ def _spawn(sweep: Any, args: argparse.Namespace) -> int:
 
 
 def status_table(sweep: Any) -> str:
-    rows = [(c["cell"], c["status"], c["attempts"], c["worker"] or "-", (c["error"] or "")[:60])
-            for c in sweep.claims.rows()]
-    return table(rows, ("cell", "status", "attempts", "worker", "error"))
+    """Per-host progress, then every cell's status."""
+    from promptlift.bench.progress import host_progress
+
+    cells = sweep.claims.rows()
+    hosts = [(h["host"], h["workers"], h["running"], h["done"], h["failed"], h["reruns"]) for h in host_progress(cells)]
+    rows = [(c["cell"], c["status"], c["attempts"], c["worker"] or "-", (c["error"] or "")[:60]) for c in cells]
+    return (table(hosts, ("host", "workers", "running", "done", "failed", "re-runs")) + "\n\n"
+            + table(rows, ("cell", "status", "attempts", "worker", "error")))

@@ -230,7 +230,9 @@ class LlamaServer:
         self.alias = alias
         self.log_path = log_path
         command = [
-            sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--model_alias", alias,
+            # llama_cpp.server, with the model loaded the way the in-process backend loads it (no AMX buffers
+            # where they crash: promptlift.backends.llamacpp_cpu)
+            sys.executable, "-m", "promptlift.backends.llamacpp_cpu", "--model", str(model), "--model_alias", alias,
             "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", "2048",
             "--n_threads", str(threads), "--n_threads_batch", str(threads), "--verbose", "False",
         ]

@@ -26,7 +26,10 @@ def reference_logprobs(backend, item: ScoringItem) -> list[float]:
     """Naive path: a fresh llama.cpp context per choice, logits for every position."""
     from llama_cpp import Llama
 
-    llm = Llama(model_path=str(backend.path), n_ctx=512, logits_all=True, verbose=False, type_k=0, type_v=0)
+    from promptlift.backends.llamacpp_cpu import safe_model_params
+
+    with safe_model_params():  # loaded as the backend loads it (no AMX buffers where they crash)
+        llm = Llama(model_path=str(backend.path), n_ctx=512, logits_all=True, verbose=False, type_k=0, type_v=0)
     out = []
     for choice in item.choices:
         llm.reset()

@@ -35,3 +35,16 @@ def test_groups_keep_their_kv_span_within_group_tokens():
     assert scorer._groups([*items[:2], long]) == [[0, 1], [2]]  # longer than the span: a group of its own
     scorer.group_tokens = scorer.n_ctx - 8
     assert scorer._groups(items) == [list(range(8))]
+
+
+def test_extra_buffers_follow_the_cpu_unless_forced(monkeypatch):
+    from promptlift.backends import llamacpp_cpu
+
+    monkeypatch.setenv("PROMPTLIFT_LLAMA_EXTRA_BUFFERS", "0")
+    assert llamacpp_cpu.extra_buffers_allowed() is False
+    monkeypatch.setenv("PROMPTLIFT_LLAMA_EXTRA_BUFFERS", "1")
+    assert llamacpp_cpu.extra_buffers_allowed() is True
+    monkeypatch.delenv("PROMPTLIFT_LLAMA_EXTRA_BUFFERS")
+    with open("/proc/cpuinfo", encoding="ascii", errors="replace") as handle:
+        amx = "amx_int8" in handle.read().split()
+    assert llamacpp_cpu.extra_buffers_allowed() is (not amx)

@@ -74,3 +74,32 @@ class BrokenSearch(FewShot):
 
     def _search(self, run):
         raise RuntimeError("no_such: this search always fails")
+
+
+def cell_rows(url: str, study: str = "toy") -> list[dict[str, Any]]:
+    """The claim table's rows of a sweep, read as any worker would."""
+    from promptlift.bench.claims import Claims
+
+    table = Claims(url, study)
+    try:
+        return table.rows()
+    finally:
+        table.close()
+
+
+def study_trials(url: str, study: str = "toy") -> list[Any]:
+    """The sweep's trials through Optuna's own API (what optuna-dashboard reads)."""
+    import optuna
+
+    from promptlift.bench.storage import optuna_storage
+
+    return optuna.load_study(study_name=study, storage=optuna_storage(url)).get_trials(deepcopy=False)
+
+
+def completions(trials: list[Any]) -> dict[str, int]:
+    """COMPLETE trials per cell: 1 everywhere means no cell was recorded twice."""
+    out: dict[str, int] = {}
+    for trial in trials:
+        if trial.state.name == "COMPLETE":
+            out[trial.user_attrs["cell"]] = out.get(trial.user_attrs["cell"], 0) + 1
+    return out
