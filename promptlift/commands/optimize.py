@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from promptlift import safefile
 from promptlift.budget import Budget
 from promptlift.cache import ResponseCache
 from promptlift.callbacks import ProgressBar
-from promptlift import safefile
 from promptlift.commands.common import (
     add_model_arguments, add_task_arguments, backend_from_args, key_values, table, task_from_args,
 )
