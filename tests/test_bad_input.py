@@ -191,7 +191,7 @@ def test_a_malformed_candidate_file_is_one_line(content, fragment, tmp_path, cap
 
 
 @pytest.mark.parametrize("content, flags, fragment", [
-    (b"name: x\n" + b"a: " + b"[" * 5000 + b"\n", [], "cannot read the sweep config"),
+    (b"name: x\na: " + b"[" * 5000 + b"]" * 5000 + b"\n", [], "cannot read the sweep config: nested too deeply"),
     (b"name: caf\xe9\n", [], "cannot read the sweep config"),
     (None, ["--storage", "nosuchdialect://x/y"], "storage nosuchdialect://x/y"),
     (None, ["--output", "/proc/none/x"], "/proc/none"),
