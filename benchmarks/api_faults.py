@@ -36,7 +36,7 @@ from promptlift.errors import BackendError  # noqa: E402
 from promptlift.types import Message, Request  # noqa: E402
 from tests.backends.conftest import make_backend  # noqa: E402
 from tests.backends.servers import FaultServer, set_plan  # noqa: E402
-from tests.doubles import toy_task  # noqa: E402
+from promptlift.testing.doubles import toy_task  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 FAULTS = ("429", "429-retry-after", "500", "503", "408", "reset", "hang", "badjson", "nochoices", "401", "400", "ctx400")

@@ -50,7 +50,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--task", default="sentiment")
     p.add_argument("--sizes", type=int, nargs=3, default=(64, 32, 200), metavar=("TRAIN", "VAL", "TEST"))
     p.add_argument("--rank", type=int, default=8)
-    p.add_argument("--alpha", type=float, default=16.0)
+    p.add_argument("--alpha", type=int, default=16)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--steps", type=int, default=32)
     p.add_argument("--batch-size", type=int, default=8)

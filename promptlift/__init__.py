@@ -8,7 +8,13 @@
 """
 
 from promptlift.backends import (
-    Backend, Capabilities, LiteLLMBackend, OpenAIBackend, ScriptedBackend, TorchBackend, load_backend,
+    Backend,
+    Capabilities,
+    LiteLLMBackend,
+    OpenAIBackend,
+    ScriptedBackend,
+    TorchBackend,
+    load_backend,
 )
 from promptlift.budget import Budget
 from promptlift.cache import ResponseCache

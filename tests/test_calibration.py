@@ -18,8 +18,8 @@ from promptlift import Budget, Candidate, Completion, FewShot, Request, Response
 from promptlift import calibration, formats, verbalizers
 from promptlift.errors import BudgetExhausted, CapabilityError, ConfigError
 from promptlift.tasks.base import Task
-from tests.doubles import WORDS, toy_task
-from tests.optimizers.contract import OptimizerContract
+from promptlift.testing.doubles import WORDS, toy_task
+from promptlift.testing import OptimizerContract
 
 BIAS = 3.0
 

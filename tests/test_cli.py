@@ -7,12 +7,12 @@ import pytest
 from promptlift import cli
 from promptlift.backends import registry
 from promptlift.types import Candidate
-from tests import doubles
+from promptlift.testing import doubles
 
 
 @pytest.fixture(autouse=True)
 def toy_engine(monkeypatch):
-    monkeypatch.setitem(registry.ENGINES, "toy", "tests.doubles:ToyEngine")
+    monkeypatch.setitem(registry.ENGINES, "toy", "promptlift.testing.doubles:ToyEngine")
 
 
 @pytest.fixture
@@ -121,7 +121,7 @@ def test_an_option_the_engine_does_not_take_is_named_with_those_it_does(monkeypa
             return cls(model, **options)
 
     monkeypatch.setattr(doubles, "LocalEngine", LocalEngine, raising=False)
-    monkeypatch.setitem(registry.ENGINES, "local", "tests.doubles:LocalEngine")
+    monkeypatch.setitem(registry.ENGINES, "local", "promptlift.testing.doubles:LocalEngine")
     assert load_backend("local:m", n_threads=2).path == "m"
     with pytest.raises(ConfigError, match="local:m: unknown option\\(s\\) foo; LocalEngine takes n_ctx, n_threads."):
         load_backend("local:m", foo=1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 from promptlift.backends.base import Capabilities
+from promptlift.errors import CapabilityError
 from promptlift.types import Completion, Request, Usage
 
 Answer = str | Sequence[float] | Completion
@@ -34,6 +35,8 @@ class ScriptedBackend:
         return [self._answer(r) for r in requests]
 
     def _answer(self, request: Request) -> Completion:
+        if request.soft_prompt or request.weights:  # like every backend without them: refused, never ignored
+            raise CapabilityError("soft prompts and trained weights need a local torch backend", backend=self.id)
         self.calls += 1
         self.requests.append(request)
         answer = self._script(request)

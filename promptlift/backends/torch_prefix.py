@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from promptlift.backends.base import common_prefix
 
 if TYPE_CHECKING:
-    import torch
+    pass
 
 log = logging.getLogger(__name__)
 

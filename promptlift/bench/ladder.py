@@ -99,7 +99,8 @@ def ladder_config(tasks: Sequence[str], *, train_sizes: Sequence[int] = DEFAULT_
     sizes = sorted(set(train_sizes))
     if not sizes or sizes[0] < 1:
         raise ConfigError(f"--train-sizes must be positive integers. Got {list(train_sizes)}.")
-    task_specs, optimizers = [], {}
+    task_specs: list[dict[str, Any]] = []
+    optimizers: dict[int, dict[str, Any]] = {}
     for task in tasks:
         classification = is_classification(task)
         for n in sizes:

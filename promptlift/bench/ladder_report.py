@@ -103,7 +103,7 @@ def bootstrap(a: Any, b: Any | None = None, *, seed: int = 0) -> tuple[float, fl
 
 def best_prompt(lines: dict[str, Line]) -> Line:
     """The prompting rung (zero-shot included) with the highest mean test score."""
-    return max((line for line in lines.values() if FAMILY.get(line.rung) == "prompting"), key=lambda l: l.means.mean())
+    return max((line for line in lines.values() if FAMILY.get(line.rung) == "prompting"), key=lambda line: line.means.mean())
 
 
 def flops(line: Line, n_params: float | None) -> tuple[float | None, float | None]:
@@ -256,7 +256,7 @@ def _summary(lines: dict[tuple[str, int], dict[str, Line]]) -> Any:
 def _plots(lines: dict[tuple[str, int], dict[str, Line]], tasks: Sequence[str], out: Path) -> list[str]:
     if not tasks:
         return []
-    from promptlift.bench.plots import ladder_curves, ladder_cost
+    from promptlift.bench.plots import ladder_cost, ladder_curves
 
     drawn = []
     for filename, draw in (("learning_curves.png", ladder_curves), ("score_vs_cost.png", ladder_cost)):

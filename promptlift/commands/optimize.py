@@ -17,7 +17,12 @@ from promptlift.budget import Budget
 from promptlift.cache import ResponseCache
 from promptlift.callbacks import ProgressBar
 from promptlift.commands.common import (
-    add_model_arguments, add_task_arguments, backend_from_args, key_values, table, task_from_args,
+    add_model_arguments,
+    add_task_arguments,
+    backend_from_args,
+    key_values,
+    table,
+    task_from_args,
 )
 from promptlift.commands.resume import CLI_FILE, load_saved, refuse_secrets, unconfirmed_endpoints
 from promptlift.errors import ConfigError

@@ -43,7 +43,7 @@ class LoRA(GradientTraining):
 
     name: ClassVar[str] = "lora"
     rank: int = 8
-    alpha: float = 16.0
+    alpha: int = 16
     dropout: float = 0.0
     targets: tuple[str, ...] = models.LLAMA_TARGETS
     lr: float = 2e-3
@@ -56,7 +56,8 @@ class LoRA(GradientTraining):
         super()._check()
         self.require("rank", isinstance(self.rank, int) and not isinstance(self.rank, bool) and self.rank >= 1,
                      "an int >= 1")
-        self.require("alpha", isinstance(self.alpha, (int, float)) and self.alpha > 0, "a float > 0")
+        self.require("alpha", isinstance(self.alpha, int) and not isinstance(self.alpha, bool) and self.alpha > 0,
+                     "an int > 0")
         self.require("dropout", isinstance(self.dropout, (int, float)) and 0 <= self.dropout < 1, "a float in [0, 1)")
         self.require("targets", isinstance(self.targets, tuple) and bool(self.targets)
                      and all(isinstance(t, str) for t in self.targets), "a non-empty list of module names")
@@ -71,7 +72,7 @@ class LoRA(GradientTraining):
         """Train a fresh adapter on ``examples`` under ``hard`` and validate its checkpoints."""
         targets = models.lora_targets(backend.model, self.targets)
         self.require("targets", bool(targets), f"module names of this model (none of {list(self.targets)} found)")
-        spec = models.LoraSpec(self.rank, float(self.alpha), float(self.dropout), targets)
+        spec = models.LoraSpec(self.rank, self.alpha, float(self.dropout), targets)
         peft_model, model = models.lora_model(backend.model, spec, seed=run.rng.getrandbits(62))
         train_weights(self, run, backend, hard, examples, model, "lora",
                       lambda d: models.save_lora(peft_model, d), role=role or self.name)

@@ -35,7 +35,12 @@ from promptlift.optimizers.merge import merge_candidates
 from promptlift.optimizers.pareto import Member, Pool
 from promptlift.optimizers.propose import ask
 from promptlift.optimizers.reflection import (
-    DEFAULT_TEMPLATE, Outcome, build_prompt, check_template, parse_proposal, records,
+    DEFAULT_TEMPLATE,
+    Outcome,
+    build_prompt,
+    check_template,
+    parse_proposal,
+    records,
 )
 from promptlift.run import Run
 from promptlift.types import Candidate, Example

@@ -12,6 +12,7 @@ charged to the budget as LM calls.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import time
 from typing import Any, ClassVar
@@ -85,7 +86,7 @@ class LinearProbe(GradientTraining):
             fitted = time.perf_counter()
             weight, bias = fit(x[:, i], labels, len(run.task.choices), c=self.c, seed=run.seed)
             path = torch_weights.save(weights_dir(run, "probe"), "probe", backend.id,
-                                      lambda d: torch_weights.save_probe(d, weight, bias),
+                                      functools.partial(torch_weights.save_probe, weight=weight, bias=bias),
                                       layer=layer, classes=list(run.task.choices))
             info = {"role": self.name, "layer": layer, "trainable_parameters": int(weight.numel() + bias.numel()),
                     "train_seconds": round(seconds + time.perf_counter() - fitted, 3),

@@ -91,22 +91,17 @@ def _trec_questions(label: Callable[[str], str | None]) -> list[Example]:
 
 def trec(sizes: tuple[int, int, int] = DEFAULT_SIZES, seed: int = 0) -> Task:
     examples = _trec_questions(lambda tag: TREC_LABELS.get(tag.split(":", 1)[0]))
-    train, val, test = _split("trec", examples, sizes, seed)
-    return Task(
-        name="trec",
-        input_fields=("question",),
-        output_field="answer_type",
-        train=train,
-        val=val,
-        test=test,
-        metric="accuracy",
-        choices=tuple(TREC_LABELS.values()),
-        seed=Candidate(
-            instruction="What type of answer does the question ask for: abbreviation, description, "
-            "entity, human, location or number?"
-        ),
-        description="TREC question classification: the coarse type of the expected answer.",
-    )
+    instruction = ("What type of answer does the question ask for: abbreviation, description, "
+                   "entity, human, location or number?")
+    return _trec_task("trec", examples, tuple(TREC_LABELS.values()), instruction, sizes, seed,
+                      "TREC question classification: the coarse type of the expected answer.")
+
+
+def _trec_task(name: str, examples: list[Example], choices: tuple[str, ...], instruction: str,
+               sizes: tuple[int, int, int], seed: int, description: str) -> Task:
+    train, val, test = _split(name, examples, sizes, seed)
+    return Task(name=name, input_fields=("question",), output_field="answer_type", train=train, val=val, test=test,
+                metric="accuracy", choices=choices, seed=Candidate(instruction=instruction), description=description)
 
 
 # TREC's 50 fine labels as short names (the coarse class disambiguates "other" and "desc").
@@ -130,20 +125,10 @@ TREC_FINE_LABELS = {
 
 def trec_fine(sizes: tuple[int, int, int] = DEFAULT_SIZES, seed: int = 0) -> Task:
     examples = _trec_questions(TREC_FINE_LABELS.get)
-    train, val, test = _split("trec_fine", examples, sizes, seed)
-    return Task(
-        name="trec_fine",
-        input_fields=("question",),
-        output_field="answer_type",
-        train=train,
-        val=val,
-        test=test,
-        metric="accuracy",
-        choices=tuple(TREC_FINE_LABELS.values()),
-        seed=Candidate(instruction="What exactly does the question ask for? Answer with the type of the answer "
-                                   "(for example person, city, date, count, definition, reason, animal)."),
-        description="TREC question classification with its 50 fine labels (person, city, date, count, ...).",
-    )
+    instruction = ("What exactly does the question ask for? Answer with the type of the answer "
+                   "(for example person, city, date, count, definition, reason, animal).")
+    return _trec_task("trec_fine", examples, tuple(TREC_FINE_LABELS.values()), instruction, sizes, seed,
+                      "TREC question classification with its 50 fine labels (person, city, date, count, ...).")
 
 
 def _reasoning_gym(generator: str, sizes: tuple[int, int, int], seed: int, **config) -> list[Example]:

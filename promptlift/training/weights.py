@@ -25,7 +25,7 @@ class LoraSpec:
     """PEFT LoraConfig's settings (rank, alpha, dropout, the modules adapted)."""
 
     rank: int
-    alpha: float
+    alpha: int
     dropout: float
     targets: tuple[str, ...]
 

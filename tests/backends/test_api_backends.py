@@ -11,7 +11,7 @@ from promptlift.backends.registry import load_backend
 from promptlift.errors import CapabilityError, ConfigError
 from promptlift.types import Message, Request
 from tests.backends.conftest import make_backend
-from tests.doubles import toy_task
+from promptlift.testing.doubles import toy_task
 
 
 def test_openai_model_strings(monkeypatch):

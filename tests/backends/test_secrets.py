@@ -20,7 +20,7 @@ from promptlift.cache import CachedBackend, ResponseCache
 from promptlift.errors import BackendError
 from promptlift.types import Message, Request
 from tests.backends.conftest import make_backend
-from tests.doubles import toy_task
+from promptlift.testing.doubles import toy_task
 
 LOGGERS = ("", "promptlift", "LiteLLM", "litellm", "LiteLLM Router", "openai", "httpx", "httpcore")
 FAILURES = ("401", "leak401", "403", "500", "429", "badjson", "nochoices", "reset", "hang")

@@ -1,6 +1,6 @@
 """A test-only model engine for sweep tests (a test double, not a model).
 
-``benchtest:NAME`` answers with ``tests.doubles.keyword_script`` (``benchtest:dspy``: with the
+``benchtest:NAME`` answers with ``promptlift.testing.doubles.keyword_script`` (``benchtest:dspy``: with the
 DSPy harness's scripted double, which also speaks DSPy's output format). Options: ``delay`` seconds
 per batch; ``gate``: a file that must exist before the first answer (lets a test start two
 workers and release them together). With ``BENCHTEST_HANG`` set in the environment the
@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from tests.doubles import scripted
+from promptlift.testing.doubles import scripted
 
 
 class SlowScripted:

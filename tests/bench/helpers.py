@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from promptlift.optimizers.fewshot import FewShot
-from tests.doubles import toy_examples
+from promptlift.testing.doubles import toy_examples
 
 ROOT = Path(__file__).resolve().parents[2]
 

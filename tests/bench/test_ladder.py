@@ -14,7 +14,7 @@ from promptlift.bench.ladder_report import Line, answer, bootstrap, break_even
 from promptlift.bench.runner import build_task
 from promptlift.cli import main
 from promptlift.errors import ConfigError
-from tests.doubles import toy_examples
+from promptlift.testing.doubles import toy_examples
 from tests.tiny_model import build_model_dir
 
 

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from tests.doubles import toy_task
+from promptlift.testing.doubles import toy_task
 from tests.tiny_model import build_model_dir
 
 pytest.importorskip("peft")

@@ -3,7 +3,7 @@
 import json
 
 from promptlift.bench.peers import load_script
-from tests.doubles import toy_task
+from promptlift.testing.doubles import toy_task
 from tests.test_calibration import biased
 
 

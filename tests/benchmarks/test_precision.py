@@ -1,7 +1,7 @@
 """benchmarks/precision.py: comparing float32 and bf16 scores (made-up log-probabilities)."""
 
 from promptlift.bench.peers import load_script
-from tests.doubles import toy_task
+from promptlift.testing.doubles import toy_task
 
 
 def test_compare_counts_agreement_accuracy_and_the_largest_difference():

@@ -6,7 +6,7 @@ import pytest
 from promptlift import Candidate, Example, ScriptedBackend
 from promptlift.errors import ConfigError
 from promptlift.interop import dspy as pl_dspy
-from tests.doubles import keyword_script, toy_task
+from promptlift.testing.doubles import keyword_script, toy_task
 
 dspy = pytest.importorskip("dspy")
 

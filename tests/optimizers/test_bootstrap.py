@@ -3,8 +3,8 @@ import pytest
 from promptlift import Candidate, Example, ScriptedBackend, Task
 from promptlift.errors import ConfigError
 from promptlift.optimizers.bootstrap import BootstrapFewShot
-from tests.doubles import WORDS, scripted, toy_task
-from tests.optimizers.contract import OptimizerContract
+from promptlift.testing.doubles import WORDS, scripted, toy_task
+from promptlift.testing import OptimizerContract
 
 
 @pytest.fixture(autouse=True)

@@ -2,8 +2,8 @@ import pytest
 
 from promptlift import FewShot
 from promptlift.errors import ConfigError
-from tests.doubles import scripted, toy_task
-from tests.optimizers.contract import OptimizerContract
+from promptlift.testing.doubles import scripted, toy_task
+from promptlift.testing import OptimizerContract
 
 
 class TestFewShotContract(OptimizerContract):

@@ -9,8 +9,8 @@ from promptlift.errors import ConfigError
 from promptlift.optimizers.genetic import GeneticSearch
 from promptlift.optimizers.genetic_plots import plot_generations, population_history
 from promptlift.optimizers.registry import get_optimizer
-from tests.doubles import keyword_script, scripted, toy_task
-from tests.optimizers.contract import OptimizerContract
+from promptlift.testing.doubles import keyword_script, scripted, toy_task
+from promptlift.testing import OptimizerContract
 
 
 class TestGeneticGAContract(OptimizerContract):

@@ -14,8 +14,8 @@ from promptlift import Budget, Candidate, Example, ScriptedBackend, Task
 from promptlift.errors import ConfigError
 from promptlift.optimizers.gepa import GEPA
 from promptlift.optimizers.registry import get_optimizer
-from tests.doubles import scripted, toy_task
-from tests.optimizers.contract import OptimizerContract
+from promptlift.testing.doubles import scripted, toy_task
+from promptlift.testing import OptimizerContract
 
 GOOD = "Decide the sentiment of the review: positive or negative."
 ANSWERS = [

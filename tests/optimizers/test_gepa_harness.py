@@ -8,7 +8,7 @@ import importlib.util
 import pytest
 
 from promptlift import ScriptedBackend
-from tests.doubles import keyword_script, toy_task
+from promptlift.testing.doubles import keyword_script, toy_task
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("gepa") is None, reason="the gepa package is not installed")
 

@@ -13,7 +13,7 @@ from promptlift.optimizers.pareto import Pool
 from promptlift.optimizers.reflection import (
     DEFAULT_TEMPLATE, Outcome, build_prompt, check_template, format_records, parse_proposal, records,
 )
-from tests.doubles import toy_task
+from promptlift.testing.doubles import toy_task
 
 IDS = ("e1", "e2", "e3", "e4")
 

@@ -6,8 +6,8 @@ from promptlift.optimizers.similarity import SimilarityFewShot
 from promptlift.result import Result
 from promptlift.tasks import retrieval
 from promptlift.types import Retrieval
-from tests.doubles import scripted, toy_task
-from tests.optimizers.contract import OptimizerContract
+from promptlift.testing.doubles import scripted, toy_task
+from promptlift.testing import OptimizerContract
 
 
 @pytest.fixture(autouse=True)

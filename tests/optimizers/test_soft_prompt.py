@@ -17,9 +17,9 @@ from promptlift import Budget, Candidate, Example, Task
 from promptlift.errors import CapabilityError, ConfigError
 from promptlift.optimizers.soft_prompt import SoftPromptTuning
 from promptlift.softprompt.io import load_soft_prompt
-from tests.doubles import scripted, toy_task
-from tests.optimizers import contract
-from tests.optimizers.contract import OptimizerContract
+from promptlift.testing.doubles import scripted, toy_task
+from promptlift.testing import optimizers as contract
+from promptlift.testing import OptimizerContract
 from tests.tiny_model import build_model_dir
 
 SMALL = {"n_tokens": 2, "steps": 8, "eval_every": 2, "batch_size": 4, "lr": 0.1, "patience": None}

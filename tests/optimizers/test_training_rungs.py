@@ -22,34 +22,12 @@ from promptlift.optimizers.finetune import FineTuning, LoRA
 from promptlift.optimizers.probe import LinearProbe
 from promptlift.optimizers.rft import RejectionSamplingFineTuning
 from promptlift.run import Run
-from tests.doubles import keyword_script, scripted, toy_task
-from tests.optimizers import contract
-from tests.optimizers.contract import OptimizerContract
-from tests.optimizers.test_soft_prompt import biased_task
-from tests.tiny_model import build_model_dir
+from promptlift.testing.doubles import keyword_script, scripted, toy_task
+from promptlift.testing import optimizers as contract
+from promptlift.testing import OptimizerContract
+from tests.optimizers.test_soft_prompt import _isolated, backend, biased_task  # noqa: F401 - fixtures
 
 SMALL = {"steps": 4, "eval_every": 2, "batch_size": 4, "patience": None}
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return build_model_dir(tmp_path_factory.mktemp("tiny") / "model")
-
-
-@pytest.fixture(scope="module")
-def backend(model_dir):
-    from promptlift.backends.torch import TorchBackend
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny matrices: one thread is faster, and the CPU is shared
-    yield TorchBackend(model_dir, device="cpu")
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path, monkeypatch, backend):
-    monkeypatch.setenv("PROMPTLIFT_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(contract, "scripted", lambda *a, **k: backend)  # the contract suite needs gradients
 
 
 class TestLoRAContract(OptimizerContract):
@@ -127,7 +105,7 @@ def test_training_learns_a_label_prior(backend, make):
     assert result.best.candidate.weights and result.best.info["trainable_parameters"] > 0
 
 
-def test_lora_adapter_loads_in_plain_peft_and_scores_as_the_backend(backend, model_dir, tmp_path):
+def test_lora_adapter_loads_in_plain_peft_and_scores_as_the_backend(backend, tmp_path):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
@@ -136,7 +114,7 @@ def test_lora_adapter_loads_in_plain_peft_and_scores_as_the_backend(backend, mod
         task, backend, budget=Budget(metric_calls=200), cache=None, run_dir=tmp_path / "run")
     adapter = result.best.candidate.weights
     assert {"adapter_config.json", "adapter_model.safetensors"} <= {p.name for p in (tmp_path / "run" / "lora").glob("*/*")}
-    plain = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(model_dir), adapter).eval()
+    plain = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(backend.path), adapter).eval()
     request = task.render(result.best.candidate, task.val[0])
     prompt, choices = backend.encode(request)
     with torch.no_grad():

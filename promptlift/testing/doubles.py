@@ -1,4 +1,4 @@
-"""Test doubles and small fixtures shared by the unit tests.
+"""Shipped test doubles for testing optimizers and backends (never report numbers measured with them).
 
 ``toy_task`` is a synthetic sentiment task; ``keyword_script`` is a ScriptedBackend script
 (a test double, not a model) whose accuracy rises with the number of demos and with

@@ -2,7 +2,7 @@
 
 Use it from a test module::
 
-    from tests.optimizers.contract import OptimizerContract
+    from promptlift.testing import OptimizerContract
 
     class TestMyOptimizer(OptimizerContract):
         def make(self):
@@ -17,7 +17,7 @@ import pytest
 
 from promptlift import Budget, Optimizer, Result
 from promptlift.errors import ConfigError
-from tests.doubles import scripted, toy_task
+from promptlift.testing.doubles import scripted, toy_task
 
 
 class OptimizerContract:
