@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from promptlift import safefile
 from promptlift.result import Result, Trial
@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 class RunLog:
     def __init__(self, run_dir: str | Path) -> None:
         self.dir = Path(run_dir)
-        self._trials = None
+        self._trials: IO[str] | None = None
 
     def start(self, config: dict[str, Any]) -> None:
         """Write config.json and start a fresh trials.jsonl (a resumed run replays into it)."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gzip
 import json
-from pathlib import Path
 
 import pytest
 
@@ -21,7 +20,7 @@ ROWS = [{"review": f"a {'good' if i % 2 else 'bad'} film {i}", "label": "positiv
 
 @pytest.fixture(autouse=True)
 def toy_engine(monkeypatch):
-    monkeypatch.setitem(registry.ENGINES, "toy", "tests.doubles:ToyEngine")
+    monkeypatch.setitem(registry.ENGINES, "toy", "promptlift.testing.doubles:ToyEngine")
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
 
 
@@ -54,7 +53,8 @@ DATA_FILES = {
                      'a.jsonl:1: label must be a non-empty string or number, got {"x": 1}'),
     "empty label": ("a.jsonl", jsonl({"review": f"r{i}", "label": "" if i == 3 else "ab"[i % 2]} for i in range(40)).encode(),
                     "a.jsonl:4: label must be a non-empty string or number"),
-    "duplicate CSV header": ("a.csv", ("review,review,label\n" + "".join(f"a{i},b{i},{'pq'[i % 2]}\n" for i in range(40))).encode(),
+    "duplicate CSV header": ("a.csv", ("review,review,label\n" + "".join(f"a{i},b{i},{'pq'[i % 2]}\n" for i in range(40)))
+                             .encode(),
                              "a.csv:1: duplicate column name(s) ['review']"),
 }
 

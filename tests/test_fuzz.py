@@ -42,7 +42,7 @@ TEXT = st.text(st.characters(codec="utf-8") | st.sampled_from(",=:@/.[]{}\"'\n\x
 
 @pytest.fixture(autouse=True)
 def toy_engine(monkeypatch):
-    monkeypatch.setitem(registry.ENGINES, "toy", "tests.doubles:ToyEngine")
+    monkeypatch.setitem(registry.ENGINES, "toy", "promptlift.testing.doubles:ToyEngine")
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     real = socket.getaddrinfo
@@ -167,7 +167,7 @@ def test_candidate_files(content):
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     directory = tmp_path_factory.mktemp("resume")
-    registry.ENGINES["toy"] = "tests.doubles:ToyEngine"
+    registry.ENGINES["toy"] = "promptlift.testing.doubles:ToyEngine"
     try:
         assert cli.main(optimize(directory, data_file(directory))) == 0
     finally:

@@ -20,7 +20,7 @@ KEY = "sk-test-0123456789"
 
 @pytest.fixture(autouse=True)
 def toy_engine(monkeypatch):
-    monkeypatch.setitem(registry.ENGINES, "toy", "tests.doubles:ToyEngine")
+    monkeypatch.setitem(registry.ENGINES, "toy", "promptlift.testing.doubles:ToyEngine")
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
 
 

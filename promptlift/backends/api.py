@@ -208,7 +208,7 @@ class APIBackend:
         if len(requests) <= 1 or self.options.max_concurrency == 1:
             return [self._deliver(i, self._call(r), on_completion) for i, r in enumerate(requests)]
         pool = self._executor()
-        jobs = [pool.submit(lambda i=i, r=r: self._deliver(i, self._call(r), on_completion)) for i, r in enumerate(requests)]
+        jobs = [pool.submit(self._call_and_deliver, i, r, on_completion) for i, r in enumerate(requests)]
         try:
             futures.wait(jobs, return_when=futures.FIRST_EXCEPTION)
         except BaseException:  # Ctrl-C: start nothing more; the running calls end on their own
@@ -222,6 +222,10 @@ class APIBackend:
             futures.wait(jobs)
             raise failed[0].exception()  # type: ignore[misc]
         return [job.result() for job in jobs]
+
+    def _call_and_deliver(self, index: int, request: Request,
+                          listener: Callable[[int, Completion], None] | None) -> Completion:
+        return self._deliver(index, self._call(request), listener)
 
     @staticmethod
     def _deliver(index: int, completion: Completion, listener: Callable[[int, Completion], None] | None) -> Completion:

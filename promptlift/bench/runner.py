@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from promptlift import safefile
 from promptlift.bench.config import Cell, ModelSpec, SweepConfig, TaskSpec, budget_label
 from promptlift.bench.peers import is_peer, peer_runner
-from promptlift import safefile
 from promptlift.budget import Budget
 from promptlift.cache import CachedBackend, ResponseCache
 from promptlift.errors import ConfigError

@@ -43,12 +43,14 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     search.add_argument("--optimizer", default="fewshot", help=f"one of: {', '.join(OPTIMIZERS)} (default: fewshot)")
     search.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="an optimizer hyperparameter, e.g. --param k=8 (repeatable; values are JSON or text)")
-    search.add_argument("--budget", type=count(1, 10**9), default=400, help="metric calls (examples scored) for the search (default: 400)")
+    search.add_argument("--budget", type=count(1, 10**9), default=400,
+                        help="metric calls (examples scored) for the search (default: 400)")
     search.add_argument("--max-seconds", type=seconds, help="stop the search after this many seconds")
     search.add_argument("--max-tokens", type=count(1), help="stop the search after this many tokens (task + proposer)")
     search.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     out = parser.add_argument_group("output")
-    out.add_argument("--run-dir", help="directory for config, trials, result and best candidate (default: runs/TASK-OPTIMIZER-TIME)")
+    out.add_argument("--run-dir",
+                     help="directory for config, trials, result and best candidate (default: runs/TASK-OPTIMIZER-TIME)")
     out.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run: replays finished work from the cache")
     out.add_argument("--allow-endpoint", action="append", default=[], metavar="URL",
                      help="with --resume: let the run send requests (and your API key) to this recorded URL (repeatable)")

@@ -100,7 +100,8 @@ def rows_to_examples(
     first = rows[0][1]
     output_field = output_field or next((n for n in OUTPUT_NAMES if n in first), None)
     if output_field is None:
-        raise DataError(f"{source}:{rows[0][0]}: no output field; name one of {list(first)} with --output-field (output_field=) or add 'output'")
+        raise DataError(f"{source}:{rows[0][0]}: no output field; name one of {list(first)} with --output-field "
+                        "(output_field=) or add 'output'")
     fields = tuple(input_fields or [k for k in first if k not in RESERVED and k != output_field])
     if output_field in fields:
         raise DataError(f"{source}: the output field {output_field!r} cannot also be an input field (the answer "

@@ -5,8 +5,8 @@ import pytest
 from promptlift import Budget, ScriptedBackend
 from promptlift.errors import ConfigError
 from promptlift.optimizers.mipro import STUDY_FILE, JointSearch, grounded_prompt
-from promptlift.testing.doubles import keyword_script, toy_task
 from promptlift.testing import OptimizerContract
+from promptlift.testing.doubles import keyword_script, toy_task
 
 
 @pytest.fixture(autouse=True)

@@ -12,8 +12,8 @@ import pytest
 
 from promptlift import Budget, FewShot, Task
 from promptlift.errors import MetricError
+from promptlift.testing.doubles import scripted, toy_task
 from promptlift.types import Completion, Example, Score
-from tests.doubles import scripted, toy_task
 
 
 @pytest.mark.parametrize("value, expected", [
