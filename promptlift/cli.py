@@ -11,8 +11,9 @@ import argparse
 import importlib
 import logging
 import sys
-from typing import Sequence
+from typing import NoReturn, Sequence
 
+from promptlift import redaction, stopping
 from promptlift.errors import PromptliftError
 
 # name -> (module, one-line help); each module has add_arguments(parser) and run(args) -> int
@@ -34,8 +35,15 @@ EPILOG = """examples:
 """
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (the usage itself is in --help)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="promptlift", description="Automated prompt optimisation on any model.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -50,18 +58,28 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. As the console script (``argv`` None) an interrupted run exits at once,
+    even while worker threads still wait on a hung request."""
+    console = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in argv if a in COMMANDS), None)
     args = build_parser(only=command).parse_args(argv)
     if not getattr(args, "module", None):
         build_parser(only="").print_help()
         return 2
-    return dispatch(args)
+    with stopping.signals_stop(f"promptlift {args.command}", hard_exit=console):
+        code = dispatch(args)
+    if console and code == stopping.INTERRUPTED:
+        stopping.exit_now(code)  # worker threads on a hung call would hold the interpreter until its deadline
+    return code
 
 
 def optimize_main(argv: Sequence[str] | None = None) -> int:
     """The ``optimize`` console script: the same as ``promptlift optimize``."""
-    return main(["optimize", *(sys.argv[1:] if argv is None else argv)])
+    if argv is None:
+        sys.argv[1:1] = ["optimize"]
+        return main()
+    return main(["optimize", *argv])
 
 
 def dispatch(args: argparse.Namespace) -> int:
@@ -69,14 +87,32 @@ def dispatch(args: argparse.Namespace) -> int:
         level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
         format="%(levelname)s %(name)s: %(message)s",
     )
+    redaction.install()
     try:
         return importlib.import_module(args.module).run(args)
     except PromptliftError as exc:
-        print(f"promptlift {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(args, exc)
+    except (OSError, UnicodeError, RecursionError) as exc:  # a path, a file or its bytes: the user's input
+        return _fail(args, _describe(exc))
     except KeyboardInterrupt:
         print(f"promptlift {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return stopping.INTERRUPTED
+
+
+def _fail(args: argparse.Namespace, error: object) -> int:
+    text = " ".join(redaction.redact(str(error)).split())
+    print(f"promptlift {args.command}: error: {text}", file=sys.stderr)
+    return 2
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        name = str(exc.filename or "")
+        where = f"{name if len(name) <= 120 else name[:60] + '...' + name[-40:]}: " if name else ""
+        return f"{where}{exc.strerror}"
+    if isinstance(exc, RecursionError):
+        return "input nested too deeply"
+    return f"{type(exc).__name__}: {exc}"
 
 
 if __name__ == "__main__":

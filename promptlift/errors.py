@@ -7,7 +7,8 @@ message is one line that names what is wrong and where::
     ├── ConfigError            bad hyperparameter, unknown name, bad model string
     │   └── MissingDependency  an optional package or file is not installed
     ├── DataError              a malformed data file or example (``path:line: what``)
-    ├── MetricError            a user metric raised (names the metric and the example)
+    ├── MetricError            a user metric raised or returned NaN, inf or a value outside [0, 1]
+    │                          (names the metric, the example and the value)
     ├── BackendError           a model call failed (carries the backend id, never a secret)
     │   ├── RetryableError     worth retrying: 408/409/429/5xx, connection reset, timeout
     │   ├── MalformedResponse  the server answered, but not with a usable completion
@@ -37,7 +38,10 @@ class DataError(PromptliftError, ValueError):
 
 
 class MetricError(PromptliftError):
-    """A metric raised instead of returning a score: a bug in the metric, not a model output."""
+    """A metric raised, or returned no usable score: a bug in the metric, not a model output.
+
+    ``Run`` scores such an example 0 and stops the run once more than 5% of the examples
+    scored so far failed (``tasks.metric_errors.MAX_METRIC_ERROR_RATE``)."""
 
 
 class BackendError(PromptliftError):

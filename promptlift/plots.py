@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from promptlift import safefile
+
 if TYPE_CHECKING:
     from promptlift.result import Result
 
@@ -28,7 +30,7 @@ def finish(fig: Any, ax: Any, path: str | Path | None, *, xlabel: str, ylabel: s
     ax.legend(loc=legend)
     fig.tight_layout()
     if path is not None:
-        fig.savefig(path, dpi=120)
+        safefile.save_with(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
         _pyplot().close(fig)
     return fig
 

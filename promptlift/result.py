@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from promptlift import safefile
 from promptlift.types import Candidate, Usage
 
 SCHEMA_VERSION = 1
@@ -135,7 +136,7 @@ class Result:
     def to_json(self, path: str | Path | None = None) -> str:
         text = json.dumps(self.to_dict(), indent=1, ensure_ascii=False)
         if path is not None:
-            Path(path).write_text(text, encoding="utf-8")
+            safefile.write_text(path, text)
         return text
 
     @classmethod

@@ -21,6 +21,7 @@ from promptlift.errors import BudgetExhausted, CapabilityError, ConfigError
 from promptlift.result import Trial
 from promptlift.runlog import RunLog
 from promptlift.tasks.base import Task
+from promptlift.tasks.metric_errors import MAX_METRIC_ERROR_RATE, MetricErrors
 from promptlift.types import Candidate, Completion, Example, Request, Usage
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ class Run:
         cache: ResponseCache | None = None,
         config: dict[str, Any] | None = None,
         chunk: int = 32,
+        metric_error_rate: float = MAX_METRIC_ERROR_RATE,
     ) -> None:
         if budget.dollars is not None:
             _require_prices(backend, proposer)
@@ -70,6 +72,7 @@ class Run:
         self.trials: list[Trial] = []
         self.cache_hits = 0
         self._samples = 0
+        self.metric_errors = MetricErrors(metric_error_rate)
         self.log = RunLog(run_dir) if run_dir is not None else None
         self.config = config or {}
         if self.log:
@@ -92,7 +95,7 @@ class Run:
         self._ledger.reserve(metric_calls=len(examples), lm_calls=len(examples) * max(1, candidate.votes))
         started = time.perf_counter()
         completions, usage = self._answers(candidate, examples, charge=True)
-        scores = [self.task.score(e, c) for e, c in zip(examples, completions, strict=True)]
+        scores = [self.metric_errors.score(self.task, e, c) for e, c in zip(examples, completions, strict=True)]
         self._ledger.spend(Usage(), metric_calls=len(examples))
         trial = Trial(
             number=len(self.trials),
@@ -109,6 +112,7 @@ class Run:
             seconds=time.perf_counter() - started,
         )
         self._record(trial)
+        self.metric_errors.check()  # past the threshold: stop, with this trial saved
         return Evaluation(trial, examples, tuple(completions))
 
     def validate(self, candidate: Candidate, **kwargs: Any) -> Evaluation:
@@ -138,7 +142,7 @@ class Run:
     def measure(self, candidate: Candidate, examples: Sequence[Example]) -> float:
         """Mean score outside the budget and the trial log (for final test-split reporting)."""
         completions, _ = self._answers(candidate, examples, charge=False)
-        scores = [self.task.score(e, c) for e, c in zip(examples, completions)]
+        scores = [self.metric_errors.score(self.task, e, c) for e, c in zip(examples, completions)]  # failures: 0, logged
         return sum(s.value for s in scores) / len(scores)
 
     def _answers(self, candidate: Candidate, examples: Sequence[Example], *, charge: bool) -> tuple[list[Completion], Usage]:

@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+from promptlift import safefile
 from promptlift.result import Result, Trial
 from promptlift.tasks.base import Task
 from promptlift.tasks.render import as_text
@@ -19,24 +20,27 @@ log = logging.getLogger(__name__)
 class RunLog:
     def __init__(self, run_dir: str | Path) -> None:
         self.dir = Path(run_dir)
-        self._trials = None
+        self._trials: IO[str] | None = None
 
     def start(self, config: dict[str, Any]) -> None:
         """Write config.json and start a fresh trials.jsonl (a resumed run replays into it)."""
         self.dir.mkdir(parents=True, exist_ok=True)
         write_json(self.dir / "config.json", config)
-        self._trials = (self.dir / "trials.jsonl").open("w", encoding="utf-8")
+        self._trials = safefile.open_fresh(self.dir / "trials.jsonl")
 
     def append(self, trial: Trial) -> None:
         assert self._trials is not None
         self._trials.write(json.dumps(trial.to_dict(), ensure_ascii=False) + "\n")
         self._trials.flush()
 
-    def finish(self, result: Result, task: Task) -> None:
+    def finish(self, result: Result, task: Task, *, plot: bool = True) -> None:
+        """Write the result and the best candidate; ``plot=False`` skips score.png (importing
+        matplotlib took 0.4-0.75 s of a ~1 s stop after Ctrl-C on a loaded 2-core machine)."""
         write_json(self.dir / "result.json", result.to_dict())
         write_json(self.dir / "best_candidate.json", exported_candidate(result, task))
         try:
-            result.plot(self.dir / "score.png")
+            if plot:
+                result.plot(self.dir / "score.png")
         except Exception as exc:  # a plot is a convenience: never lose a run over it
             log.warning("could not draw %s: %s", self.dir / "score.png", exc)
         if self._trials is not None:
@@ -61,7 +65,5 @@ def exported_candidate(result: Result, task: Task) -> dict[str, Any]:
 
 
 def write_json(path: Path, data: Any) -> None:
-    """Write atomically: a crash never leaves a half-written file behind."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
-    tmp.replace(path)
+    """Write atomically and never through a link: a crash never leaves a half-written file behind."""
+    safefile.write_text(path, json.dumps(data, indent=1, ensure_ascii=False))

@@ -9,7 +9,9 @@ queueing is not the server's fault); a retry's wait for the limiter counts again
 Concurrency: ``complete(requests)`` runs up to ``max_concurrency`` calls at once on a thread
 pool and returns the completions in request order. If any call fails, the calls not yet
 started are cancelled, the running ones are waited for, and the first failure (in request
-order) is raised; nothing of that batch is returned, so nothing of it is cached.
+order) is raised. Each completion is handed to ``on_completion`` as it arrives, so the cache keeps
+every answer received even when the batch fails or the process is killed: a kill costs at most
+the calls in flight.
 
 Budgets under concurrency: token and dollar costs are only known after a call returns, so
 ``Run`` checks its token/dollar/seconds limits before each chunk of requests (``Run.chunk``,
@@ -18,8 +20,9 @@ token or dollar limit by at most one chunk: ``Run.chunk`` requests of at most
 ``prompt + max_tokens`` tokens each (task and proposer calls alike). ``lm_calls`` and
 ``metric_calls`` are checked before a batch is sent and are never exceeded.
 
-Secrets: API keys live in a ``Secret`` (its repr is ``'***'``); error messages are built by
-promptlift from the status and a short, key-redacted excerpt of the server's answer, and the
+Secrets: API keys live in a ``Secret`` (its repr is ``'***'``, and its value is registered with
+``promptlift.redaction``, which scrubs every log record of the process); error messages are built
+by promptlift from the status and a short, key-redacted excerpt of the server's answer, and the
 SDK's exception is not chained (its text may echo the key).
 """
 
@@ -28,11 +31,13 @@ from __future__ import annotations
 import concurrent.futures as futures
 import dataclasses
 import logging
+import math
 import re
 import threading
 import time
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
+from promptlift import redaction
 from promptlift.backends.base import Capabilities
 from promptlift.backends.limits import RateLimiter
 from promptlift.backends.retry import Retrier, RetryPolicy, is_retryable_status, parse_retry_after
@@ -43,6 +48,7 @@ from promptlift.types import Completion, Request, Usage
 
 log = logging.getLogger(__name__)
 
+MAX_CONCURRENCY = 512  # more threads than this is a typo, not a plan
 CONTEXT_MARKERS = (
     "context_length_exceeded", "context length", "maximum context", "too many tokens", "context window",
     "contextwindowexceeded",
@@ -56,6 +62,7 @@ class Secret:
 
     def __init__(self, value: str | None) -> None:
         self._value = value or None
+        redaction.register(self._value)
 
     def reveal(self) -> str | None:
         return self._value
@@ -109,7 +116,13 @@ class APIOptions:
             if not ok:
                 raise param_error("an API backend", name, requirement, getattr(self, name))
 
-        need("max_concurrency", isinstance(self.max_concurrency, int) and self.max_concurrency >= 1, "an int >= 1")
+        need("max_concurrency", _whole(self.max_concurrency) and 1 <= self.max_concurrency <= MAX_CONCURRENCY,
+             f"an int in [1, {MAX_CONCURRENCY}]")
+        need("max_context", self.max_context is None or _whole(self.max_context) and self.max_context >= 1,
+             "None or an int >= 1")
+        for name in ("requests_per_minute", "tokens_per_minute"):
+            value = getattr(self, name)
+            need(name, value is None or _real(value) and value > 0, "None or a number > 0")
         need("choice_scoring", self.choice_scoring in (*MODES, "auto"), "one of 'logprobs', 'generate', 'auto'")
         need("top_logprobs", isinstance(self.top_logprobs, int) and 1 <= self.top_logprobs <= 20, "an int in [1, 20]")
         self.retry_policy()  # validates the retry fields
@@ -138,12 +151,14 @@ class APIBackend:
     """
 
     engine = "api"
+    streams_completions = True  # complete() takes on_completion (CachedBackend stores each answer at once)
     id: str = "api:unset"  # engines set it (engine + model + public base url) before __init__ runs
 
     def __init__(self, model: str, options: APIOptions, *, secrets: Sequence[Secret] = (), provider: str | None = None) -> None:
         self.model = model
         self.options = options
         self._secrets = tuple(secrets)
+        redaction.install()  # the SDKs' loggers print headers at DEBUG: scrub every record of the process
         self.prices = Prices.per_million(options.prices) if options.prices is not None else lookup_prices(model, provider)
         self.mode = options.choice_scoring if options.choice_scoring != "auto" else self._auto_mode()
         self.capabilities = self._capabilities()
@@ -180,17 +195,26 @@ class APIBackend:
     def prices_known(self) -> bool:
         return self.prices.known
 
-    def complete(self, requests: Sequence[Request]) -> list[Completion]:
+    def complete(
+        self, requests: Sequence[Request], *, on_completion: Callable[[int, Completion], None] | None = None
+    ) -> list[Completion]:
+        """The completions in request order; ``on_completion(index, completion)`` hears each one as it
+        arrives (from a worker thread), so a caller can keep it even if the batch fails or is killed."""
         requests = list(requests)
         for request in requests:
             self._check(request)
         if requests:
             self._prepare()
         if len(requests) <= 1 or self.options.max_concurrency == 1:
-            return [self._call(r) for r in requests]
+            return [self._deliver(i, self._call(r), on_completion) for i, r in enumerate(requests)]
         pool = self._executor()
-        jobs = [pool.submit(self._call, r) for r in requests]
-        futures.wait(jobs, return_when=futures.FIRST_EXCEPTION)
+        jobs = [pool.submit(self._call_and_deliver, i, r, on_completion) for i, r in enumerate(requests)]
+        try:
+            futures.wait(jobs, return_when=futures.FIRST_EXCEPTION)
+        except BaseException:  # Ctrl-C: start nothing more; the running calls end on their own
+            for job in jobs:
+                job.cancel()
+            raise
         failed = [job for job in jobs if job.done() and not job.cancelled() and job.exception() is not None]
         if failed:
             for job in jobs:
@@ -198,6 +222,16 @@ class APIBackend:
             futures.wait(jobs)
             raise failed[0].exception()  # type: ignore[misc]
         return [job.result() for job in jobs]
+
+    def _call_and_deliver(self, index: int, request: Request,
+                          listener: Callable[[int, Completion], None] | None) -> Completion:
+        return self._deliver(index, self._call(request), listener)
+
+    @staticmethod
+    def _deliver(index: int, completion: Completion, listener: Callable[[int, Completion], None] | None) -> Completion:
+        if listener is not None:
+            listener(index, completion)
+        return completion
 
     def _check(self, request: Request) -> None:
         if request.soft_prompt or request.weights:
@@ -282,6 +316,14 @@ class APIBackend:
 
     def __getstate__(self) -> dict[str, Any]:
         raise TypeError(f"{type(self).__name__} is not picklable (it holds an API key and threads)")
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _real(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _estimate_prompt_tokens(request: Request) -> int:

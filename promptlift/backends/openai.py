@@ -33,14 +33,21 @@ from promptlift.errors import BackendError, ConfigError, MissingDependency
 log = logging.getLogger(__name__)
 
 _SPEC = re.compile(r"^(?P<model>.+?)@(?P<url>https?://\S+)$")
+_HOST = re.compile(r"[A-Za-z0-9._~%-]+|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*")  # a name, an IPv4 or an IPv6 address
 PLACEHOLDER_KEY = "EMPTY"  # what self-hosted servers without auth accept (vLLM's convention)
 
 
 def public_url(url: str) -> str:
     """``url`` without user info, query or fragment (the form used in ids and logs)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:  # an unclosed IPv6 bracket, a port beyond 65535 ...
+        raise ConfigError(f"{url!r} is not a valid URL ({exc})") from None
     host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
+    if parts.scheme not in ("http", "https") or not _HOST.fullmatch(host) or not url.isascii() or not url.isprintable():
+        raise ConfigError(f"{url!r} is not a valid URL (expected http(s)://HOST[:PORT]/PATH in printable ASCII)")
+    netloc = f"{host}:{port}" if port else host
     return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
 
 

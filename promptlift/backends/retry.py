@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import math
 import random
 import time
 from dataclasses import dataclass
@@ -56,14 +57,19 @@ class RetryPolicy:
     attempt_timeout: float | None = None
 
     def __post_init__(self) -> None:
+        def real(value: object) -> bool:
+            return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
         checks = {
-            "max_retries": (isinstance(self.max_retries, int) and self.max_retries >= 0, "an int >= 0"),
-            "backoff": (self.backoff >= 0, "a number >= 0"),
-            "backoff_max": (self.backoff_max >= 0, "a number >= 0"),
-            "jitter": (0 <= self.jitter <= 1, "a number in [0, 1]"),
-            "retry_after_max": (self.retry_after_max >= 0, "a number >= 0"),
-            "deadline": (self.deadline > 0, "a number > 0"),
-            "attempt_timeout": (self.attempt_timeout is None or self.attempt_timeout > 0, "a number > 0 or None"),
+            "max_retries": (isinstance(self.max_retries, int) and not isinstance(self.max_retries, bool)
+                            and 0 <= self.max_retries <= 100, "an int in [0, 100]"),
+            "backoff": (real(self.backoff) and self.backoff >= 0, "a number >= 0"),
+            "backoff_max": (real(self.backoff_max) and self.backoff_max >= 0, "a number >= 0"),
+            "jitter": (real(self.jitter) and 0 <= self.jitter <= 1, "a number in [0, 1]"),
+            "retry_after_max": (real(self.retry_after_max) and self.retry_after_max >= 0, "a number >= 0"),
+            "deadline": (real(self.deadline) and self.deadline > 0, "a number > 0"),
+            "attempt_timeout": (self.attempt_timeout is None or real(self.attempt_timeout) and self.attempt_timeout > 0,
+                                "a number > 0 or None"),
         }
         for name, (ok, requirement) in checks.items():
             if not ok:

@@ -291,8 +291,10 @@ def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) ->
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read the sweep config: {exc}") from None
+    except (OSError, UnicodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read the sweep config: {' '.join(str(exc).split())[:200]}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: cannot read the sweep config: nested too deeply") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a sweep config must be a YAML mapping")
     return parse_config({**data, **(overrides or {})}, source=str(path))
@@ -301,6 +303,8 @@ def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) ->
 def parse_config(data: Mapping[str, Any], *, source: str = "config") -> SweepConfig:
     try:
         return SweepConfig(**data)
+    except RecursionError:
+        raise ConfigError(f"{source}: nested too deeply") from None
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"{source}: {problems}") from None

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from promptlift import safefile
 from promptlift.bench.config import Cell, ModelSpec, SweepConfig, TaskSpec, budget_label
 from promptlift.bench.peers import is_peer, peer_runner
 from promptlift.budget import Budget
@@ -95,10 +96,16 @@ def build_optimizer(name: str, params: Mapping[str, Any]) -> Any:
     if ":" not in name:
         return get_optimizer(name, **params)
     module_name, _, class_name = name.partition(":")
+    if not all(part.isidentifier() for part in (*module_name.split("."), class_name)):
+        raise ConfigError(f"Optimizer {name!r} must be a registry name or module:Class (dotted Python names).")
     try:
         cls = getattr(importlib.import_module(module_name), class_name)
     except (ImportError, AttributeError):
         raise ConfigError(f"Cannot import optimizer {name!r} (module:Class).") from None
+    from promptlift.optimizers.base import Optimizer
+
+    if not (isinstance(cls, type) and issubclass(cls, Optimizer) and dataclasses.is_dataclass(cls)):
+        raise ConfigError(f"{name!r} is not an optimizer (a subclass of promptlift.optimizers.base.Optimizer).")
     fields = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(params) - fields)
     if unknown:
@@ -232,7 +239,7 @@ def _run_peer(cell: Cell, task: Any, backend: Any, seed_scorer: Any, responses: 
     candidate = measured.pop("candidate", None)
     for name, value in (("best_candidate", candidate), ("dspy_prompt", measured.pop("dspy_prompt", None))):
         if value is not None:  # evidence for the run directory, too big for a row
-            (run_dir / f"{name}.json").write_text(json.dumps(value, indent=1, ensure_ascii=False, default=str))
+            safefile.write_text(run_dir / f"{name}.json", json.dumps(value, indent=1, ensure_ascii=False, default=str))
     facts = {f"peer.{k}": v for k, v in measured.items() if k not in PEER_COLUMNS and not isinstance(v, (dict, list))}
     lm_calls = measured.pop("lm_calls", spent.calls)
     counted = lm_calls is not None  # None: the peer does not call the model (PEFT trains it directly)

@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from promptlift.commands.common import table
+from promptlift.errors import ConfigError, PromptliftError
 
 EXAMPLES = """examples:
   promptlift bench benchmarks/configs/smoke.yaml                       # one worker
@@ -62,7 +63,7 @@ def _run(args: argparse.Namespace) -> int:
     overrides = parse_overrides(args.set)
     overrides.update({k: v for k, v in (("storage", args.storage), ("output", args.output)) if v})
     config = load_config(args.config, overrides)
-    sweep = Sweep(config, progress=not args.no_progress)
+    sweep = open_sweep(Sweep, config, progress=not args.no_progress)
     try:
         if args.retry_failed:
             print(f"{sweep.claims.retry_failed()} failed cells are pending again", file=sys.stderr)
@@ -85,6 +86,19 @@ def _run(args: argparse.Namespace) -> int:
         return 1 if failed else 0
     finally:
         sweep.close()
+
+
+def open_sweep(sweep_class: Any, config: Any, **kwargs: Any) -> Any:
+    """The Sweep, or one line naming the storage that cannot be opened (a bad URL, a server not reached)."""
+    try:
+        return sweep_class(config, **kwargs)
+    except PromptliftError:
+        raise
+    except Exception as exc:
+        if not type(exc).__module__.startswith(("sqlalchemy", "optuna")):
+            raise
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise ConfigError(f"storage {config.storage_url}: cannot open it ({type(exc).__name__}: {first})") from None
 
 
 def _work(sweep: Any, args: argparse.Namespace) -> int:

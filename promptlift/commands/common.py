@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -41,24 +42,37 @@ def task_from_args(args: argparse.Namespace) -> Task:
             options["output_field"] = args.output_field
         if args.metric:
             options["metric"] = args.metric
-        if args.choices:
-            options["choices"] = None if args.choices == "none" else [c.strip() for c in args.choices.split(",")]
+        if args.choices is not None:
+            options["choices"] = None if args.choices == "none" else parse_choices(args.choices)
         if args.sizes:
             options["sizes"] = parse_sizes(args.sizes)
         return load_task(args.task, **options)
     return get_task(args.task, **({"sizes": parse_sizes(args.sizes)} if args.sizes else {}))
 
 
+def parse_choices(text: str) -> list[str]:
+    """``--choices A,B``: two or more distinct, non-empty labels."""
+    labels = [c.strip() for c in text.split(",")]
+    if len(labels) < 2 or not all(labels) or len(set(labels)) != len(labels):
+        raise ConfigError(f"--choices {text!r} must be two or more distinct, non-empty labels A,B,... (or 'none')")
+    return labels
+
+
 def parse_sizes(text: str) -> tuple[int, int, int]:
     """``--sizes TRAIN,VAL,TEST``: three whole numbers >= 0."""
     parts = [p.strip() for p in text.split(",")]
-    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+    if len(parts) != 3 or not all(re.fullmatch(r"[0-9]{1,9}", p) for p in parts):
         raise ConfigError(f"--sizes {text!r} must be three whole numbers TRAIN,VAL,TEST, e.g. 300,100,200")
     return int(parts[0]), int(parts[1]), int(parts[2])
 
 
 def backend_from_args(args: argparse.Namespace, spec: str | None = None) -> Any:
-    return load_backend(spec or args.model, **key_values(getattr(args, "model_option", None) or [], "--model-option"))
+    spec = spec or args.model
+    options = key_values(getattr(args, "model_option", None) or [], "--model-option")
+    try:
+        return load_backend(spec, **options)
+    except TypeError as exc:  # an option of the wrong type (a string for a number ...)
+        raise ConfigError(f"{spec}: a --model-option has the wrong type ({exc})") from None
 
 
 def key_values(pairs: Sequence[str], flag: str) -> dict[str, Any]:
@@ -70,7 +84,7 @@ def key_values(pairs: Sequence[str], flag: str) -> dict[str, Any]:
             raise ConfigError(f"{flag} {pair!r} must look like NAME=VALUE")
         try:
             out[name.strip()] = json.loads(value)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON (or too deep or too long a number): kept as text
             out[name.strip()] = value
     return out
 

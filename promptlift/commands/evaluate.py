@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 from pathlib import Path
 
 from promptlift.budget import Budget
@@ -30,7 +31,7 @@ def load_candidate(path: str, task: Task) -> Candidate:
     """A candidate from best_candidate.json (or a bare candidate JSON), checked against ``task``."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise ConfigError(f"{path}: cannot read a candidate: {exc}") from None
     fields = data.get("candidate", data) if isinstance(data, dict) else None
     if not isinstance(fields, dict):
@@ -39,17 +40,36 @@ def load_candidate(path: str, task: Task) -> Candidate:
     if unknown:
         raise ConfigError(f"{path}: not a candidate (unknown keys {unknown})")
     saved = data.get("choices")
-    if saved is not None and list(saved) != list(task.choices):
+    if saved is not None and (not isinstance(saved, list) or saved != list(task.choices)):
         raise ConfigError(f"{path}: written for task {data.get('task')!r} with choices {saved}; "
                           f"task {task.name!r} has {list(task.choices)}")
-    candidate = Candidate.from_dict(fields)
+    try:
+        candidate = Candidate.from_dict(fields)
+        _check_types(candidate, task)
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:
+        raise ConfigError(f"{path}: not a usable candidate ({type(exc).__name__}: {str(exc)[:120]})") from None
     if candidate.calibration and len(candidate.calibration) != len(task.choices):
         raise ConfigError(f"{path}: {len(candidate.calibration)} calibration biases for the "
                           f"{len(task.choices)} choices of task {task.name!r}")
     return candidate
 
 
+def _check_types(candidate: Candidate, task: Task) -> None:
+    """A hand-edited file can hold any JSON: every field must have its type before anything renders it."""
+    demos = candidate.demos + (candidate.retrieval.pool if candidate.retrieval else ())
+    texts = [candidate.instruction, *candidate.verbalizer, *(d.output for d in demos),
+             *(v for d in demos for v in (d.inputs.values() if isinstance(d.inputs, dict) else [None]))]
+    if not all(isinstance(t, str) for t in texts) or not isinstance(candidate.soft_prompt, str | None):
+        raise TypeError("instruction, demos, verbalizer and soft_prompt must hold text")
+    if not all(math.isfinite(b) for b in candidate.calibration):
+        raise ValueError("calibration biases must be finite numbers")
+    hash(candidate)
+    task.render(candidate, (task.val or task.test or task.train)[0])
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.limit is not None and args.limit < 1:
+        raise ConfigError(f"--limit must be a whole number >= 1, got {args.limit}")
     task = task_from_args(args)
     candidate = load_candidate(args.candidate, task) if args.candidate else task.seed
     examples = task.splits()[args.split][: args.limit]

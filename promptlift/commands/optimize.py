@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
+import re
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
+from promptlift import safefile
 from promptlift.budget import Budget
 from promptlift.cache import ResponseCache
 from promptlift.callbacks import ProgressBar
@@ -21,13 +24,13 @@ from promptlift.commands.common import (
     table,
     task_from_args,
 )
+from promptlift.commands.resume import CLI_FILE, load_saved, refuse_secrets, unconfirmed_endpoints
 from promptlift.errors import ConfigError
 from promptlift.optimizers.registry import OPTIMIZERS, get_optimizer
 from promptlift.result import Result
 
 log = logging.getLogger(__name__)
 
-CLI_FILE = "cli.json"
 RESUMABLE = ("task", "input_fields", "output_field", "metric", "choices", "sizes", "model", "model_option", "proposer",
              "optimizer", "param", "budget", "max_seconds", "max_tokens", "seed")
 
@@ -40,21 +43,46 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     search.add_argument("--optimizer", default="fewshot", help=f"one of: {', '.join(OPTIMIZERS)} (default: fewshot)")
     search.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="an optimizer hyperparameter, e.g. --param k=8 (repeatable; values are JSON or text)")
-    search.add_argument("--budget", type=int, default=400, help="metric calls (examples scored) for the search (default: 400)")
-    search.add_argument("--max-seconds", type=float, help="stop the search after this many seconds")
-    search.add_argument("--max-tokens", type=int, help="stop the search after this many tokens (task + proposer)")
+    search.add_argument("--budget", type=count(1, 10**9), default=400,
+                        help="metric calls (examples scored) for the search (default: 400)")
+    search.add_argument("--max-seconds", type=seconds, help="stop the search after this many seconds")
+    search.add_argument("--max-tokens", type=count(1), help="stop the search after this many tokens (task + proposer)")
     search.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     out = parser.add_argument_group("output")
-    out.add_argument("--run-dir", help="directory for config, trials, result and best candidate (default: runs/TASK-OPTIMIZER-TIME)")
+    out.add_argument("--run-dir",
+                     help="directory for config, trials, result and best candidate (default: runs/TASK-OPTIMIZER-TIME)")
     out.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run: replays finished work from the cache")
+    out.add_argument("--allow-endpoint", action="append", default=[], metavar="URL",
+                     help="with --resume: let the run send requests (and your API key) to this recorded URL (repeatable)")
     out.add_argument("--no-cache", action="store_true", help="do not read or write the response cache")
     out.add_argument("--no-progress", action="store_true", help="no progress bar")
     out.add_argument("--json", action="store_true", help="print the result summary as JSON")
 
 
+def count(low: int, high: int = 10**12) -> Callable[[str], int]:
+    """An argparse type: a whole number in [low, high] (a larger budget is a typo, and would never end)."""
+    def parse(text: str) -> int:
+        if not re.fullmatch(r"\s*[0-9]{1,13}\s*", text) or not low <= int(text) <= high:
+            raise argparse.ArgumentTypeError(f"must be a whole number in [{low}, {high:.0e}], got {text!r}")
+        return int(text)
+    return parse
+
+
+def seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text!r}")
+    return value
+
+
 def run(args: argparse.Namespace) -> int:
     if args.resume:
         args = _resumed(args)
+    refuse_secrets(args)
     task = task_from_args(args)
     optimizer = get_optimizer(args.optimizer, **key_values(args.param, "--param"))  # a typo fails before a model loads
     backend = backend_from_args(args)
@@ -62,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir or f"runs/{task.name}-{args.optimizer}-{time.strftime('%Y%m%d-%H%M%S')}")
     run_dir.mkdir(parents=True, exist_ok=True)
     saved = {k: getattr(args, k, None) for k in (*RESUMABLE, "no_cache")}
-    (run_dir / CLI_FILE).write_text(json.dumps(saved, indent=1))
+    safefile.write_text(run_dir / CLI_FILE, json.dumps(saved, indent=1))
     budget = Budget(metric_calls=args.budget, seconds=args.max_seconds, tokens=args.max_tokens)
     callbacks = [] if args.no_progress else [ProgressBar(file=sys.stderr)]
     try:
@@ -79,16 +107,19 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _resumed(args: argparse.Namespace) -> argparse.Namespace:
-    path = Path(args.resume) / CLI_FILE
-    if not path.is_file():
-        raise ConfigError(f"{path}: not found; --resume needs a run directory written by 'promptlift optimize'")
-    saved = json.loads(path.read_text())
+    saved = load_saved(args.resume)
     defaults = _defaults()
     changed = [k for k in RESUMABLE if getattr(args, k, None) != defaults[k] and getattr(args, k, None) != saved.get(k)]
     if changed:
         flags = ", ".join("--" + k.replace("_", "-") for k in changed)
         raise ConfigError(f"--resume {args.resume} continues that run as it was started; {flags} cannot change it "
                           "(start a new run with --run-dir instead)")
+    unconfirmed = unconfirmed_endpoints(saved, args)
+    if unconfirmed:
+        urls = " ".join(unconfirmed)
+        raise ConfigError(f"--resume {args.resume}: its cli.json sends requests, with your API key, to {urls}; a run "
+                          "directory may come from elsewhere: if you trust that address, add "
+                          + " ".join(f"--allow-endpoint {u}" for u in unconfirmed))
     if saved.get("no_cache"):
         log.warning("%s was started with --no-cache: nothing was kept to replay, so it runs again from the start",
                     args.resume)

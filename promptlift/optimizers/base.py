@@ -138,5 +138,5 @@ def _result(run: Run, optimizer: Optimizer, started: float, stopped_by: str | No
 
 def _finish_partial(run: Run, optimizer: Optimizer, started: float, reason: str) -> None:
     if run.log and run.val_trials():
-        run.log.finish(_result(run, optimizer, started, reason, None, None), run.task)
+        run.log.finish(_result(run, optimizer, started, reason, None, None), run.task, plot=reason != "interrupted")
     log.warning("run stopped (%s); %d trials kept", reason.splitlines()[0], len(run.trials))

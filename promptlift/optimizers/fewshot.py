@@ -54,8 +54,9 @@ class FewShot(Optimizer):
         self.require("max_candidates", isinstance(self.max_candidates, int) and self.max_candidates >= 1, "an int >= 1")
         fmts = (self.formats,) if isinstance(self.formats, str) else self.formats
         self.require("formats", all(f in formats.NEEDS for f in fmts), f"a list of {list(formats.NEEDS)}")
-        self.require("verbalizers", self.verbalizers == "auto" or not isinstance(self.verbalizers, str),
-                     "'auto' or a list of word lists")
+        words = self.verbalizers
+        self.require("verbalizers", words == "auto" or isinstance(words, tuple) and all(
+            isinstance(w, tuple) and all(isinstance(x, str) for x in w) for w in words), "'auto' or a list of word lists")
         self.require("calibrate", self.calibrate is None or self.calibrate in calibration.METHODS,
                      f"None or one of {list(calibration.METHODS)}")
 
@@ -106,6 +107,12 @@ class FewShot(Optimizer):
         labels = [c for c in choices if by_label[c]]
         queues = {c: run.sample(by_label[c], self.k) for c in labels}
         order = run.sample(labels, len(labels))
-        demos = [queues[order[i % len(order)]].pop() for i in range(min(self.k, len(pool)))]
+        demos: list[Example] = []
+        turn = 0
+        while len(demos) < min(self.k, len(pool)):  # round robin; a label with no examples left is skipped
+            queue = queues[order[turn % len(order)]]
+            turn += 1
+            if queue:
+                demos.append(queue.pop())
         run.rng.shuffle(demos)
         return demos

@@ -135,6 +135,8 @@ class GeneticSearch(Optimizer):
         self.require("population_size", _int(self.population_size, 3 if self.mode == "de" else 2),
                      f"an int >= {3 if self.mode == 'de' else 2}")
         self.require("generations", _int(self.generations, 0), "an int >= 0")
+        if self.generations == 0:
+            log.warning("GeneticSearch with generations=0 scores the initial population only: no search")
         self.require("selection", self.selection in SELECTIONS, f"one of {SELECTIONS}")
         self.require("tournament_size", _int(self.tournament_size, 1), "an int >= 1")
         self.require("minibatch", _int(self.minibatch, 1), "an int >= 1")

@@ -28,7 +28,8 @@ import warnings
 from collections import defaultdict
 from typing import Any, Sequence
 
-from promptlift import calibration, formats
+from promptlift import calibration, formats, safefile
+from promptlift.errors import ConfigError
 from promptlift.optimizers.base import Optimizer
 from promptlift.optimizers.bootstrap import bootstrap_pool, check_common, draw
 from promptlift.optimizers.propose import ask, extract_instruction
@@ -258,14 +259,29 @@ def open_study(run: Run, optimizer: JointSearch, space: Space) -> tuple[Any, Spa
     key = digest([run.task.name, run.seed, optimizer.config(), getattr(run.backend, "id", "")], 12)
     storage = None
     if run.log is not None:
-        storage = f"sqlite:///{run.log.dir / STUDY_FILE}"
-    study = optuna.create_study(storage=storage, study_name=f"mipro-{key}", direction="maximize", load_if_exists=True)
-    stored = study.user_attrs.get("space")
+        path = safefile.refuse_link(run.log.dir / STUDY_FILE)
+        storage = f"sqlite:///{path}"
+    try:
+        study = optuna.create_study(storage=storage, study_name=f"mipro-{key}", direction="maximize",
+                                    load_if_exists=True)
+        stored = study.user_attrs.get("space")
+        _fail_orphans(study)
+    except Exception as exc:  # a corrupt or foreign file: say which, never a traceback
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise ConfigError(f"{storage}: cannot open the Optuna study ({type(exc).__name__}: {first}); "
+                          "delete the file to start the search afresh") from None
     if stored is None:
         study.set_user_attr("space", space.to_dict())
         return study, None
     log.info("resuming the study %s: %d finished trials", study.study_name, len(study.trials))
     return study, Space.from_dict(stored, run.task.seed)
+
+
+def _fail_orphans(study: Any) -> None:
+    """Trials left RUNNING by a killed process are marked FAIL, so TPE does not treat them as pending."""
+    for trial in study.get_trials(deepcopy=False, states=(_trial_state("RUNNING"),)):
+        log.info("marking trial %d of %s, left running by an interrupted run, as failed", trial.number, study.study_name)
+        study.tell(trial.number, state=_trial_state("FAIL"))
 
 
 def _trial_state(name: str) -> Any:

@@ -9,7 +9,7 @@ import dataclasses
 import importlib
 from typing import Any
 
-from promptlift.errors import ConfigError
+from promptlift.errors import ConfigError, param_error
 from promptlift.optimizers.base import Optimizer
 
 OPTIMIZERS: dict[str, str] = {
@@ -44,8 +44,14 @@ def optimizer_class(name: str) -> type[Optimizer]:
 def get_optimizer(name: str, **params: Any) -> Optimizer:
     """An optimizer by name with hyperparameters; unknown names or parameters are listed."""
     cls = optimizer_class(name)
-    fields = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(params) - fields)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(params) - set(fields))
     if unknown:
         raise ConfigError(f"{cls.__name__} has no parameter(s) {unknown}. Parameters: {sorted(fields)}.")
-    return cls(**params)
+    for key, value in params.items():  # JSON true is a Python int: refuse it where a number is meant
+        if isinstance(value, bool) and str(fields[key].type).split("|")[0].strip() in ("int", "float"):
+            raise param_error(cls.__name__, key, f"a number ({fields[key].type})", value)
+    try:
+        return cls(**params)
+    except TypeError as exc:  # a check comparing a value of the wrong type (a string with a number ...)
+        raise ConfigError(f"{cls.__name__}: a parameter has the wrong type ({exc})") from None

@@ -22,6 +22,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
+from promptlift import safefile
 from promptlift.errors import ConfigError, DataError, MissingDependency
 
 if TYPE_CHECKING:
@@ -70,9 +71,7 @@ def save_soft_prompt(path: str | Path, tensors: Mapping[str, torch.Tensor], meta
     plain = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
     _check(plain, meta, str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    _safetensors().save_file(plain, str(tmp), metadata=meta)
-    tmp.replace(path)
+    safefile.save_with(path, lambda tmp: _safetensors().save_file(plain, tmp, metadata=meta))
     return path
 
 

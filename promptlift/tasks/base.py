@@ -65,14 +65,16 @@ class Task:
         return replace(completion, text=self.choices[best])
 
     def score(self, example: Example, completion: Completion) -> Score:
-        """Score one completion. Bad model output scores 0 with feedback; a raising metric is a bug."""
+        """Score one completion. Bad model output scores 0 with feedback; a raising metric (or one
+        returning NaN, infinity or a value outside [0, 1]) is a MetricError."""
         try:
-            return to_score(self.metric(example, completion.text))  # type: ignore[operator]
+            value = self.metric(example, completion.text)  # type: ignore[operator]
         except Exception as exc:  # a user metric's bug: stop with a clear message
             raise MetricError(
                 f"metric {self.metric_name!r} of task {self.name!r} raised "
                 f"{type(exc).__name__} on example {example.id}: {exc}"
             ) from exc
+        return to_score(value, metric=self.metric_name, example=str(example.id))
 
     def splits(self) -> dict[str, tuple[Example, ...]]:
         return {"train": self.train, "val": self.val, "test": self.test}

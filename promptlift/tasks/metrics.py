@@ -6,12 +6,14 @@ reflective optimizers read it. Metrics never raise on a bad model output.
 
 from __future__ import annotations
 
+import math
+import numbers
 import re
 import string
 from collections import Counter
 from typing import Callable
 
-from promptlift.errors import ConfigError
+from promptlift.errors import ConfigError, MetricError
 from promptlift.types import Example, Score
 
 Metric = Callable[[Example, str], "Score | float | bool"]
@@ -105,10 +107,28 @@ def get_metric(name: str) -> Metric:
         raise ConfigError(f"Unknown metric {name!r}. Available: {', '.join(sorted(METRICS))}.") from None
 
 
-def to_score(value: "Score | float | bool") -> Score:
-    """Accept a Score, a number or a bool from a user metric; clip to [0, 1]."""
+def to_score(value: "Score | float | bool", *, metric: str = "metric", example: str = "?") -> Score:
+    """A Score from what a user metric returned: a Score, any real number or a bool (numpy's too)."""
     if isinstance(value, Score):
-        return Score(min(1.0, max(0.0, float(value.value))), value.feedback)
-    if isinstance(value, (bool, int, float)):
-        return Score(min(1.0, max(0.0, float(value))))
-    raise TypeError(f"a metric must return a Score, a number or a bool, not {type(value).__name__}")
+        return Score(metric_value(value.value, metric=metric, example=example), value.feedback)
+    return Score(metric_value(value, metric=metric, example=example))
+
+
+def metric_value(value: object, *, metric: str, example: str) -> float:
+    """``value`` as a float in [0, 1], or MetricError naming the metric, the example and the value.
+
+    Accepts bool, int, float and any numpy (or other ``numbers.Real``) scalar. NaN, infinities
+    and values outside [0, 1] are errors, not scores: clipping them would hide a broken metric
+    (NaN used to score 0 and 5.0 score 1). Corpus-level metrics use this check too.
+    """
+    if isinstance(value, numbers.Real) or type(value).__module__ == "numpy" and hasattr(value, "item"):
+        try:
+            number = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError, OverflowError):
+            number = None
+        if number is not None and math.isfinite(number) and 0.0 <= number <= 1.0:
+            return number
+        problem = "not a number in [0, 1]"
+    else:
+        problem = f"a {type(value).__name__}, not a Score, a number or a bool"
+    raise MetricError(f"metric {metric!r} returned {value!r} on example {example}: {problem}")

@@ -10,7 +10,9 @@ are asked for), ``slow`` (``ok`` after ``slow_seconds``), ``429`` (no Retry-Afte
 ``429-retry-after`` (Retry-After: ``retry_after``), any status code as text (``500``, ``503``,
 ``401`` ...), ``ctx400`` (context length exceeded), ``hang`` (no answer for ``hang_seconds``),
 ``reset`` (TCP RST), ``badjson``, ``nochoices``, ``nologprobs``, ``leak401`` (a hostile 401
-whose body echoes the Authorization header, to prove error messages are scrubbed).
+whose body echoes the Authorization header, to prove error messages are scrubbed), ``echokey``
+(``ok`` with the request's Authorization header echoed in a response header, which the SDKs'
+loggers print at DEBUG).
 
 ``LlamaServer`` runs the real ``python -m llama_cpp.server`` on a free port. It uses one thread
 by default: on an oversubscribed machine llama.cpp's spinning worker threads made a request
@@ -135,6 +137,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _ctx400(self, request: dict) -> None:
         message = "This model's maximum context length is 2048 tokens; your messages resulted in 9000 tokens."
         self._send(400, {"error": {"message": message, "code": "context_length_exceeded"}})
+
+    def _echokey(self, request: dict) -> None:
+        body = (text_body if self.path.endswith("/completions") and "prompt" in request else chat_body)(request)
+        self._send(200, body, {"x-echo-authorization": self.headers.get("authorization", "")})
 
     def _leak401(self, request: dict) -> None:
         echoed = f"Incorrect API key provided: {self.headers.get('authorization', '')}"

@@ -9,9 +9,9 @@ from promptlift.backends.litellm import LiteLLMBackend
 from promptlift.backends.openai import OpenAIBackend
 from promptlift.backends.registry import load_backend
 from promptlift.errors import CapabilityError, ConfigError
+from promptlift.testing.doubles import toy_task
 from promptlift.types import Message, Request
 from tests.backends.conftest import make_backend
-from promptlift.testing.doubles import toy_task
 
 
 def test_openai_model_strings(monkeypatch):
@@ -44,7 +44,7 @@ def test_hosted_openai_needs_a_key(monkeypatch):
 def test_unknown_and_bad_options_are_named():
     with pytest.raises(ConfigError, match=r"Unknown option\(s\) max_concurency for OpenAIBackend. Options: .*max_concurrency"):
         OpenAIBackend("m", base_url="http://127.0.0.1:9/v1", max_concurency=4)
-    with pytest.raises(ConfigError, match=r"The 'max_concurrency' parameter of an API backend must be an int >= 1. Got 0."):
+    with pytest.raises(ConfigError, match=r"'max_concurrency' parameter of an API backend must be an int in \[1, 512\]. Got 0."):
         OpenAIBackend("m", base_url="http://127.0.0.1:9/v1", max_concurrency=0)
     with pytest.raises(ConfigError, match="choice_scoring"):
         OpenAIBackend("m", base_url="http://127.0.0.1:9/v1", choice_scoring="magic")

@@ -154,15 +154,18 @@ def test_batch_runs_concurrently_within_max_concurrency_and_keeps_order(engine, 
     assert 1 < faults.peak_in_flight <= 4
 
 
-def test_one_failed_call_fails_the_batch_and_nothing_is_cached(engine, faults, tmp_path):
+def test_one_failed_call_fails_the_batch_and_only_the_answers_are_cached(engine, faults, tmp_path):
     backend = make_backend(engine, faults.url, max_concurrency=3)
     cache = ResponseCache(tmp_path / "responses.sqlite")
     faults.plan("401")
     requests = [Request(messages=(Message("user", f"message {i}"),)) for i in range(6)]
     with pytest.raises(BackendError, match="HTTP 401"):
         CachedBackend(backend, cache).complete(requests)
-    assert cache.stats() == {}
     assert faults.hits <= 6
+    failed = faults.requests[0]["messages"][-1]["content"]  # the first request the server saw got the 401
+    answers = cache.get_many(backend.id, requests)
+    assert answers[[r.messages[-1].content for r in requests].index(failed)] is None  # a failure is never cached
+    assert sum(a is not None for a in answers) == faults.hits - 1  # every answer received is kept at once
 
 
 def test_generate_and_match_scores_choices_without_logprobs(engine, faults):

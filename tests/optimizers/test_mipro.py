@@ -5,8 +5,8 @@ import pytest
 from promptlift import Budget, ScriptedBackend
 from promptlift.errors import ConfigError
 from promptlift.optimizers.mipro import STUDY_FILE, JointSearch, grounded_prompt
-from promptlift.testing.doubles import keyword_script, toy_task
 from promptlift.testing import OptimizerContract
+from promptlift.testing.doubles import keyword_script, toy_task
 
 
 @pytest.fixture(autouse=True)
@@ -106,6 +106,30 @@ def test_study_is_stored_in_the_run_dir_and_an_interrupted_run_resumes(tmp_path)
     assert [t.candidate for t in resumed.trials] == [t.candidate for t in whole.trials]
     assert [t.example_ids for t in resumed.trials] == [t.example_ids for t in whole.trials]
     assert resumed.best.candidate == whole.best.candidate
+
+
+def test_a_killed_run_leaves_no_running_trial_after_resume(tmp_path):
+    import optuna
+
+    whole = small().optimize(toy_task(), backend(), budget=200, cache=None, run_dir=tmp_path / "whole")
+    run_dir = tmp_path / "cut"
+    small().optimize(toy_task(), backend(), budget=60, cache=None, run_dir=run_dir)
+    storage = f"sqlite:///{run_dir / STUDY_FILE}"
+    optuna.load_study(study_name=None, storage=storage).ask()  # what a SIGKILL mid-trial leaves: a RUNNING trial
+    resumed = small().optimize(toy_task(), backend(), budget=200, cache=None, run_dir=run_dir)
+    states = [t.state.name for t in optuna.load_study(study_name=None, storage=storage).trials]
+    assert "RUNNING" not in states and states.count("FAIL") == 1
+    assert resumed.best.candidate == whole.best.candidate
+
+
+def test_a_linked_study_file_is_refused(tmp_path):
+    outside = tmp_path / "elsewhere.sqlite3"
+    outside.write_bytes(b"")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / STUDY_FILE).symlink_to(outside)
+    with pytest.raises(ConfigError, match="is a symbolic link"):
+        small().optimize(toy_task(), backend(), budget=200, cache=None, run_dir=tmp_path / "run")
+    assert outside.read_bytes() == b""
 
 
 def test_formats_are_a_searched_component():
