@@ -7,4 +7,5 @@ from promptlift.backends.registry import DEFAULT_MODEL, ENGINES, load_backend
 from promptlift.backends.scripted import ScriptedBackend
 from promptlift.backends.torch import TorchBackend
 
-__all__ = ["DEFAULT_MODEL", "ENGINES", "Backend", "Capabilities", "LiteLLMBackend", "OpenAIBackend", "ScriptedBackend", "TorchBackend", "load_backend", "require"]
+__all__ = ["DEFAULT_MODEL", "ENGINES", "Backend", "Capabilities", "LiteLLMBackend", "OpenAIBackend", "ScriptedBackend",
+           "TorchBackend", "load_backend", "require"]

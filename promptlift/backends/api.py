@@ -257,7 +257,7 @@ class APIBackend:
             return self._send(endpoint, body, timeout)
 
         try:
-            raw = self.retrier.call(attempt, before_retry=lambda: self.limiter.acquire(estimate))
+            raw = self.retrier.call(attempt, before_retry=lambda: self._wait_for(estimate))
             logprobs = bool(request.choices) and self.mode == "logprobs"
             parsed = parse(raw, request, logprobs=logprobs, backend=self.id)
         except BackendError:
@@ -276,6 +276,10 @@ class APIBackend:
             return Completion(text=request.choices[best], choice_logprobs=scores, usage=usage)
         text, scores = generated_choice(parsed.text, request.choices)
         return Completion(text=text, choice_logprobs=scores, usage=usage)
+
+    def _wait_for(self, estimate: int) -> None:
+        """Before a retry: wait for the rate limiter again (a retry is a request too)."""
+        self.limiter.acquire(estimate)
 
     def _count(self, name: str) -> None:
         with self._lock:

@@ -120,7 +120,7 @@ class LlamaCppBackend:
         prompt = self.tokens(self.text(request))
         if len(prompt) + request.max_tokens > self._llm.n_ctx():
             raise BackendError(f"prompt of {len(prompt)} tokens + {request.max_tokens} exceeds the context", backend=self.id)
-        answer = self._llm.create_completion(
+        answer: Any = self._llm.create_completion(  # a dict: stream=False
             prompt, max_tokens=request.max_tokens, temperature=request.temperature,
             stop=list(request.stop) or None, seed=request.sample if request.temperature > 0 else 0,
             top_p=1.0, top_k=0 if request.temperature > 0 else 1, repeat_penalty=1.0,

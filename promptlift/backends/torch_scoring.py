@@ -50,7 +50,8 @@ def shared_length(items: Sequence[Item]) -> int:
     return max(0, min(common_prefix([it.prompt for it in items]), shortest - 1))
 
 
-def score_group(model: Any, store: PrefixStore, root: Root, items: Sequence[Item], *, chunk_tokens: int = 512) -> list[list[float]]:
+def score_group(model: Any, store: PrefixStore, root: Root, items: Sequence[Item], *,
+                chunk_tokens: int = 512) -> list[list[float]]:
     """Each item's choices' summed log-probabilities, in order."""
     shared = shared_length(items)
     prefix = store.prefix(root, items[0].prompt[:shared])
@@ -169,7 +170,8 @@ def _run(model: Any, kv: list, prefix_length: int, packed: _Packed) -> list[floa
     return logprobs[picks[:, 0], picks[:, 1]].tolist()
 
 
-def reference_logprobs(model: Any, prompt: Sequence[int], choices: Sequence[Sequence[int]], soft: Any = None, at: int = 0) -> list[float]:
+def reference_logprobs(model: Any, prompt: Sequence[int], choices: Sequence[Sequence[int]], soft: Any = None,
+                       at: int = 0) -> list[float]:
     """The naive path: one full forward over prompt + choice for each choice, full logits.
 
     ``soft`` is an optional :class:`~promptlift.backends.torch_prefix.SoftPrompt`, applied

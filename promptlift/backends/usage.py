@@ -47,6 +47,7 @@ class Prices:
     @classmethod
     def per_million(cls, prices: Sequence[float] | Mapping[str, float]) -> Prices:
         """From user prices in dollars per million tokens: ``(input, output)`` or a mapping."""
+        pair: tuple[float, ...]
         try:
             if isinstance(prices, Mapping):
                 pair = (float(prices["input"]), float(prices["output"]))
@@ -109,7 +110,7 @@ def max_context(model: str, provider: str | None = None, default: int = 8192) ->
 
 def usage_from(body: Mapping[str, Any], prices: Prices, seconds: float, estimate: int) -> Usage:
     """A Usage from a response's ``usage`` block (``estimate`` prompt tokens when it has none)."""
-    block = body.get("usage") if isinstance(body.get("usage"), Mapping) else {}
+    block: Mapping[str, Any] = body["usage"] if isinstance(body.get("usage"), Mapping) else {}
     prompt = _count(block.get("prompt_tokens"), estimate)
     completion = _count(block.get("completion_tokens"), 0)
     return Usage(

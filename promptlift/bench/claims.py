@@ -216,7 +216,7 @@ class Claims:
     # --- reading -------------------------------------------------------------------------
     def _all(self, query: Any) -> list[Any]:
         with self.engine.connect() as conn:
-            return conn.execute(query).all()
+            return list(conn.execute(query).all())
 
     def counts(self) -> dict[str, int]:
         rows = self._retried("count cells", lambda: self._all(

@@ -145,7 +145,7 @@ class SweepConfig(_Strict):
     tasks: list[TaskSpec] = Field(min_length=1)
     optimizers: list[OptimizerSpec] = Field(min_length=1)
     models: list[ModelSpec] = Field(min_length=1)
-    proposers: list[ModelSpec | None] = Field(default_factory=lambda: [None], min_length=1)
+    proposers: list[ModelSpec | None] = Field(default_factory=lambda: [None], min_length=1)  # type: ignore[arg-type]
     budgets: list[dict[str, float | int]] = Field(min_length=1)
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     search: SearchSpec | None = None

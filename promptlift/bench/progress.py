@@ -21,10 +21,10 @@ class SweepBar:
         if self.enabled:
             from tqdm.auto import tqdm
 
-            self._bar = tqdm(total=0, unit="cell", desc=f"sweep {self.name}", position=0, dynamic_ncols=True,
-                             file=sys.stderr)
+            bar = self._bar = tqdm(total=0, unit="cell", desc=f"sweep {self.name}", position=0, dynamic_ncols=True,
+                                   file=sys.stderr)
             self.refresh()
-            self._bar.initial = self._bar.n  # rate and time left count the cells finished since this bar opened
+            bar.initial = bar.n  # rate and time left count the cells finished since this bar opened
         return self
 
     def refresh(self) -> None:

@@ -69,7 +69,7 @@ def _suggest(trial: Any, name: str, space: ParamSpace) -> Any:
     if space.choices is not None:
         return space.choices[trial.suggest_categorical(name, list(range(len(space.choices))))]
     low, high = space.low, space.high
-    if all(isinstance(v, int) for v in (low, high, space.step or 1)):
+    if isinstance(low, int) and isinstance(high, int) and isinstance(space.step or 1, int):
         return trial.suggest_int(name, int(low), int(high), step=int(space.step or 1), log=space.log)
     return trial.suggest_float(name, low, high, step=space.step, log=space.log)
 

@@ -76,7 +76,7 @@ def redacted(url: str) -> str:
         return "<storage>"
 
 
-def is_transient(exc: BaseException) -> bool:
+def is_transient(exc: BaseException | None) -> bool:
     """A lost or refused connection (or SQLite's lock timeout, a deadlock): worth trying again."""
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:

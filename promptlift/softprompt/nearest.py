@@ -51,7 +51,8 @@ def nearest_token_ids(table: Any, kind: str, tensor: Any, k: int = 5) -> tuple[A
     return best.indices.cpu(), best.values.cpu()
 
 
-def nearest_tokens(model: Any, tokenizer: Any, kind: str, tensor: Any, k: int = 5, *, table: Any = None) -> list[list[tuple[str, float]]]:
+def nearest_tokens(model: Any, tokenizer: Any, kind: str, tensor: Any, k: int = 5, *,
+                   table: Any = None) -> list[list[tuple[str, float]]]:
     """For each virtual token, its ``k`` nearest vocabulary tokens as ``(token text, cosine)``."""
     table = vocabulary_table(model, kind) if table is None else table
     ids, sims = nearest_token_ids(table, kind, tensor, k)

@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 INITS = ("text", "vocab", "random")
 
 
-def init_token_ids(init: str, n_tokens: int, text: str, tokenizer: Any, vocab: int, generator: torch.Generator) -> torch.Tensor | None:
+def init_token_ids(init: str, n_tokens: int, text: str, tokenizer: Any, vocab: int,
+                   generator: torch.Generator) -> torch.Tensor | None:
     """The token ids an init starts from ([n_tokens]), or None for ``random``."""
     if init == "random":
         return None
