@@ -43,7 +43,7 @@ def load_backend(spec: str, **options: Any) -> Any:
 
 def _check_options(cls: type, spec: str, options: Mapping[str, Any]) -> None:
     """Options the backend does not take, named with those it does (API backends check their own)."""
-    params = list(inspect.signature(cls).parameters.values())[1:]  # after self and the model
+    params = list(inspect.signature(cls.__init__).parameters.values())[2:]  # type: ignore[misc]  # after self and the model
     if any(p.kind is p.VAR_KEYWORD for p in params):
         return
     settable = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
