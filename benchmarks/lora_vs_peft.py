@@ -38,7 +38,7 @@ from benchmarks.soft_prompt_vs_peft import accuracy, device_name, peft_batch  # 
 from promptlift import Budget, Candidate, get_task, load_backend  # noqa: E402
 from promptlift.backends import torch_weights  # noqa: E402
 from promptlift.optimizers.finetune import LoRA  # noqa: E402
-from promptlift.softprompt.train import encode_examples  # noqa: E402
+from promptlift.training.packed import encode_examples  # noqa: E402
 from promptlift.training.weights import LLAMA_TARGETS, save_lora  # noqa: E402
 
 log = logging.getLogger("lora_vs_peft")

@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from promptlift import Budget, get_task, load_backend  # noqa: E402
 from promptlift.optimizers.fewshot import FewShot  # noqa: E402
 from promptlift.optimizers.soft_prompt import SoftPromptTuning  # noqa: E402
-from promptlift.softprompt.train import Encoded, encode_examples  # noqa: E402
+from promptlift.training.packed import Encoded, encode_examples  # noqa: E402
 
 log = logging.getLogger("soft_prompt_vs_peft")
 

@@ -30,8 +30,8 @@ from throughput import cold_scoring, requests_for  # noqa: E402
 
 from promptlift.backends.torch import TorchBackend  # noqa: E402
 from promptlift.softprompt.apply import ModelDims, insert_position  # noqa: E402
-from promptlift.softprompt.params import SoftParameters, init_token_ids  # noqa: E402
-from promptlift.softprompt.train import Trainer, encode_examples, frozen  # noqa: E402
+from promptlift.training.soft_params import SoftParameters, init_token_ids  # noqa: E402
+from promptlift.training.packed import Trainer, encode_examples, frozen  # noqa: E402
 from promptlift.tasks.builtin import get_task  # noqa: E402
 
 

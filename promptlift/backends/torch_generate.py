@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
 from promptlift.backends.torch_prefix import Prefix, make_cache
+from promptlift.softprompt.apply import decoder
 
 if TYPE_CHECKING:
     import torch
@@ -84,8 +85,8 @@ def _generator(job: Job, device: Any) -> torch.Generator | None:
 
 
 def _last_logits(model: Any, ids: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor, cache: Any) -> torch.Tensor:
-    decoder = getattr(model, model.base_model_prefix)
-    hidden = decoder(input_ids=ids, position_ids=positions, attention_mask=mask, past_key_values=cache,
+    stack = decoder(model)
+    hidden = stack(input_ids=ids, position_ids=positions, attention_mask=mask, past_key_values=cache,
                      use_cache=True).last_hidden_state[:, -1]
     return model.get_output_embeddings()(hidden).float()
 

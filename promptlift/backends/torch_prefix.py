@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
 from promptlift.backends.base import common_prefix
+from promptlift.softprompt.apply import decoder
 
 if TYPE_CHECKING:
     pass
@@ -116,8 +117,8 @@ def extend(model: Any, kv: KV, start: int, tokens: Sequence[int] = (), embeds: A
     cache = make_cache(kv)
     inputs = {"inputs_embeds": embeds[None]} if embeds is not None else {
         "input_ids": torch.tensor([list(tokens)], device=device)}
-    decoder = getattr(model, model.base_model_prefix)
-    decoder(**inputs, position_ids=positions, past_key_values=cache, use_cache=True)
+    stack = decoder(model)
+    stack(**inputs, position_ids=positions, past_key_values=cache, use_cache=True)
     return cache_kv(cache)
 
 

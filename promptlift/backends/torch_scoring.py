@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
 from promptlift.backends.torch_prefix import PrefixStore, Root, common_prefix, make_cache
+from promptlift.softprompt.apply import decoder
 
 if TYPE_CHECKING:
     import torch
@@ -159,8 +160,8 @@ def _run(model: Any, kv: list, prefix_length: int, packed: _Packed) -> list[floa
     owner = torch.tensor(packed.owner, device=device)
     branch = torch.tensor(packed.branch, device=device)
     mask = tree_mask(owner, branch, prefix_length)
-    decoder = getattr(model, model.base_model_prefix)
-    hidden = decoder(input_ids=tokens, position_ids=positions, attention_mask=mask,
+    stack = decoder(model)
+    hidden = stack(input_ids=tokens, position_ids=positions, attention_mask=mask,
                      past_key_values=make_cache(kv), use_cache=True).last_hidden_state[0]
     rows = sorted({at for _, _, at, _ in packed.reads})
     where = {at: r for r, at in enumerate(rows)}

@@ -107,7 +107,7 @@ def train_weights(spec: GradientTraining, run: Run, backend: Any, hard: Candidat
                   model: Any, kind: str, write: Callable[[Path], None], *, role: str | None = None,
                   on_save: Callable[[Path], None] | None = None) -> None:
     """The loop for a model whose own (trainable) weights learn: save with ``write``, validate, repeat."""
-    from promptlift.softprompt.train import Trainer, encode_examples
+    from promptlift.training.packed import Trainer, encode_examples
 
     data = encode_examples(backend, run.task, hard, examples)
     trainer = Trainer(model, None, at=0, choice_loss=spec.choice_loss(run), lr=spec.lr,

@@ -111,8 +111,8 @@ class _Session:
         import torch
 
         from promptlift.softprompt.apply import ModelDims, insert_position
-        from promptlift.softprompt.params import SoftParameters, init_token_ids
-        from promptlift.softprompt.train import Trainer, encode_examples, frozen
+        from promptlift.training.packed import Trainer, encode_examples, frozen
+        from promptlift.training.soft_params import SoftParameters, init_token_ids
 
         model, tokenizer = backend.model, backend.tokenizer
         frozen(model)
@@ -163,7 +163,7 @@ class _Session:
 
     def nearest(self) -> list[str]:
         """The nearest vocabulary token of each virtual token (for the trial log)."""
-        from promptlift.softprompt.nearest import nearest_tokens, vocabulary_table
+        from promptlift.training.nearest import nearest_tokens, vocabulary_table
 
         params = self.trainer.params
         try:

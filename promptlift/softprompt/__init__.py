@@ -1,4 +1,5 @@
-"""Soft prompts: the safetensors file format, applying them to a torch model, and inspection.
+"""Soft prompts: the safetensors file format and applying them to a torch model (what the torch backend
+needs; training them is :mod:`promptlift.training`).
 
 Heavy imports (torch, safetensors) happen inside the functions, never at package import.
 """

@@ -79,7 +79,9 @@ def prefix_cache(prefix: torch.Tensor, batch: int, dtype: Any = None) -> Any:
     return DynamicCache(ddp_cache_data=layers)
 
 
-def _decoder(model: Any) -> Any:
+def decoder(model: Any) -> Any:
+    """The transformer stack under a causal LM's head (``model.model`` for Llama), found the way
+    transformers names it (``base_model_prefix``), so any architecture works."""
     return getattr(model, model.base_model_prefix)
 
 
@@ -102,9 +104,9 @@ def soft_hidden(
     """Final hidden states [B, T, hidden] of the real tokens, with an optional soft prompt applied."""
     import torch
 
-    decoder = _decoder(model)
+    stack = decoder(model)
     if kind is None or tensor is None:
-        return decoder(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).last_hidden_state
+        return stack(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).last_hidden_state
     batch, n = input_ids.shape[0], (tensor.shape[0] if kind == "prompt" else tensor.shape[3])
     ones = torch.ones((batch, n), dtype=attention_mask.dtype, device=attention_mask.device)
     if kind == "prompt":
@@ -112,12 +114,12 @@ def soft_hidden(
         soft = tensor.to(embeds.dtype).unsqueeze(0).expand(batch, -1, -1)
         embeds = torch.cat([embeds[:, :at], soft, embeds[:, at:]], dim=1)
         mask = torch.cat([attention_mask[:, :at], ones, attention_mask[:, at:]], dim=1)
-        hidden = decoder(inputs_embeds=embeds, attention_mask=mask, use_cache=False).last_hidden_state
+        hidden = stack(inputs_embeds=embeds, attention_mask=mask, use_cache=False).last_hidden_state
         return torch.cat([hidden[:, :at], hidden[:, at + n :]], dim=1)
     if kind == "prefix":
         cache = prefix_cache(tensor, batch, _compute_dtype(model, input_ids.device.type))
         mask = torch.cat([ones, attention_mask], dim=1)
-        out = decoder(input_ids=input_ids, attention_mask=mask, past_key_values=cache, use_cache=True)
+        out = stack(input_ids=input_ids, attention_mask=mask, past_key_values=cache, use_cache=True)
         return out.last_hidden_state
     raise ValueError(f"unknown soft-prompt kind {kind!r}")
 

@@ -50,7 +50,7 @@ class Loop:
 
     def train(self) -> None:
         """Run the schedule; returns early when patience runs out or the budget cannot validate."""
-        from promptlift.softprompt.train import batches
+        from promptlift.training.packed import batches
 
         total = self.schedule.steps
         stream = batches(self.data, self.schedule.batch_size, self.run.rng)

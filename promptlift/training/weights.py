@@ -34,7 +34,7 @@ def lora_model(base: Any, spec: LoraSpec, seed: int) -> tuple[Any, Any]:
     """(the PEFT model, the adapted transformers model inside it) on a copy of ``base``.
 
     Training runs on the inner model (PEFT injects the LoRA layers in place), so the packed
-    forward of :class:`promptlift.softprompt.train.Trainer` sees the architecture it knows;
+    forward of :class:`promptlift.training.packed.Trainer` sees the architecture it knows;
     the PEFT wrapper is kept to save the adapter in PEFT's format.
     """
     import torch

@@ -65,8 +65,8 @@ def biased_task(backend, n: int = 24) -> Task:
 def train_loss(backend, task, result) -> float:
     """Mean training loss of the best candidate's soft prompt, computed by the trainer's own loss."""
     from promptlift.softprompt.apply import ModelDims
-    from promptlift.softprompt.params import SoftParameters
-    from promptlift.softprompt.train import Trainer, encode_examples
+    from promptlift.training.soft_params import SoftParameters
+    from promptlift.training.packed import Trainer, encode_examples
 
     data = encode_examples(backend, task, task.seed, task.train)
     params = SoftParameters("prompt", ModelDims.of(backend.model), 2)
@@ -106,8 +106,8 @@ def test_likelihood_loss_is_the_correct_choices_negative_log_likelihood(backend)
     """loss="likelihood" (PEFT's objective): -log p(correct choice tokens) over the vocabulary,
     i.e. minus the backend-ranked log-probability of the right choice, averaged per token."""
     from promptlift.softprompt.apply import ModelDims
-    from promptlift.softprompt.params import SoftParameters
-    from promptlift.softprompt.train import Trainer, encode_examples
+    from promptlift.training.soft_params import SoftParameters
+    from promptlift.training.packed import Trainer, encode_examples
 
     task = toy_task()
     data = encode_examples(backend, task, task.seed, task.train[:6])
@@ -129,7 +129,7 @@ def test_the_training_scores_are_the_backends_scores(backend, tmp_path, mode, pr
     """What the loss sees equals what TorchBackend ranks, for the saved soft prompt."""
     from promptlift.optimizers.soft_prompt import _Session
     from promptlift.run import Run
-    from promptlift.softprompt.train import batches
+    from promptlift.training.packed import batches
 
     task = toy_task()
     spec = SoftPromptTuning(mode=mode, projection=projection, **SMALL)
@@ -182,7 +182,7 @@ def test_trainable_parameter_counts(backend, mode, projection, expected):
     tensors, metadata = load_soft_prompt(result.trials[-1].candidate.soft_prompt, model_id=backend.id)
     assert sum(t.numel() for t in tensors.values()) == expected
     assert metadata["kind"] == mode and metadata["n_tokens"] == "3" and metadata["hidden"] == "32"
-    from promptlift.softprompt.nearest import inspect_soft_prompt
+    from promptlift.training.nearest import inspect_soft_prompt
 
     nearest = inspect_soft_prompt(result.trials[-1].candidate.soft_prompt, backend, k=3)
     assert len(nearest) == 3 and all(len(row) == 3 for row in nearest)

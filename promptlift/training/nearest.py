@@ -12,14 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from promptlift.errors import CapabilityError
+from promptlift.softprompt.apply import decoder
 
 
 def _value_table(model: Any) -> Any:
     import torch
 
-    decoder = getattr(model, model.base_model_prefix)
+    stack = decoder(model)
     try:
-        layer = decoder.layers[0]
+        layer = stack.layers[0]
         norm, v_proj = layer.input_layernorm, layer.self_attn.v_proj
     except AttributeError as exc:
         raise CapabilityError(f"nearest tokens of a prefix need a Llama-style model; {type(model).__name__} is not") from exc

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from promptlift.errors import ConfigError
-from promptlift.softprompt.apply import ModelDims
+from promptlift.softprompt.apply import ModelDims, decoder
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +47,10 @@ def init_token_ids(init: str, n_tokens: int, text: str, tokenizer: Any, vocab: i
 
 def _token_kv(model: Any, ids: torch.Tensor) -> torch.Tensor:
     """The keys and values the model computes for ``ids``: [layers, 2, kv, n, hd]."""
-    decoder = getattr(model, model.base_model_prefix)
+    stack = decoder(model)
     device = model.get_input_embeddings().weight.device
     with torch.no_grad():
-        cache = decoder(input_ids=ids.unsqueeze(0).to(device), use_cache=True).past_key_values
+        cache = stack(input_ids=ids.unsqueeze(0).to(device), use_cache=True).past_key_values
         layers = [cache.layers[i] for i in range(len(cache.layers))] if hasattr(cache, "layers") else None
         if layers is not None:
             pairs = [(layer.keys[0], layer.values[0]) for layer in layers]

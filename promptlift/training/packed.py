@@ -24,7 +24,8 @@ from typing import Any, Iterator, Sequence
 
 import torch
 
-from promptlift.softprompt.params import SoftParameters
+from promptlift.softprompt.apply import decoder
+from promptlift.training.soft_params import SoftParameters
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +148,7 @@ class Trainer:
         inputs = torch.cat([embeds, embed(tensor(common + packed.tokens))])[None]
         positions = tensor(list(range(cached, length)) + packed.positions)[None]
         mask = rooted_mask(tensor(packed.owner), tensor(packed.branch), cached, before)
-        hidden = _decoder(self.model)(
+        hidden = decoder(self.model)(
             inputs_embeds=inputs, position_ids=positions, attention_mask=mask, past_key_values=cache, use_cache=cache is not None,
         ).last_hidden_state[0]
         reads = tensor(packed.reads)  # [R, 3]: packed index, target token, owner
@@ -224,7 +225,3 @@ def _extend(packed: Packed, tokens: Sequence[int], start: int, owner: int, branc
     packed.positions.extend(range(start, start + len(tokens)))
     packed.owner.extend([owner] * len(tokens))
     packed.branch.extend([branch] * len(tokens))
-
-
-def _decoder(model: Any) -> Any:
-    return getattr(model, model.base_model_prefix)
