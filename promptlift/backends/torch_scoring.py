@@ -35,7 +35,7 @@ class Item:
 
 
 @dataclass
-class _Packed:
+class Packed:
     """One packed chunk: tokens, their positions, the tree mask, and where to read log-probs."""
 
     tokens: list[int]
@@ -58,7 +58,7 @@ def score_group(model: Any, store: PrefixStore, root: Root, items: Sequence[Item
     prefix = store.prefix(root, items[0].prompt[:shared])
     out: list[list[float]] = [[0.0] * len(it.choices) for it in items]
     for chunk in _chunks(items, shared, chunk_tokens):
-        packed = _pack([items[i] for i in chunk], shared, prefix.length)
+        packed = pack([items[i] for i in chunk], shared, prefix.length)
         values = _run(model, prefix.kv, prefix.length, packed)
         store.packed_tokens += len(packed.tokens)
         for (item, choice, _, _), value in zip(packed.reads, values):
@@ -85,8 +85,10 @@ def _chunks(items: Sequence[Item], shared: int, limit: int) -> list[list[int]]:
     return chunks
 
 
-def _pack(items: Sequence[Item], shared: int, start: int) -> _Packed:
-    packed = _Packed([], [], [], [], [])
+def pack(items: Sequence[Item], shared: int, start: int) -> Packed:
+    """Every item's suffix after ``shared`` tokens, and one branch per distinct multi-token choice head,
+    in one sequence whose positions continue from ``start`` (scoring and training both pack this way)."""
+    packed = Packed([], [], [], [], [])
     branches = 0
     for i, item in enumerate(items):
         suffix = item.prompt[shared:]
@@ -110,7 +112,7 @@ def _pack(items: Sequence[Item], shared: int, start: int) -> _Packed:
     return packed
 
 
-def _append(packed: _Packed, tokens: Sequence[int], start: int, owner: int, branch: int) -> None:
+def _append(packed: Packed, tokens: Sequence[int], start: int, owner: int, branch: int) -> None:
     packed.tokens.extend(tokens)
     packed.positions.extend(range(start, start + len(tokens)))
     packed.owner.extend([owner] * len(tokens))
@@ -150,7 +152,7 @@ def tree_mask(owner: torch.Tensor, branch: torch.Tensor, prefix_length: int) -> 
     return torch.cat([outer, inner], dim=1)[None, None]
 
 
-def _run(model: Any, kv: list, prefix_length: int, packed: _Packed) -> list[float]:
+def _run(model: Any, kv: list, prefix_length: int, packed: Packed) -> list[float]:
     """Log-probabilities of every read of one packed chunk."""
     import torch
 

@@ -133,16 +133,16 @@ class Trainer:
         One decoder pass: the shared tokens (after the soft prompt) and the packed rows run
         together under :func:`rooted_mask`; a prefix-mode soft prompt is the pass's KV cache.
         """
-        from promptlift.backends.torch_prefix import common_prefix
+        from promptlift.backends.torch_scoring import Item, pack, shared_length
 
         at = self.at if self.params is not None and self.params.kind == "prompt" else 0
-        bodies = [e.prompt[at:] for e in batch]
-        shared = max(0, min(common_prefix(bodies), min(len(b) for b in bodies) - 1))
-        head, common = list(batch[0].prompt[:at]), list(bodies[0][:shared])
+        items = [Item(tuple(e.prompt[at:]), e.choices) for e in batch]
+        shared = shared_length(items)
+        head, common = list(batch[0].prompt[:at]), list(items[0].prompt[:shared])
         embeds, cache, cached = self._soft_inputs(head)
         before = embeds.shape[0] + len(common)  # the pass's tokens before the packed rows
         length = cached + before  # positions taken before the packed rows
-        packed = pack(bodies, [e.choices for e in batch], shared, length)
+        packed = pack(items, shared, length)  # the scorer's packing: what trains is what is scored
         tensor = lambda values: torch.tensor(values, dtype=torch.long, device=self.device)  # noqa: E731
         embed = self.model.get_input_embeddings()
         inputs = torch.cat([embeds, embed(tensor(common + packed.tokens))])[None]
@@ -151,8 +151,9 @@ class Trainer:
         hidden = decoder(self.model)(
             inputs_embeds=inputs, position_ids=positions, attention_mask=mask, past_key_values=cache, use_cache=cache is not None,
         ).last_hidden_state[0]
-        reads = tensor(packed.reads)  # [R, 3]: packed index, target token, owner
-        logits = self.model.get_output_embeddings()(hidden[before + reads[:, 0]]).float()
+        width = len(batch[0].choices)
+        reads = tensor([(index, target, item * width + choice) for item, choice, index, target in packed.reads])
+        logits = self.model.get_output_embeddings()(hidden[before + reads[:, 0]]).float()  # reads: [R, 3]
         picked = torch.log_softmax(logits, dim=-1).gather(1, reads[:, 1:2]).squeeze(1)
         return picked, reads[:, 2]
 
@@ -189,39 +190,3 @@ def rooted_mask(owner: torch.Tensor, branch: torch.Tensor, cached: int, before: 
                         index[None, :] <= index[:, None],
                         torch.zeros(before, owner.shape[0], dtype=torch.bool, device=owner.device)], dim=1)
     return torch.cat([causal, packed])[None, None]
-
-
-@dataclass
-class Packed:
-    """Every row's suffix (and each multi-token choice's branch) in one sequence, for a tree mask."""
-
-    tokens: list[int]
-    positions: list[int]
-    owner: list[int]  # the row each token belongs to
-    branch: list[int]  # -1 for a row's suffix, else a branch number unique in the pack
-    reads: list[tuple[int, int, int]]  # (packed index, target token, row * n_choices + choice)
-
-
-def pack(bodies: Sequence[Sequence[int]], choices: Sequence[Sequence[Sequence[int]]], shared: int, start: int) -> Packed:
-    """Pack the rows after their ``shared`` first tokens; positions continue from ``start``."""
-    packed = Packed([], [], [], [], [])
-    width = len(choices[0])
-    for row, (body, row_choices) in enumerate(zip(bodies, choices)):
-        suffix = list(body[shared:])
-        _extend(packed, suffix, start, row, -1)
-        last = len(packed.tokens) - 1
-        for j, choice in enumerate(row_choices):
-            index = row * width + j
-            packed.reads.append((last, choice[0], index))
-            if len(choice) > 1:
-                first = len(packed.tokens)
-                _extend(packed, choice[:-1], start + len(suffix), row, len(packed.reads))
-                packed.reads.extend((first + k, choice[k + 1], index) for k in range(len(choice) - 1))
-    return packed
-
-
-def _extend(packed: Packed, tokens: Sequence[int], start: int, owner: int, branch: int) -> None:
-    packed.tokens.extend(tokens)
-    packed.positions.extend(range(start, start + len(tokens)))
-    packed.owner.extend([owner] * len(tokens))
-    packed.branch.extend([branch] * len(tokens))
