@@ -15,54 +15,60 @@ import dataclasses
 import functools
 import logging
 import time
+from pathlib import Path
 from typing import Any, ClassVar
 
 from promptlift.backends import torch_weights
 from promptlift.backends.base import require_gradients
 from promptlift.errors import ConfigError
-from promptlift.optimizers.training import GradientTraining, parent_of, weights_dir
+from promptlift.optimizers import training
+from promptlift.optimizers.base import Optimizer
+from promptlift.optimizers.training import candidate_from, parent_of, weights_dir
 from promptlift.run import Run
-from promptlift.types import Usage
+from promptlift.types import Candidate, Usage
 
 log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class LinearProbe(GradientTraining):
+class LinearProbe(Optimizer):
     """A linear probe on the hidden state of the prompt's last token.
 
     layers: "auto" (a few late-middle layers, most promising first) or a list of layer
     numbers (0: embeddings; the model's layer count: the last layer). c: the inverse L2
-    strength of the logistic regression. ``initial`` is the hard candidate the inputs are
-    rendered under; the other training settings do not apply (the fit is closed-form).
+    strength of the logistic regression. initial: the hard candidate the inputs are rendered
+    under (None: the task's seed); a Candidate, its JSON dict, or a JSON file holding one.
     """
 
     name: ClassVar[str] = "linear_probe"
     layers: Any = "auto"
     c: float = 1.0
+    initial: Candidate | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.layers, list):
             object.__setattr__(self, "layers", tuple(self.layers))
+        if isinstance(self.initial, (dict, str, Path)):
+            object.__setattr__(self, "initial", candidate_from(self.initial))
         super().__post_init__()
 
     def _check(self) -> None:
-        super()._check()
+        self.require("initial", self.initial is None or isinstance(self.initial, Candidate),
+                     "None, a Candidate, its JSON dict or a JSON file with one")
         ok = self.layers == "auto" or (isinstance(self.layers, tuple) and bool(self.layers) and all(
             isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in self.layers))
         self.require("layers", ok, '"auto" or a non-empty list of layer numbers >= 0')
         self.require("c", isinstance(self.c, (int, float)) and not isinstance(self.c, bool) and self.c > 0, "a float > 0")
 
-    def check_backend(self, backend: Any) -> Any:
-        gradient = require_gradients(backend, "LinearProbe")  # the model's hidden states, in process
-        if not backend.capabilities.weights:
-            raise ConfigError(f"LinearProbe needs a backend that applies trained weights; {backend.id} does not")
-        return gradient
+    def optimize(self, task: Any, backend: Any, **kwargs: Any) -> Any:
+        """As ``Optimizer.optimize``, after checking up front that ``backend`` exposes its model."""
+        check_backend(backend)
+        return super().optimize(task, backend, **kwargs)
 
     def _search(self, run: Run) -> None:
         if not run.task.choices:
             raise ConfigError(f"LinearProbe needs a classification task (choices); {run.task.name!r} generates")
-        ready = self.ready(run)
+        ready = training.ready(run, check_backend(run.model), self.initial, "LinearProbe")
         if ready is None:
             return
         backend, hard = ready
@@ -95,6 +101,13 @@ class LinearProbe(GradientTraining):
                          parents=() if parent is None else (parent,), info=info)
 
     def config(self) -> dict[str, Any]:
-        data = super().config()
-        data["layers"] = list(self.layers) if isinstance(self.layers, tuple) else self.layers
-        return data
+        return {"optimizer": self.name, "layers": list(self.layers) if isinstance(self.layers, tuple) else self.layers,
+                "c": self.c, "initial": self.initial.to_dict() if self.initial is not None else None}
+
+
+def check_backend(backend: Any) -> Any:
+    """A gradient backend (the model's hidden states, in process) that applies trained weights."""
+    gradient = require_gradients(backend, "LinearProbe")
+    if not backend.capabilities.weights:
+        raise ConfigError(f"LinearProbe needs a backend that applies trained weights; {backend.id} does not")
+    return gradient

@@ -104,24 +104,30 @@ class GradientTraining(Optimizer):
 
     def ready(self, run: Run) -> tuple[GradientBackend, Candidate] | None:
         """(the backend, the hard candidate) to train with, or None when the budget cannot validate."""
-        backend = self.check_backend(run.model)
-        hard = self.hard_candidate(run)
-        if not run.task.train:
-            raise ConfigError(f"{type(self).__name__} needs training examples; task {run.task.name!r} has none")
-        if not run.affords_validation():
-            log.warning("no metric-call budget left to validate a trained candidate; nothing trained")
-            return None
-        return backend, hard
+        return ready(run, self.check_backend(run.model), self.initial, type(self).__name__)
 
-    def hard_candidate(self, run: Run) -> Candidate:
-        """The hard candidate training runs under; validated alone first if new."""
-        hard = (self.initial or run.task.seed).with_(soft_prompt=None, weights=None)
-        if hard.reasoning:
-            raise ConfigError(f"{type(self).__name__} trains the answer directly; its hard candidate cannot ask "
-                              "for reasoning first (reasoning=True): pass a candidate with reasoning=False")
-        if hard != run.task.seed:
-            run.validate(hard, info={"role": "initial"})
-        return hard
+
+def ready(run: Run, backend: GradientBackend, initial: Candidate | None,
+          purpose: str) -> tuple[GradientBackend, Candidate] | None:
+    """(``backend``, the hard candidate to train under), or None when the budget cannot validate."""
+    hard = hard_candidate(run, initial, purpose)
+    if not run.task.train:
+        raise ConfigError(f"{purpose} needs training examples; task {run.task.name!r} has none")
+    if not run.affords_validation():
+        log.warning("no metric-call budget left to validate a trained candidate; nothing trained")
+        return None
+    return backend, hard
+
+
+def hard_candidate(run: Run, initial: Candidate | None, purpose: str) -> Candidate:
+    """The hard candidate training runs under (``initial``, else the seed); validated alone first if new."""
+    hard = (initial or run.task.seed).with_(soft_prompt=None, weights=None)
+    if hard.reasoning:
+        raise ConfigError(f"{purpose} trains the answer directly; its hard candidate cannot ask for reasoning "
+                          "first (reasoning=True): pass a candidate with reasoning=False")
+    if hard != run.task.seed:
+        run.validate(hard, info={"role": "initial"})
+    return hard
 
 
 def parent_of(run: Run, hard: Candidate) -> int | None:
