@@ -64,12 +64,15 @@ def test_evaluate_rescores_the_best_candidate(data, tmp_path, capsys):
         (["--task", "nope"], "Unknown task 'nope'"),
         (["--optimizer", "nope"], "Unknown optimizer 'nope'"),
         (["--model", "nope:x"], "Unknown engine 'nope'"),
-        (["--param", "k=0"], "The 'k' parameter of FewShot must be an int >= 1. Got 0."),
-        (["--param", "zz=1"], "FewShot has no parameter"),
+        (["--param", "k=0"], "The 'k' parameter of Auto must be an int >= 1. Got 0."),
+        (["--param", "zz=1"], "Auto has no parameter"),
+        (["--optimizer", "fewshot", "--param", "k=0"], "The 'k' parameter of FewShot must be an int >= 1. Got 0."),
         (["--model-option", "oops"], "--model-option 'oops' must look like NAME=VALUE"),
         (["--sizes", "10,5"], "--sizes '10,5' must be three whole numbers TRAIN,VAL,TEST"),
         (["--choices", "pos,neg"], "label 'negative' is not one of the choices ['pos', 'neg']"),
-        (["--budget", "5"], "val has 12 examples, the budget allows 5 metric calls"),
+        (["--budget", "5"], "--budget 5 cannot score the seed and one candidate on the 12 validation examples "
+                            "(each candidate is scored on all of them): use --budget 48 or more, or fewer validation "
+                            "examples, e.g. --sizes 36,1,12"),
     ],
 )
 def test_bad_input_is_one_clear_line(data, args, message, capsys):

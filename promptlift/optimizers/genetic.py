@@ -33,6 +33,7 @@ from typing import Any, Sequence
 from promptlift import calibration, formats, verbalizers
 from promptlift.optimizers import operators as ops
 from promptlift.optimizers.base import Optimizer
+from promptlift.optimizers.bootstrap import check_common
 from promptlift.optimizers.propose import ask, extract_instruction
 from promptlift.result import Result, Trial
 from promptlift.run import Run
@@ -119,7 +120,7 @@ class GeneticSearch(Optimizer):
     mutation_rate: float = 0.5
     max_sentences: int = 6
     proposal_tokens: int = 64
-    formats: tuple[str, ...] = ()
+    formats: tuple[str, ...] | str = ()
     verbalizers: str | tuple[tuple[str, ...], ...] = ()
     calibrate: str | None = None
 
@@ -128,6 +129,7 @@ class GeneticSearch(Optimizer):
             value = getattr(self, name)
             if isinstance(value, list | tuple):
                 object.__setattr__(self, name, tuple(tuple(v) if isinstance(v, list) else v for v in value))
+        object.__setattr__(self, "formats", formats.normalise_option(self.formats))
         super().__post_init__()
 
     def _check(self) -> None:
@@ -145,12 +147,9 @@ class GeneticSearch(Optimizer):
         self.require("mutation_rate", _rate(self.mutation_rate), "a float in [0, 1]")
         self.require("max_sentences", _int(self.max_sentences, 1), "an int >= 1")
         self.require("proposal_tokens", _int(self.proposal_tokens, 1), "an int >= 1")
-        fmts = (self.formats,) if isinstance(self.formats, str) else self.formats
-        self.require("formats", all(f in formats.NEEDS for f in fmts), f"a list of {list(formats.NEEDS)}")
+        check_common(self)
         self.require("verbalizers", self.verbalizers == "auto" or not isinstance(self.verbalizers, str),
                      "'auto' or a list of word lists")
-        self.require("calibrate", self.calibrate is None or self.calibrate in calibration.METHODS,
-                     f"None or one of {list(calibration.METHODS)}")
 
     def save_plots(self, result: Result, directory: Path) -> None:
         """``generations.png``: best and mean population score per generation."""
@@ -183,7 +182,7 @@ class GeneticSearch(Optimizer):
             demo_pool, batch_pool = train[: len(train) // 2], train[len(train) // 2 :]
         else:
             demo_pool, batch_pool = ([], train)
-        fmts = formats.available(run.backend, self.formats) if self.formats else ()
+        fmts = formats.resolve_option(run.backend, run.task, self.formats) if self.formats else ()
         words = verbalizers.resolve_option(run.task, self.verbalizers)
         return _State(tuple(demo_pool), tuple(batch_pool or run.task.val), tuple(run.task.choices), set(),
                       fmts, words)

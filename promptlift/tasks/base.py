@@ -74,6 +74,14 @@ class Task:
                 f"{type(exc).__name__} on example {example.id}: {exc}"
             ) from exc
 
+    def aggregate(self, examples: Sequence[Example], predictions: Sequence[str]) -> float | None:
+        """A corpus-level metric's value over a split (``macro_f1``...); None for a per-example
+        metric, whose value is the mean of the scores."""
+        corpus = getattr(self.metric, "corpus", None)
+        if corpus is None:
+            return None
+        return float(corpus([e.output for e in examples], list(predictions), self.choices))
+
     def splits(self) -> dict[str, tuple[Example, ...]]:
         return {"train": self.train, "val": self.val, "test": self.test}
 
