@@ -5,8 +5,8 @@ optimizer reported accuracies of 0.68-0.84 while the constant majority answer sc
 and nothing said so. So every classification result carries, beside the seed prompt:
 
 - the **constant-majority** baseline (the training split's most frequent label, always) and the
-  **uniform-random** baseline (the mean over ``DRAWS`` seeded draws), both under the task's
-  metric and under accuracy / macro F1;
+  **uniform-random** baseline (its expectation), both under the task's metric and under
+  accuracy, macro F1 and balanced accuracy;
 - per-class precision, recall, F1 and support, and the confusion matrix (rows: the expected
   label, columns: the predicted one), for the seed and the best candidate;
 - warnings: labels imbalanced under plain accuracy (suggesting ``macro_f1``), and a best
@@ -26,8 +26,8 @@ from promptlift.tasks.base import Task
 from promptlift.tasks.corpus_metrics import CORPUS_METRICS, normalise
 from promptlift.types import Completion, Example
 
-DRAWS = 200  # seeded uniform-random prediction sets averaged for the random baseline
-IMBALANCE_RATIO = 3.0  # largest / smallest label share that counts as imbalanced
+DRAWS = 100  # seeded uniform-random answer sets whose macro F1 is averaged for the random baseline
+IMBALANCE = 1.5  # labels are imbalanced when the largest share is this many times 1/K (0.75 of a binary task)
 ONE_LABEL_SHARE = 0.9  # a candidate predicting one label this often (more than its true share) is flagged
 
 
@@ -85,26 +85,38 @@ def baselines(task: Task, examples: Sequence[Example]) -> dict[str, Any]:
     """The constant-majority and uniform-random answers on ``examples``, under the task's metric and more."""
     label = majority_label(task)
     constant = [label] * len(examples)
-    rng = random.Random(f"uniform-baseline:{task.name}")
-    draws = [[rng.choice(task.choices) for _ in examples] for _ in range(DRAWS)]
     want = [normalise(e.output) for e in examples]
     labels = [normalise(c) for c in task.choices]
-
-    def mean_over_draws(measure) -> float:
-        return sum(measure(d) for d in draws) / DRAWS
-
     return {
         "majority": {
             "label": label, "score": _value(task, examples, constant),
             "accuracy": sum(normalise(label) == w for w in want) / len(want),
             **{name: metric.corpus(want, constant, labels) for name, metric in CORPUS_METRICS.items()},
         },
-        "uniform": {
-            "draws": DRAWS, "score": mean_over_draws(lambda d: _value(task, examples, d)),
-            "accuracy": mean_over_draws(lambda d: sum(normalise(p) == w for p, w in zip(d, want)) / len(want)),
-            **{name: mean_over_draws(lambda d, m=metric: m.corpus(want, d, labels)) for name, metric in CORPUS_METRICS.items()},
-        },
+        "uniform": uniform(task, examples),
     }
+
+
+def uniform(task: Task, examples: Sequence[Example]) -> dict[str, Any]:
+    """The expected scores of answering a label drawn uniformly at random.
+
+    Accuracy and balanced accuracy are exact (1/K for labels among the choices), a per-example
+    metric's expectation is exact (each label scored on each example); macro F1, not linear in
+    the answers, is the mean over ``DRAWS`` seeded draws.
+    """
+    want = [normalise(e.output) for e in examples]
+    labels = [normalise(c) for c in task.choices]
+    rng = random.Random(f"uniform-baseline:{task.name}")
+    draws = [[rng.choice(labels) for _ in examples] for _ in range(DRAWS)]
+    macro = sum(CORPUS_METRICS["macro_f1"].corpus(want, d, labels) for d in draws) / DRAWS
+    accuracy = sum(w in labels for w in want) / len(want) / len(labels)
+    found = {"draws": DRAWS, "accuracy": accuracy, "macro_f1": macro, "balanced_accuracy": 1 / len(labels)}
+    if task.metric_name in found:
+        found["score"] = found[task.metric_name]
+    else:
+        per_label = [_value(task, examples, [label] * len(examples)) for label in task.choices]
+        found["score"] = sum(per_label) / len(per_label)  # a mean of per-example scores is linear
+    return found
 
 
 def _value(task: Task, examples: Sequence[Example], predictions: list[str]) -> float:
@@ -122,7 +134,7 @@ def imbalance_warning(task: Task) -> str | None:
         return None
     counts = label_counts(task, task.train or task.val)
     total = sum(counts.values())
-    if not total or min(counts.values()) * IMBALANCE_RATIO > max(counts.values()):
+    if not total or max(counts.values()) / total < IMBALANCE / len(counts):
         return None
     shares = ", ".join(f"{label!r} {n / total:.0%}" for label, n in counts.items())
     top = max(counts, key=counts.get)
@@ -131,8 +143,9 @@ def imbalance_warning(task: Task) -> str | None:
             "(or balanced_accuracy)")
 
 
-def one_label_warning(summary: Mapping[str, Any], name: str = "best") -> str | None:
-    """One line when candidate ``name`` of ``summary`` predicts one label for (nearly) every example."""
+def one_label_warning(summary: Mapping[str, Any], name: str = "best", who: str = "the best candidate") -> str | None:
+    """One line when candidate ``name`` of ``summary`` (``who``, in the text) predicts one label for
+    (nearly) every example."""
     metrics = summary["candidates"].get(name)
     if metrics is None:
         return None
@@ -141,7 +154,7 @@ def one_label_warning(summary: Mapping[str, Any], name: str = "best") -> str | N
     true_share = counts.get(label, 0) / max(1, sum(counts.values()))
     if share < ONE_LABEL_SHARE or share <= true_share:
         return None
-    return (f"the {name} candidate predicts {label!r} for {share:.0%} of the {summary['split']} examples "
+    return (f"{who} predicts {label!r} for {share:.0%} of the {summary['split']} examples "
             f"(their true share: {true_share:.0%}): it barely tells the labels apart")
 
 

@@ -15,6 +15,7 @@ import base64
 import html
 import io
 import logging
+import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -139,7 +140,7 @@ def summary_table(result: Result) -> str:
     if info:
         base, on_test = info["baselines"], info["split"] == "test"
         for name, row in ((f"constant majority ({base['majority']['label']})", base["majority"]),
-                          (f"uniform random (mean of {base['uniform']['draws']})", base["uniform"])):
+                          ("uniform random (expected)", base["uniform"])):
             rows.append((name, None if on_test else row["score"], row["score"] if on_test else None))
     lift = "-" if result.lift is None else f"{result.lift * 100:+.1f} points"
     metric = info["metric"] if info else str(result.config.get("metric", "the task's metric"))
@@ -216,3 +217,22 @@ def trials_table(result: Result) -> str:
             for t in result.trials]
     return table(rows, ("trial", "split", "score", "n", "metric calls", "format", "demos", "label words",
                         "calibrated", "parents", "seconds", "instruction"), sortable=True)
+
+
+# --- a sweep's page ---------------------------------------------------------------------------------
+def markdown_page(text: str, folder: Path, title: str) -> str:
+    """``text`` (markdown with tables) as a self-contained page; images named in it are read from
+    ``folder`` and inlined. The sweep report (``report.md``) gets its ``report.html`` this way."""
+    from markdown_it import MarkdownIt
+
+    body = MarkdownIt("commonmark").enable("table").render(text)
+
+    def inline(match: re.Match[str]) -> str:
+        path = Path(folder) / html.unescape(match.group(1))
+        if not path.is_file() or path.suffix.lower() != ".png":
+            return match.group(0)
+        return f'src="data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()}"'
+
+    body = re.sub(r'src="([^":]+)"', inline, body)
+    body = body.replace("<table>", '<table class="sortable">')
+    return page(title, [body])

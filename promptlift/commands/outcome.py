@@ -33,7 +33,7 @@ def report(result: Result, run_dir: Path) -> str:
     if info:
         base, on_test = info["baselines"], info["split"] == "test"
         for name, row in ((f"constant {base['majority']['label']!r}", base["majority"]),
-                          (f"uniform random ({base['uniform']['draws']} draws)", base["uniform"])):
+                          ("uniform random (expected)", base["uniform"])):
             rows.append((name, None if on_test else row["score"], row["score"] if on_test else None))
     lift = f"{result.lift * 100:+.1f} points" if result.lift is not None else "-"
     usage = result.usage

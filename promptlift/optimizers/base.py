@@ -106,16 +106,17 @@ def finish(run: Run, optimizer: Optimizer, started: float, stopped_by: str | Non
     tests: tuple[Trial, ...] = ()
     if evaluate_test and run.task.test:
         tests = _score_test(run, baseline, best)
+    tested = time.perf_counter()
     scored = {"baseline": tests[0], "best": tests[-1]} if tests else {"baseline": baseline, "best": best}
     summary = classification.summarize(run.task, run.task.test if tests else run.task.val, scored,
                                        "test" if tests else "val")
     found = classification.warnings_for(run.task, summary)
-    for warning in found:
-        log.warning("%s", warning)
+    for warning in found:  # in the Result, the report and the CLI's summary; logged for the record
+        log.info("%s", warning)
     result = dataclasses.replace(
         _result(run, optimizer, started, stopped_by, tests[-1].mean if tests else None, tests[0].mean if tests else None),
         test_trials=tests, classification=summary, warnings=tuple(found),
-        search_seconds=searched - started, test_seconds=time.perf_counter() - searched,
+        search_seconds=searched - started, test_seconds=tested - searched,
     )
     if run.log:
         run.log.finish(result, run.task)

@@ -66,15 +66,17 @@ class FewShot(Optimizer):
         words = verbalizers.resolve_option(task, self.verbalizers)
         method = calibration.resolve_option(task, self.calibrate)
         seen = set() if method else {task.seed}  # the seed trial itself is uncalibrated
-        for candidate in self._zero_shot(task.seed, fmts, method):
-            self._try(run, self.dress(run, candidate, (), words), seen, method)
+        for candidate in self._zero_shot(task.seed, fmts, method):  # in the first label words (the task's own)
+            self._try(run, self.dress(run, candidate, (), words[:1]), seen, method)
         for _ in range(self.max_candidates):
             demos = self.draw(run, task.train, task.choices)
             self._try(run, self.dress(run, task.seed.with_(demos=tuple(demos)), fmts, words), seen, method)
 
     def _zero_shot(self, seed: Candidate, fmts: Sequence[str], method: str | None) -> list[Candidate]:
         """The seed without demos in each searched format (calibrated), tried before any demo set:
-        on a small model demos can hurt, and then only these candidates show it."""
+        on a small model demos can hurt, and then only these candidates show it. They keep the
+        first label words (the task's own): a random draw tried "yes/no" for positive/negative
+        (0.52-0.53 on sentiment val where the labels themselves score 0.75)."""
         if not self.zero_shot or not (fmts or method):
             return []
         return [seed.with_(format=f) for f in (fmts or (seed.format,))]

@@ -34,7 +34,7 @@ from promptlift import calibration, formats, verbalizers
 from promptlift.optimizers import operators as ops
 from promptlift.optimizers.base import Optimizer
 from promptlift.optimizers.bootstrap import check_common
-from promptlift.optimizers.propose import ask, extract_instruction
+from promptlift.optimizers.propose import ask, extract_instruction, rejected
 from promptlift.result import Result, Trial
 from promptlift.run import Run
 from promptlift.types import Candidate, Example
@@ -255,7 +255,8 @@ class GeneticSearch(Optimizer):
         texts = ask(run, PARAPHRASE.format(a=seed.candidate.instruction), n=n, max_tokens=self.proposal_tokens)
         children = []
         for slot, text in enumerate(texts, start=1):
-            instruction = self._tidy(text, seed.candidate.instruction, [seed.candidate.instruction], PARAPHRASE)
+            instruction = self._tidy(text, seed.candidate.instruction, [seed.candidate.instruction], PARAPHRASE,
+                                     run.task.choices)
             operator = "paraphrase" if instruction != seed.candidate.instruction else "seed"
             k = self._demo_count(run, state)
             demos = ops.draw_demos(state.demo_pool, run.rng, k, state.labels) if k else seed.candidate.demos
@@ -289,7 +290,8 @@ class GeneticSearch(Optimizer):
         instruction, operator = "", "sentence"
         if run.rng.random() < self.proposer_rate:
             prompt = GA_TEMPLATE.format(a=first.instruction, b=second.instruction)
-            instruction = self._tidy(self._ask(run, prompt), "", [first.instruction, second.instruction], GA_TEMPLATE)
+            instruction = self._tidy(self._ask(run, prompt), "", [first.instruction, second.instruction], GA_TEMPLATE,
+                                     run.task.choices)
             operator = "lm"
         if not instruction:
             instruction, operator = ops.crossover_sentences(first.instruction, second.instruction, run.rng,
@@ -313,7 +315,7 @@ class GeneticSearch(Optimizer):
         instruction, operator = "", "sentence"
         if run.rng.random() < self.proposer_rate:
             text = self._ask(run, DE_TEMPLATE.format(**names))
-            instruction, operator = self._tidy(text, "", list(names.values()), DE_TEMPLATE), "lm"
+            instruction, operator = self._tidy(text, "", list(names.values()), DE_TEMPLATE, run.task.choices), "lm"
         if not instruction:
             instruction = ops.differential_sentences(names["a"], names["b"], names["best"], names["current"],
                                                      run.rng, self.max_sentences)
@@ -372,9 +374,15 @@ class GeneticSearch(Optimizer):
     def _ask(self, run: Run, prompt: str) -> str:
         return ask(run, prompt, max_tokens=self.proposal_tokens)[0]
 
-    def _tidy(self, text: str, fallback: str, parents: Sequence[str], template: str) -> str:
-        return ops.tidy_instruction(extract_instruction(text, ""), fallback, self.max_sentences,
+    def _tidy(self, text: str, fallback: str, parents: Sequence[str], template: str,
+              labels: Sequence[str] = ()) -> str:
+        tidy = ops.tidy_instruction(extract_instruction(text, ""), fallback, self.max_sentences,
                                     parents=parents, template=template)
+        why = rejected(tidy, labels)
+        if why:
+            log.info("proposal rejected (%s): %r", why, tidy[:80])
+            return fallback
+        return tidy
 
     def _demo_count(self, run: Run, state: _State) -> int:
         """A random demo count for an initial member, rounded up to a multiple of the labels
