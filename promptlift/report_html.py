@@ -170,7 +170,8 @@ def class_tables(info: Mapping[str, Any]) -> str:
     parts = []
     for name, metrics in info["candidates"].items():
         rows = [(label, m["precision"], m["recall"], m["f1"], m["support"]) for label, m in metrics["per_class"].items()]
-        head = (f"<h3>{html.escape(name)} on {html.escape(info['split'])}: accuracy {metrics['accuracy']:.4f}, "
+        shown = {"baseline": "seed prompt"}.get(name, name)
+        head = (f"<h3>{html.escape(shown)} on {html.escape(info['split'])}: accuracy {metrics['accuracy']:.4f}, "
                 f"macro F1 {metrics['macro_f1']:.4f}, balanced accuracy {metrics['balanced_accuracy']:.4f}</h3>")
         parts.append(f"<div>{head}{table(rows, ('label', 'precision', 'recall', 'F1', 'support'))}"
                      f"{confusion_html(info['labels'], metrics['confusion'])}</div>")

@@ -13,6 +13,7 @@ from typing import Any
 from promptlift.budget import Budget
 from promptlift.cache import ResponseCache
 from promptlift.callbacks import ProgressBar
+from promptlift.classification import imbalance_warning
 from promptlift.commands.common import (
     add_model_arguments,
     add_task_arguments,
@@ -21,12 +22,12 @@ from promptlift.commands.common import (
     key_values,
     task_from_args,
 )
-from promptlift.classification import imbalance_warning
 from promptlift.commands.fit import fit_val, has_split_column
 from promptlift.commands.outcome import report, summary
 from promptlift.errors import ConfigError
 from promptlift.optimizers.auto import Auto
 from promptlift.optimizers.registry import OPTIMIZERS, get_optimizer
+from promptlift.tracking import MLflowCallback
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     out.add_argument("--no-cache", action="store_true", help="do not read or write the response cache")
     out.add_argument("--no-progress", action="store_true", help="no progress bar")
     out.add_argument("--json", action="store_true", help="print the result summary as JSON")
+    out.add_argument("--mlflow", metavar="TRACKING_URI", help="also log the run to MLflow (e.g. sqlite:///mlflow.db; "
+                                                          "needs the mlflow extra)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,7 +75,9 @@ def run(args: argparse.Namespace) -> int:
     saved = {k: getattr(args, k, None) for k in (*RESUMABLE, "no_cache")}
     (run_dir / CLI_FILE).write_text(json.dumps(saved, indent=1))
     budget = Budget(metric_calls=args.budget, seconds=args.max_seconds, tokens=args.max_tokens)
-    callbacks = [] if args.no_progress else [ProgressBar(file=sys.stderr)]
+    callbacks: list[Any] = [] if args.no_progress else [ProgressBar(file=sys.stderr)]
+    if getattr(args, "mlflow", None):
+        callbacks.append(MLflowCallback(args.mlflow))
     imbalanced = imbalance_warning(task)
     if imbalanced:
         print(f"warning: {imbalanced}", file=sys.stderr)
