@@ -158,6 +158,20 @@ def one_label_warning(summary: Mapping[str, Any], name: str = "best", who: str =
             f"(their true share: {true_share:.0%}): it barely tells the labels apart")
 
 
+def score_rows(result: Any) -> list[tuple[str, float | None, float | None]]:
+    """(candidate, val, test) rows of a Result: the seed, the best, and for a classification task
+    the constant-majority and uniform-random answers (scored on the split the summary used)."""
+    rows: list[tuple[str, float | None, float | None]] = [
+        ("baseline (seed)", result.baseline.mean, result.baseline_test), ("best", result.best.mean, result.best_test)]
+    info = result.classification
+    if info:
+        base, on_test = info["baselines"], info["split"] == "test"
+        for name, row in ((f"constant {base['majority']['label']!r}", base["majority"]),
+                          ("uniform random (expected)", base["uniform"])):
+            rows.append((name, None if on_test else row["score"], row["score"] if on_test else None))
+    return rows
+
+
 def warnings_for(task: Task, summary: Mapping[str, Any] | None) -> list[str]:
     """The warnings a classification result carries (imbalance under accuracy, one-label best)."""
     found = [imbalance_warning(task), one_label_warning(summary) if summary else None]

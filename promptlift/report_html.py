@@ -19,6 +19,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from promptlift.classification import score_rows
 from promptlift.result import Result
 from promptlift.tasks.base import Task
 from promptlift.types import one_line
@@ -134,14 +135,8 @@ def run_report(result: Result, task: Task, run_dir: Path | None = None) -> str:
 
 
 def summary_table(result: Result) -> str:
-    rows: list[tuple[Any, ...]] = [("seed prompt", result.baseline.mean, result.baseline_test),
-                                   ("best", result.best.mean, result.best_test)]
+    rows = score_rows(result)
     info = result.classification
-    if info:
-        base, on_test = info["baselines"], info["split"] == "test"
-        for name, row in ((f"constant majority ({base['majority']['label']})", base["majority"]),
-                          ("uniform random (expected)", base["uniform"])):
-            rows.append((name, None if on_test else row["score"], row["score"] if on_test else None))
     lift = "-" if result.lift is None else f"{result.lift * 100:+.1f} points"
     metric = info["metric"] if info else str(result.config.get("metric", "the task's metric"))
     return table(rows, ("candidate", "val", "test")) + f"<p>test lift: {lift} · metric: {html.escape(metric)}</p>"

@@ -25,7 +25,7 @@ def test_every_run_directory_gets_a_self_contained_report(run_dir):
     for heading in ("Summary", "Best prompt, as the model sees it", "Score over metric calls",
                     "Per-class metrics and confusion matrices", "Plan against actual cost", "Trials"):
         assert f"<h2>{heading}" in text
-    assert "constant majority (positive)" in text and "uniform random (expected)" in text
+    assert "constant &#x27;positive&#x27;" in text and "uniform random (expected)" in text
     assert "Review: {review}" in text  # the prompt exactly as rendered, placeholder and all
     assert 'src="data:image/png;base64,' in text
     assert "http://" not in text and "https://" not in text  # nothing fetched

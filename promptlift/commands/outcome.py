@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
+from promptlift.classification import score_rows
 from promptlift.commands.common import table
 from promptlift.result import Result
 
@@ -25,16 +26,8 @@ def summary(result: Result, run_dir: Path) -> dict[str, Any]:
 
 def report(result: Result, run_dir: Path) -> str:
     """The console report: baseline vs best (and the constant and random baselines), costs, warnings."""
-    rows: list[tuple[Any, ...]] = [
-        ("baseline (seed)", result.baseline.mean, result.baseline_test),
-        ("best", result.best.mean, result.best_test),
-    ]
+    rows = score_rows(result)
     info = result.classification
-    if info:
-        base, on_test = info["baselines"], info["split"] == "test"
-        for name, row in ((f"constant {base['majority']['label']!r}", base["majority"]),
-                          ("uniform random (expected)", base["uniform"])):
-            rows.append((name, None if on_test else row["score"], row["score"] if on_test else None))
     lift = f"{result.lift * 100:+.1f} points" if result.lift is not None else "-"
     usage = result.usage
     lines = [
