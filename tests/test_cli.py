@@ -156,7 +156,7 @@ def test_compare_puts_two_runs_side_by_side(data, tmp_path, capsys):
 def test_the_default_run_says_what_it_chose_and_shows_baselines(data, tmp_path, capsys):
     assert optimize("--task", str(data), "--budget", "60", "--run-dir", str(tmp_path / "run")) == 0
     captured = capsys.readouterr()
-    assert captured.err.startswith("auto: fewshot (classification: format, label words and demos")
+    assert captured.err.startswith("auto: fewshot: a classification task, so format, label words and demos")
     assert "\nconstant '" in captured.out and "uniform random (expected)" in captured.out
     assert "search" in captured.out and "test scoring" in captured.out
     assert (tmp_path / "run" / "report.html").is_file()

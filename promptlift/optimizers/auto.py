@@ -85,18 +85,18 @@ class Auto(Optimizer):
             scores = getattr(getattr(backend, "capabilities", None), "choice_scoring", True)
             calibrate = self.calibrate if scores else None
             optimizer = FewShot(k=self.k, formats=self.formats, verbalizers=self.verbalizers, calibrate=calibrate)
-            why = ("classification: format, label words and demos searched jointly, each candidate calibrated "
-                   "(the strongest lever measured on small models)" if scores else
-                   "classification on a backend without choice log-probabilities: format, label words and demos "
-                   "searched jointly, uncalibrated")
-            return Choice(optimizer, f"fewshot ({why})")
+            how = ("each candidate calibrated, the strongest lever measured on small models" if calibrate else
+                   "uncalibrated: the backend returns no choice log-probabilities" if not scores else "uncalibrated")
+            return Choice(optimizer, f"fewshot: a classification task, so format, label words and demos are "
+                                     f"searched jointly, {how}")
         affordable = calls is None or calls >= BOOTSTRAP_SIZE + (MIN_CANDIDATES + 1) * len(task.val)
         if affordable and task.train:
             return Choice(BootstrapFewShot(k=self.k, bootstrap_size=BOOTSTRAP_SIZE, formats=self.formats),
-                          "bootstrap (generation: demos from the model's own outputs that the metric accepts)")
-        return Choice(FewShot(k=self.k, formats=self.formats), f"fewshot (generation: the budget of {calls} metric calls is too small "
-                                         f"to bootstrap {BOOTSTRAP_SIZE} answers and validate {MIN_CANDIDATES} "
-                                         "candidates, so labeled demos are drawn)")
+                          "bootstrap: a generation task, so demos come from the model's own outputs that the "
+                          "metric accepts")
+        return Choice(FewShot(k=self.k, formats=self.formats),
+                      f"fewshot: a generation task, but {calls} metric calls cannot bootstrap {BOOTSTRAP_SIZE} "
+                      f"answers and still validate {MIN_CANDIDATES} candidates, so labeled demos are drawn")
 
     def optimize(self, task: Task, backend: Any, *, budget: Budget | int, **kwargs: Any) -> Result:
         choice = self.choose(task, backend, budget)

@@ -30,7 +30,7 @@ def test_no_choice_scores_means_no_calibration():
     backend = scripted()
     backend.capabilities = dataclasses.replace(backend.capabilities, choice_scoring=False)
     choice = Auto().choose(toy_task(), backend, 400)
-    assert choice.optimizer.calibrate is None and "without choice log-probabilities" in choice.reason
+    assert choice.optimizer.calibrate is None and "returns no choice log-probabilities" in choice.reason
 
 
 @pytest.mark.parametrize(("budget", "expected"), [(10_000, BootstrapFewShot), (20, FewShot)])
