@@ -48,7 +48,7 @@ def test_auto_runs_the_chosen_search_and_records_its_name():
 
 
 def test_every_few_shot_family_optimizer_takes_the_same_auto_values():
-    for name in ("fewshot", "bootstrap", "mipro", "genetic"):
+    for name in ("fewshot", "bootstrap", "similarity", "mipro", "genetic", "auto"):
         optimizer = get_optimizer(name, formats="auto", calibrate="auto")
         assert (optimizer.formats, optimizer.calibrate) == ("auto", "auto")
     assert get_optimizer("gepa", calibrate="auto").calibrate == "auto"
