@@ -24,7 +24,8 @@ def add_task_arguments(parser: argparse.ArgumentParser) -> None:
                                         "whole split: macro_f1, balanced_accuracy (default: the task's own)")
     group.add_argument("--choices", help="comma-separated labels of a data file, or 'none' (default: inferred)")
     group.add_argument("--sizes", help="train,val,test example counts (default: 300,100,200 for a built-in task; "
-                                       "60%%/20%%/20%% of a data file without a split column)")
+                                       "60%%/20%%/20%% of a data file without a split column; optimize caps val "
+                                       "at a quarter of --budget and says so)")
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
