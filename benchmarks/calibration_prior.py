@@ -1,9 +1,10 @@
 """The calibrated plain zero-shot candidate on sentiment with and without the training prior (README, decisions)."""
 import dataclasses
+
 import promptlift as pl
 from promptlift import calibration
-from promptlift.run import Run
 from promptlift.cache import ResponseCache
+from promptlift.run import Run
 
 task = pl.get_task("sentiment")
 backend = pl.load_backend("llamacpp:smollm2")

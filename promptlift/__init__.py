@@ -34,8 +34,8 @@ from promptlift.optimizers.similarity import SimilarityFewShot
 from promptlift.optimizers.soft_prompt import SoftPromptTuning
 from promptlift.result import Result, Trial
 from promptlift.run import Run
-from promptlift.tracking import MLflowCallback
 from promptlift.tasks import Task, get_task, load_task, task_from_dataframe
+from promptlift.tracking import MLflowCallback
 from promptlift.types import Candidate, Completion, Example, Message, Request, Score, Usage
 
 __version__ = "0.1.0"

@@ -137,7 +137,7 @@ def imbalance_warning(task: Task) -> str | None:
     if not total or max(counts.values()) / total < IMBALANCE / len(counts):
         return None
     shares = ", ".join(f"{label!r} {n / total:.0%}" for label, n in counts.items())
-    top = max(counts, key=counts.get)
+    top = max(counts, key=lambda label: counts[label])
     return (f"the labels are imbalanced ({shares} of train) and the metric is {task.metric_name}: the constant "
             f"answer {top!r} already scores about {counts[top] / total:.2f}; consider --metric macro_f1 "
             "(or balanced_accuracy)")

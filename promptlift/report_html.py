@@ -175,7 +175,7 @@ def class_tables(info: Mapping[str, Any]) -> str:
 
 def confusion_html(labels: Sequence[str], matrix: Sequence[Sequence[int]]) -> str:
     """The confusion matrix (rows expected, columns predicted), each cell shaded by its row share."""
-    head = "<th>expected \\ predicted</th>" + "".join(f"<th>{html.escape(l)}</th>" for l in labels)
+    head = "<th>expected \\ predicted</th>" + "".join(f"<th>{html.escape(label)}</th>" for label in labels)
     rows = []
     for label, row in zip(labels, matrix):
         total = max(1, sum(row))

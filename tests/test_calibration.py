@@ -14,12 +14,23 @@ import math
 
 import pytest
 
-from promptlift import Budget, Candidate, Completion, FewShot, Request, ResponseCache, Run, ScriptedBackend
-from promptlift import calibration, formats, verbalizers
+from promptlift import (
+    Budget,
+    Candidate,
+    Completion,
+    FewShot,
+    Request,
+    ResponseCache,
+    Run,
+    ScriptedBackend,
+    calibration,
+    formats,
+    verbalizers,
+)
 from promptlift.errors import BudgetExhausted, CapabilityError, ConfigError
 from promptlift.tasks.base import Task
-from promptlift.testing.doubles import WORDS, toy_task
 from promptlift.testing import OptimizerContract
+from promptlift.testing.doubles import WORDS, toy_task
 
 BIAS = 3.0
 

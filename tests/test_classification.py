@@ -4,8 +4,8 @@ import pytest
 
 from promptlift import FewShot, calibration, classification
 from promptlift.result import Result
+from promptlift.testing.doubles import scripted, toy_task
 from promptlift.types import Example
-from tests.doubles import scripted, toy_task
 
 
 def imbalanced_task(positives: int = 2, n: int = 20):

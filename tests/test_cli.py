@@ -6,8 +6,8 @@ import pytest
 
 from promptlift import cli
 from promptlift.backends import registry
-from promptlift.types import Candidate
 from promptlift.testing import doubles
+from promptlift.types import Candidate
 
 
 @pytest.fixture(autouse=True)

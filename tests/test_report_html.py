@@ -9,7 +9,7 @@ import pytest
 
 from promptlift import FewShot, report_html
 from promptlift.result import Result
-from tests.doubles import scripted, toy_task
+from promptlift.testing.doubles import scripted, toy_task
 
 
 @pytest.fixture(scope="module")

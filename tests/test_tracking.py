@@ -3,8 +3,8 @@
 import pytest
 
 from promptlift import FewShot
+from promptlift.testing.doubles import scripted, toy_task
 from promptlift.tracking import MLflowCallback, flatten
-from tests.doubles import scripted, toy_task
 
 
 def test_a_run_is_logged_to_mlflow_and_read_back(tmp_path, monkeypatch):

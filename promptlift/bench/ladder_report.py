@@ -28,7 +28,14 @@ from typing import Any, Sequence
 
 from promptlift.bench.ladder import RUNG_NAMES, RUNGS, rung_of
 from promptlift.bench.report import (
-    _atomic, _markdown, _num, failures, machine, redacted, results_frame, write_html,
+    _atomic,
+    _markdown,
+    _num,
+    failures,
+    machine,
+    redacted,
+    results_frame,
+    write_html,
 )
 from promptlift.types import one_line
 

@@ -105,6 +105,6 @@ class Auto(Optimizer):
 
     def _search(self, run: Run) -> None:
         """Run the chosen optimizer's search on an existing Run (the Python API's other entry)."""
-        choice = self.choose(run.task, run.backend, run.ledger.budget)
+        choice = self.choose(run.task, run.backend, run.budget)
         log.info("auto: %s", choice.reason)
         choice.optimizer._search(run)

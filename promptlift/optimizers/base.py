@@ -15,11 +15,11 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar, Iterable
 
+from promptlift import classification
 from promptlift.budget import Budget
 from promptlift.cache import ResponseCache
 from promptlift.callbacks import Callback, notify
 from promptlift.errors import BudgetExhausted, param_error
-from promptlift import classification
 from promptlift.result import Result, Trial
 from promptlift.run import Run
 from promptlift.tasks.base import Task
@@ -124,16 +124,16 @@ def finish(run: Run, optimizer: Optimizer, started: float, stopped_by: str | Non
             optimizer.save_plots(result, run.log.dir)
         except Exception as exc:  # a plot is a convenience: never lose a run over it
             log.warning("could not draw the %s plots: %s", optimizer.name, exc)
-        _write_report(result, run)
+        _write_report(result, run.task, run.log.dir)
     notify(run.callbacks, "on_end", run, result)
     return result
 
 
-def _write_report(result: Result, run: Run) -> None:
+def _write_report(result: Result, task: Task, directory: Path) -> None:
     from promptlift.report_html import write_run_report
 
     try:
-        write_run_report(result, run.task, run.log.dir)
+        write_run_report(result, task, directory)
     except Exception as exc:  # the report is a convenience: never lose a run over it
         log.warning("could not write report.html: %s", exc)
 

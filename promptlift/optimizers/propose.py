@@ -25,7 +25,8 @@ _META = re.compile(
     r"(?:new|improved|revised|better|updated|rewritten)?\s*(?:instruction|prompt)\b|"
     r"\b(?:the|this|an?)\s+(?:new|improved|revised|updated|rewritten)\s+(?:instruction|prompt)\b|"
     r"\b(?:instruction|prompt)\s+(?:above|below)\b|^\s*here\s+is\b", re.I)
-_DIRECTIVE = r"\b(?:answer|reply|respond|output|return|say|choose|pick|select|predict|label\s+(?:it|each|every\s+\w+)\s+as|is)\W+(?:with\W+)?(?:always\W+)?"
+_DIRECTIVE = (r"\b(?:answer|reply|respond|output|return|say|choose|pick|select|predict|"
+              r"label\s+(?:it|each|every\s+\w+)\s+as|is)\W+(?:with\W+)?(?:always\W+)?")
 
 
 def ask(run: Run, prompt: str, *, n: int = 1, temperature: float = 0.7, max_tokens: int = 256,

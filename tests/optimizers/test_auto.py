@@ -7,8 +7,8 @@ from promptlift.optimizers.auto import Auto
 from promptlift.optimizers.bootstrap import BootstrapFewShot
 from promptlift.optimizers.fewshot import FewShot
 from promptlift.optimizers.registry import get_optimizer
-from tests.doubles import scripted, toy_task
-from tests.optimizers.contract import OptimizerContract
+from promptlift.testing import OptimizerContract
+from promptlift.testing.doubles import scripted, toy_task
 
 
 class TestAutoContract(OptimizerContract):
@@ -53,3 +53,16 @@ def test_every_few_shot_family_optimizer_takes_the_same_auto_values():
         assert (optimizer.formats, optimizer.calibrate) == ("auto", "auto")
     assert get_optimizer("gepa", calibrate="auto").calibrate == "auto"
     assert Capabilities().choice_scoring  # the default the choice above relies on
+
+
+def test_auto_searches_inside_an_existing_run_too():
+    from promptlift import Budget
+    from promptlift.errors import BudgetExhausted
+    from promptlift.run import Run
+
+    task = toy_task()
+    run = Run(task, scripted(), budget=Budget(metric_calls=100))
+    run.validate(task.seed)
+    with pytest.raises(BudgetExhausted):  # a search ends when the budget does (optimize catches it)
+        Auto(k=2)._search(run)
+    assert len(run.trials) == 5 and run.trials[1].candidate.calibration  # calibrated zero-shot candidates first

@@ -7,8 +7,8 @@ from promptlift.errors import ConfigError
 from promptlift.run import Run
 from promptlift.tasks.corpus_metrics import CORPUS_METRICS
 from promptlift.tasks.metrics import get_metric, word_f1
+from promptlift.testing.doubles import scripted, toy_task
 from promptlift.types import Example
-from tests.doubles import scripted, toy_task
 
 EXPECTED = ["a", "a", "a", "b"]
 CONSTANT = ["a", "a", "a", "a"]
