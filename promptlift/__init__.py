@@ -3,7 +3,7 @@
     import promptlift as pl
     task = pl.get_task("sentiment")
     backend = pl.load_backend("llamacpp:smollm2")
-    result = pl.FewShot(k=4).optimize(task, backend, budget=400)
+    result = pl.Auto().optimize(task, backend, budget=400)   # chooses the search; or pl.FewShot(k=4), ...
     print(result.best_test, result.baseline_test)
 """
 
@@ -21,6 +21,7 @@ from promptlift.cache import ResponseCache
 from promptlift.callbacks import ProgressBar
 from promptlift.errors import PromptliftError
 from promptlift.optimizers import FewShot, Optimizer, get_optimizer
+from promptlift.optimizers.auto import Auto
 from promptlift.optimizers.best_of_n import BestOfN
 from promptlift.optimizers.bootstrap import BootstrapFewShot
 from promptlift.optimizers.finetune import FineTuning, LoRA
@@ -34,11 +35,14 @@ from promptlift.optimizers.soft_prompt import SoftPromptTuning
 from promptlift.result import Result, Trial
 from promptlift.run import Run
 from promptlift.tasks import Task, get_task, load_task, task_from_dataframe
+from promptlift.tracking import MLflowCallback
 from promptlift.types import Candidate, Completion, Example, Message, Request, Score, Usage
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Auto",
+    "MLflowCallback",
     "RejectionSamplingFineTuning",
     "LinearProbe",
     "LoRA",

@@ -13,6 +13,13 @@ candidate is reproducible, exportable (``best_candidate.json``) and re-scorable 
 - ``batch``: batch re-centring. The mean normalised log-probability of each choice over
   unlabeled training inputs is subtracted, so that on average no label is preferred.
 
+Both measure the bias as if every label were equally likely. Where the training split is
+imbalanced and the metric rewards plain accuracy, that is wrong: on a binary task with 13%
+positives, balancing the classes costs accuracy. So the log of the training split's class
+prior (add-one smoothed) is added back to the calibrated scores (stored in the same bias);
+a class-balanced metric (``macro_f1``, ``balanced_accuracy``: ``metric.balanced``) keeps the
+uniform assumption, which is what it rewards.
+
 Probe calls go through ``run.complete`` (task model, counted in the budget's LM calls, cached);
 they are never trials and cost no metric calls. Use ``calibrate(run, candidate, method)``.
 """
@@ -68,7 +75,7 @@ def contextual(run: Any, candidate: Candidate, *, inputs: Sequence[str] = CONTEN
     if not inputs:
         raise ConfigError("contextual calibration needs at least one content-free input.")
     probes = content_free_examples(task, inputs)
-    return candidate.with_(calibration=contextual_bias(_probe(run, candidate, probes)))
+    return candidate.with_(calibration=with_prior(contextual_bias(_probe(run, candidate, probes)), class_prior(task)))
 
 
 def batch(run: Any, candidate: Candidate, *, examples: Sequence[Example] | None = None, n: int = BATCH_SIZE) -> Candidate:
@@ -83,7 +90,30 @@ def batch(run: Any, candidate: Candidate, *, examples: Sequence[Example] | None 
         examples = unlabeled_sample(task, candidate, n, seed=getattr(run, "seed", 0))
     if not examples:
         raise ConfigError(f"batch calibration needs unlabeled inputs; task {task.name!r} has no training examples left.")
-    return candidate.with_(calibration=batch_bias(_probe(run, candidate, examples)))
+    return candidate.with_(calibration=with_prior(batch_bias(_probe(run, candidate, examples)), class_prior(task)))
+
+
+def class_prior(task: Task) -> tuple[float, ...] | None:
+    """The label shares of ``task``'s training split in the order of ``task.choices`` (add-one
+    smoothed), or None where the classes count as equal: a class-balanced metric, or no training
+    split."""
+    if getattr(task.metric, "balanced", False) or not task.train or not task.choices:
+        return None
+    wanted = {c.strip().lower(): i for i, c in enumerate(task.choices)}
+    counts = [1] * len(task.choices)
+    for example in task.train:
+        index = wanted.get(example.output.strip().lower())
+        if index is not None:
+            counts[index] += 1
+    total = sum(counts)
+    return tuple(c / total for c in counts)
+
+
+def with_prior(bias: Sequence[float], prior: Sequence[float] | None) -> tuple[float, ...]:
+    """``bias`` less the log prior (``Task.resolve`` subtracts the bias, so a frequent label gains)."""
+    if prior is None:
+        return tuple(bias)
+    return _centred([b - math.log(p) for b, p in zip(bias, prior, strict=True)])
 
 
 def contextual_bias(rows: Sequence[Sequence[float]]) -> tuple[float, ...]:
@@ -126,7 +156,8 @@ def _probe(run: Any, candidate: Candidate, examples: Sequence[Example]) -> list[
     missing = [c for c in completions if len(c.choice_logprobs) != len(run.task.choices)]
     if missing:
         backend = getattr(getattr(run, "backend", None), "id", "the backend")
-        raise CapabilityError(f"calibration needs choice log-probabilities; {backend} returned none", backend=backend)
+        raise CapabilityError(f"calibration needs choice log-probabilities; {backend} returned none "
+                              "(score without it: --param calibrate=null)", backend=backend)
     rows = [c.choice_logprobs for c in completions]
     log.debug("calibration probe: %d inputs, candidate %s", len(rows), candidate.key)
     return rows

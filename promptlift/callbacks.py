@@ -5,6 +5,7 @@ A callback is any object with some of these methods (all optional)::
     on_start(run)                 the run begins (after config.json is written)
     on_examples(run, n)           n more examples were scored (for smooth progress)
     on_trial(run, trial)          a Trial was recorded
+    on_phase(run, name, total)    a phase after the search began ("scoring test"), total examples
     on_end(run, result)           the Result is final
 """
 
@@ -47,6 +48,14 @@ class ProgressBar:
     def on_trial(self, run: Any, trial: Any) -> None:
         if self._bar is not None and trial.split == "val":
             self._bar.set_postfix(best=f"{run.best().mean:.3f}", last=f"{trial.mean:.3f}")
+
+    def on_phase(self, run: Any, name: str, total: int) -> None:
+        """Close the search bar and open one for ``name`` (its examples count toward no budget)."""
+        from tqdm.auto import tqdm
+
+        if self._bar is not None:
+            self._bar.close()
+        self._bar = tqdm(total=total, unit="ex", desc=name, dynamic_ncols=True, **self._kwargs)
 
     def on_end(self, run: Any, result: Any) -> None:
         if self._bar is not None:

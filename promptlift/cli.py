@@ -25,13 +25,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cache": ("promptlift.commands.cache", "inspect or clear the response cache"),
     "bench": ("promptlift.commands.bench", "run a benchmark sweep from a YAML config"),
     "ladder": ("promptlift.commands.ladder", "measure prompting against training (every rung, several data sizes)"),
+    "compare": ("promptlift.commands.compare", "compare finished run directories side by side (--html for a page)"),
 }
 
 EPILOG = """examples:
-  promptlift optimize --task sentiment --model llamacpp:smollm2 --optimizer fewshot --budget 400
+  promptlift optimize --task sentiment
   promptlift optimize --task data.jsonl --model openai:gpt-4.1-mini --budget 200 --run-dir runs/x
   promptlift optimize --resume runs/x
   promptlift evaluate --task sentiment --candidate runs/x/best_candidate.json --split test
+  promptlift compare runs/x runs/y --html compare.html
 """
 
 

@@ -19,7 +19,8 @@ class Trial:
 
     ``metric_calls`` is the run's cumulative count after this trial (the x axis of plots);
     ``parents`` are trial numbers this candidate was derived from (lineage); ``info`` holds
-    optimizer-specific facts (generation, strategy, ...).
+    optimizer-specific facts (generation, strategy, ...). ``value`` is set under a corpus-level
+    metric (``macro_f1``: computed over the split, not a mean), and ``mean`` then returns it.
     """
 
     number: int
@@ -34,9 +35,13 @@ class Trial:
     metric_calls: int = 0
     usage: Usage = field(default_factory=Usage)
     seconds: float = 0.0
+    value: float | None = None
 
     @property
     def mean(self) -> float:
+        """The trial's value: the corpus metric's (``value``) or the mean of the scores."""
+        if self.value is not None:
+            return self.value
         return sum(self.scores) / len(self.scores) if self.scores else 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -54,6 +59,7 @@ class Trial:
             "metric_calls": self.metric_calls,
             "usage": self.usage.to_dict(),
             "seconds": round(self.seconds, 4),
+            **({"value": self.value} if self.value is not None else {}),
         }
 
     @classmethod
@@ -71,6 +77,7 @@ class Trial:
             metric_calls=data.get("metric_calls", 0),
             usage=Usage.from_dict(data.get("usage", {})),
             seconds=data.get("seconds", 0.0),
+            value=data.get("value"),
         )
 
 
@@ -80,7 +87,12 @@ class Result:
 
     ``best`` is the trial with the highest validation mean (the earliest on ties);
     ``baseline`` the seed candidate's validation trial. Test scores are measured after the
-    search, outside the budget, and are None if the run was interrupted first.
+    search, outside the budget, and are None if the run was interrupted first; ``test_trials``
+    hold those scorings with every prediction (the seed's first, then the best's when it
+    differs; ``predictions()`` reads them). ``classification`` holds the baselines, per-class
+    metrics and confusion matrices of a classification task (``promptlift.classification``),
+    ``warnings`` what the run found suspicious; ``search_seconds`` and ``test_seconds`` split
+    ``wall_seconds`` into the search and the test scoring after it.
     """
 
     task: str
@@ -99,6 +111,11 @@ class Result:
     wall_seconds: float = 0.0
     stopped_by: str | None = None
     schema_version: int = SCHEMA_VERSION
+    test_trials: tuple[Trial, ...] = ()
+    classification: Mapping[str, Any] | None = None
+    warnings: tuple[str, ...] = ()
+    search_seconds: float | None = None
+    test_seconds: float | None = None
 
     @property
     def best_candidate(self) -> Candidate:
@@ -110,6 +127,20 @@ class Result:
         if self.best_test is None or self.baseline_test is None:
             return None
         return self.best_test - self.baseline_test
+
+    def predictions(self, which: str = "best", split: str = "test") -> list[dict[str, Any]]:
+        """Per-example predictions of the ``best`` or ``baseline`` candidate on ``split`` ("test" or
+        "val"): one dict per example with ``id``, ``prediction``, ``score`` and ``feedback``."""
+        if which not in ("best", "baseline") or split not in ("test", "val"):
+            raise ValueError(f"predictions(which, split): which is 'best' or 'baseline', split 'test' or 'val'; "
+                             f"got {which!r}, {split!r}")
+        trial = getattr(self, which)
+        if split == "test":
+            trial = next((t for t in self.test_trials if t.candidate == trial.candidate), None)
+            if trial is None:
+                return []
+        return [{"id": i, "prediction": p, "score": s, "feedback": f}
+                for i, p, s, f in zip(trial.example_ids, trial.predictions, trial.scores, trial.feedback)]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -130,7 +161,12 @@ class Result:
             "cache_hits": self.cache_hits,
             "wall_seconds": round(self.wall_seconds, 3),
             "stopped_by": self.stopped_by,
+            "search_seconds": None if self.search_seconds is None else round(self.search_seconds, 3),
+            "test_seconds": None if self.test_seconds is None else round(self.test_seconds, 3),
+            "warnings": list(self.warnings),
+            "classification": self.classification,
             "trials": [t.to_dict() for t in self.trials],
+            "test_trials": [t.to_dict() for t in self.test_trials],
         }
 
     def to_json(self, path: str | Path | None = None) -> str:
@@ -162,6 +198,11 @@ class Result:
             cache_hits=data.get("cache_hits", 0),
             wall_seconds=data.get("wall_seconds", 0.0),
             stopped_by=data.get("stopped_by"),
+            test_trials=tuple(Trial.from_dict(t) for t in data.get("test_trials", ())),
+            classification=data.get("classification"),
+            warnings=tuple(data.get("warnings", ())),
+            search_seconds=data.get("search_seconds"),
+            test_seconds=data.get("test_seconds"),
         )
 
     @classmethod

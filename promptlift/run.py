@@ -110,6 +110,7 @@ class Run:
             metric_calls=self._ledger.metric_calls,
             usage=usage,
             seconds=time.perf_counter() - started,
+            value=self.task.aggregate(examples, [c.text for c in completions]),
         )
         self._record(trial)
         self.metric_errors.check()  # past the threshold: stop, with this trial saved
@@ -140,23 +141,38 @@ class Run:
         return self.complete(requests, proposer=True)
 
     def measure(self, candidate: Candidate, examples: Sequence[Example]) -> float:
-        """Mean score outside the budget and the trial log (for final test-split reporting)."""
-        completions, _ = self._answers(candidate, examples, charge=False)
-        scores = [self.metric_errors.score(self.task, e, c) for e, c in zip(examples, completions)]  # failures: 0, logged
-        return sum(s.value for s in scores) / len(scores)
+        """The score outside the budget and the trial log (for final test-split reporting)."""
+        return self.score(candidate, examples).mean
 
-    def _answers(self, candidate: Candidate, examples: Sequence[Example], *, charge: bool) -> tuple[list[Completion], Usage]:
-        """The task model's resolved answers to ``examples`` under ``candidate``, and what they cost."""
+    def score(self, candidate: Candidate, examples: Sequence[Example], *, split: str = "test",
+              number: int = -1, progress: bool = False) -> Trial:
+        """A Trial with every example's prediction, outside the budget and the trial log (the
+        test split after the search); ``progress`` reports the examples to the callbacks."""
+        started = time.perf_counter()
+        completions, usage = self._answers(candidate, examples, charge=False, progress=progress)
+        texts = [c.text for c in completions]
+        scores = [self.metric_errors.score(self.task, e, c)  # a failing metric scores 0 here, logged
+                  for e, c in zip(examples, completions, strict=True)]
+        return Trial(number=number, candidate=candidate, split=split, example_ids=tuple(e.id for e in examples),
+                     scores=tuple(s.value for s in scores), predictions=tuple(texts),
+                     feedback=tuple(s.feedback for s in scores), usage=usage,
+                     seconds=time.perf_counter() - started, value=self.task.aggregate(examples, texts))
+
+    def _answers(self, candidate: Candidate, examples: Sequence[Example], *, charge: bool,
+                 progress: bool | None = None) -> tuple[list[Completion], Usage]:
+        """The task model's resolved answers to ``examples`` under ``candidate``, and what they cost
+        (``progress``: report the examples to the callbacks; by default when charged)."""
         spent: list[Usage] = []
+        show = charge if progress is None else progress
 
         def complete(requests: list[Request]) -> list[Completion]:
-            completions, usage = self._complete(self.backend, requests, progress=charge and candidate.votes <= 1,
+            completions, usage = self._complete(self.backend, requests, progress=show and candidate.votes <= 1,
                                                 charge=charge)
             spent.append(usage)
             return completions
 
         completions = answer(self.task, candidate, examples, complete)
-        if charge and candidate.votes > 1:
+        if show and candidate.votes > 1:
             notify(self.callbacks, "on_examples", self, len(examples))
         return completions, sum(spent, Usage())
 

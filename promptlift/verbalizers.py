@@ -7,18 +7,33 @@ verbalizer never changes what the metric sees. Multi-token words are scored whol
 backends sum the log-probabilities of their tokens; calibration evens out the length bias).
 
 ``candidates_for(task)`` lists the verbalizers worth trying, the task's own labels first.
-Known label sets have hand-written alternatives; register more with ``register``.
+Known label sets have hand-written alternatives; register more with ``register``. Other
+labels get words derived from them (lowercased; ``not_spam``/``NotSpam`` read as "not spam";
+a known word for a known label such as "pos" -> "positive"), and where none can be derived
+``resolve_option`` says so instead of silently searching nothing.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 from typing import Sequence
 
 from promptlift.errors import ConfigError
 from promptlift.tasks.base import Task
 from promptlift.types import Candidate
 
+log = logging.getLogger(__name__)
+
 Verbalizer = tuple[str, ...]
+
+# Abbreviated labels and the words a language model knows them by (derived verbalizers).
+WORDS: dict[str, str] = {
+    "pos": "positive", "neg": "negative", "neu": "neutral", "t": "true",
+    "f": "false", "y": "yes", "n": "no", "1": "yes", "0": "no", "abbr": "abbreviation", "desc": "description",
+    "enty": "entity", "hum": "human", "loc": "location", "num": "number", "ent": "entailment",
+    "contra": "contradiction", "obj": "objective", "subj": "subjective",
+}
 
 # Keyed by the task's labels in order; each value lists alternative word tuples in that order.
 KNOWN: dict[Verbalizer, list[Verbalizer]] = {
@@ -55,10 +70,21 @@ def candidates_for(task: Task) -> tuple[Verbalizer, ...]:
     lower = tuple(c.lower() for c in own)
     if lower != own and len(set(lower)) == len(lower):
         found.append(lower)
-    for words in KNOWN.get(own, []) + KNOWN.get(lower, []):
-        if words not in found:
+    for words in KNOWN.get(own, []) + KNOWN.get(lower, []) + [derived(own)]:
+        if words not in found and len(set(words)) == len(words) and all(words):
             found.append(words)
     return tuple(found)
+
+
+def derived(labels: Sequence[str]) -> Verbalizer:
+    """Plain words for ``labels``: separators and camelCase as spaces, lowercased, known
+    abbreviations spelled out ("NOT_SPAM" -> "not spam", "NotSpam" -> "not spam", "pos" -> "positive")."""
+    def word(label: str) -> str:
+        spaced = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", label.strip())
+        text = " ".join(re.split(r"[_\-\s./]+", spaced)).lower().strip()
+        return WORDS.get(text, text)
+
+    return tuple(word(label) for label in labels)
 
 
 def check(choices: Sequence[str], words: Sequence[str]) -> Verbalizer:
@@ -88,7 +114,12 @@ def resolve_option(task: Task, option: str | Sequence[Sequence[str]] | None) -> 
     if not task.choices:
         raise ConfigError(f"verbalizers need a classification task (with choices); task {task.name!r} has none.")
     if option == "auto":
-        return candidates_for(task)
+        found = candidates_for(task)
+        if len(found) == 1:
+            log.warning("verbalizers='auto' found no label words for the labels %s beyond the labels themselves; "
+                        "name some: --param 'verbalizers=[[\"word1\", \"word2\"]]' (or verbalizers.register)",
+                        list(task.choices))
+        return found
     if isinstance(option, str):
         raise ConfigError(f"verbalizers must be 'auto' or a list of word lists. Got {option!r}.")
     return tuple(check(task.choices, words) for words in option)

@@ -14,12 +14,23 @@ import math
 
 import pytest
 
-from promptlift import Budget, Candidate, Completion, FewShot, Request, ResponseCache, Run, ScriptedBackend
-from promptlift import calibration, formats, verbalizers
+from promptlift import (
+    Budget,
+    Candidate,
+    Completion,
+    FewShot,
+    Request,
+    ResponseCache,
+    Run,
+    ScriptedBackend,
+    calibration,
+    formats,
+    verbalizers,
+)
 from promptlift.errors import BudgetExhausted, CapabilityError, ConfigError
 from promptlift.tasks.base import Task
-from promptlift.testing.doubles import WORDS, toy_task
 from promptlift.testing import OptimizerContract
+from promptlift.testing.doubles import WORDS, toy_task
 
 BIAS = 3.0
 
@@ -265,8 +276,19 @@ def test_evaluate_command_reapplies_the_stored_calibration(tmp_path, monkeypatch
     monkeypatch.setattr(evaluate, "task_from_args", lambda args: task)
     monkeypatch.setattr(evaluate, "backend_from_args", lambda args: biased())
     args = argparse.Namespace(candidate=str(tmp_path / "run" / "best_candidate.json"), split="test", limit=None,
-                              no_cache=True, show=0)
+                              no_cache=True, show=0, predictions=None)
     assert evaluate.run(args) == 0
     assert "toy test: 1.0000" in capsys.readouterr().out
     assert evaluate.run(argparse.Namespace(**{**vars(args), "candidate": None})) == 0
     assert "toy test: 0.5000" in capsys.readouterr().out
+
+
+def test_unknown_labels_get_derived_label_words_or_a_warning(caplog):
+    task = toy_task()
+    coded = Task(name="c", input_fields=("x",), train=(), val=task.val, choices=("NOT_SPAMMY", "Spammy"))
+    assert verbalizers.candidates_for(coded)[1:] == (("not_spammy", "spammy"), ("not spammy", "spammy"))
+    short = Task(name="s", input_fields=("x",), train=(), val=task.val, choices=("pos", "neg"))
+    assert ("positive", "negative") in verbalizers.candidates_for(short)
+    opaque = Task(name="o", input_fields=("x",), train=(), val=task.val, choices=("x17", "q9"))
+    assert verbalizers.resolve_option(opaque, "auto") == (("x17", "q9"),)
+    assert "found no label words for the labels ['x17', 'q9']" in caplog.text

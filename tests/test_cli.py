@@ -6,8 +6,8 @@ import pytest
 
 from promptlift import cli
 from promptlift.backends import registry
-from promptlift.types import Candidate
 from promptlift.testing import doubles
+from promptlift.types import Candidate
 
 
 @pytest.fixture(autouse=True)
@@ -64,12 +64,15 @@ def test_evaluate_rescores_the_best_candidate(data, tmp_path, capsys):
         (["--task", "nope"], "Unknown task 'nope'"),
         (["--optimizer", "nope"], "Unknown optimizer 'nope'"),
         (["--model", "nope:x"], "Unknown engine 'nope'"),
-        (["--param", "k=0"], "The 'k' parameter of FewShot must be an int >= 1. Got 0."),
-        (["--param", "zz=1"], "FewShot has no parameter"),
+        (["--param", "k=0"], "The 'k' parameter of Auto must be an int >= 1. Got 0."),
+        (["--param", "zz=1"], "Auto has no parameter"),
+        (["--optimizer", "fewshot", "--param", "k=0"], "The 'k' parameter of FewShot must be an int >= 1. Got 0."),
         (["--model-option", "oops"], "--model-option 'oops' must look like NAME=VALUE"),
         (["--sizes", "10,5"], "--sizes '10,5' must be three whole numbers TRAIN,VAL,TEST"),
         (["--choices", "pos,neg"], "label 'negative' is not one of the choices ['pos', 'neg']"),
-        (["--budget", "5"], "val has 12 examples, the budget allows 5 metric calls"),
+        (["--budget", "5"], "--budget 5 cannot score the seed and one candidate on the 12 validation examples "
+                            "(each candidate is scored on all of them): use --budget 48 or more, or fewer validation "
+                            "examples, e.g. --sizes 36,1,12"),
     ],
 )
 def test_bad_input_is_one_clear_line(data, args, message, capsys):
@@ -125,3 +128,45 @@ def test_an_option_the_engine_does_not_take_is_named_with_those_it_does(monkeypa
     assert load_backend("local:m", n_threads=2).path == "m"
     with pytest.raises(ConfigError, match="local:m: unknown option\\(s\\) foo; LocalEngine takes n_ctx, n_threads."):
         load_backend("local:m", foo=1)
+
+
+def test_evaluate_writes_every_prediction_and_the_per_class_table(data, tmp_path, capsys):
+    out = tmp_path / "predictions.jsonl"
+    assert cli.main(["evaluate", "--task", str(data), "--model", "toy:x", "--split", "val", "--metric", "macro_f1",
+                     "--predictions", str(out)]) == 0
+    printed = capsys.readouterr().out
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 12 and set(rows[0]) == {"id", "inputs", "expected", "prediction", "score", "feedback"}
+    assert "macro F1" in printed and "the candidate predicts 'positive' for 100%" in printed  # one label only
+
+
+def test_compare_puts_two_runs_side_by_side(data, tmp_path, capsys):
+    for name, optimizer in (("a", "fewshot"), ("b", "auto")):
+        optimize("--task", str(data), "--budget", "60", "--run-dir", str(tmp_path / name), "--optimizer", optimizer)
+    capsys.readouterr()
+    page = tmp_path / "compare.html"
+    assert cli.main(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--html", str(page)]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[2].startswith("a ") and out.splitlines()[3].startswith("b ")
+    assert "Best prompts" in page.read_text() and page.read_text().count("<pre>") == 2
+    assert cli.main(["compare", str(tmp_path / "nope")]) == 2
+    assert "no result.json" in capsys.readouterr().err
+
+
+def test_the_default_run_says_what_it_chose_and_shows_baselines(data, tmp_path, capsys):
+    assert optimize("--task", str(data), "--budget", "60", "--run-dir", str(tmp_path / "run")) == 0
+    captured = capsys.readouterr()
+    assert captured.err.startswith("auto: fewshot: a classification task, so format, label words and demos")
+    assert "\nconstant '" in captured.out and "uniform random (expected)" in captured.out
+    assert "search" in captured.out and "test scoring" in captured.out
+    assert (tmp_path / "run" / "report.html").is_file()
+
+
+def test_a_data_file_split_is_fitted_to_the_budget(tmp_path, capsys):
+    rows = [{"review": f"film {i}", "label": "positive" if i % 2 else "negative"} for i in range(200)]
+    path = tmp_path / "big.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    assert optimize("--task", str(path), "--budget", "80", "--run-dir", str(tmp_path / "run"), "--json") == 0
+    captured = capsys.readouterr()
+    assert "note: val capped at 20 of its 40 examples" in captured.err
+    assert json.loads(captured.out)["metric_calls"] == 80

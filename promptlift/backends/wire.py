@@ -98,7 +98,8 @@ def parse(body: Mapping[str, Any], request: Request, *, logprobs: bool, backend:
         return Parsed(text)
     top = _chat_top(first) if request.is_chat else _text_top(first)
     if not top:
-        raise MalformedResponse("logprobs were asked for but the response has none", backend=backend)
+        raise MalformedResponse("logprobs were asked for but the response has none (a server without "
+                                "log-probabilities: use --model-option choice_scoring=generate)", backend=backend)
     return Parsed(text, top)
 
 

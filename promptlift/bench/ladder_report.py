@@ -27,7 +27,16 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from promptlift.bench.ladder import RUNG_NAMES, RUNGS, rung_of
-from promptlift.bench.report import _atomic, _markdown, _num, failures, machine, redacted, results_frame
+from promptlift.bench.report import (
+    _atomic,
+    _markdown,
+    _num,
+    failures,
+    machine,
+    redacted,
+    results_frame,
+    write_html,
+)
 from promptlift.types import one_line
 
 log = logging.getLogger(__name__)
@@ -227,6 +236,7 @@ def write_ladder_report(cells: list[dict[str, Any]], out: str | Path, *, name: s
     if bad:
         text += ["", "## Failed cells", ""] + [f"- `{c['cell']}`: {one_line(c.get('error') or '?')}" for c in bad]
     _atomic(out / "ladder.md", lambda p: Path(p).write_text("\n".join(text) + "\n", encoding="utf-8"))
+    write_html("\n".join(text) + "\n", out, f"ladder {name}", "ladder.html")
     return out / "ladder.md"
 
 

@@ -107,7 +107,19 @@ def write_report(cells: list[dict[str, Any]], out: str | Path, *, name: str, sto
                 log.warning("could not draw %s: %s", filename, exc)
     text = markdown(cells, summary, plots, name=name, storage=storage, description=description, note=note)
     _atomic(out / "report.md", lambda p: Path(p).write_text(text, encoding="utf-8"))
+    write_html(text, out, f"sweep {name}", "report.html")
     return out / "report.md"
+
+
+def write_html(text: str, out: Path, title: str, filename: str) -> None:
+    """An HTML page beside a markdown report: the same tables (sortable) and plots, inline, for a browser."""
+    from promptlift.report_html import markdown_page
+
+    try:
+        page = markdown_page(text, out, title)
+        _atomic(out / filename, lambda p: Path(p).write_text(page, encoding="utf-8"))
+    except Exception as exc:  # the page is a convenience: report.md holds the same
+        log.warning("report.html not written: %s", exc)
 
 
 def _parquet_safe(frame):  # -> pandas.DataFrame

@@ -76,10 +76,14 @@ class Meter:
 def build_task(spec: TaskSpec) -> Any:
     from promptlift.tasks import get_task, load_task
 
+    sizes = {"sizes": tuple(spec.sizes)} if spec.sizes else {}  # a data file with a split column refuses them
+    options = dict(spec.options)
     if Path(spec.name).suffix in (".jsonl", ".json", ".csv", ".tsv"):
-        task = load_task(spec.name, **spec.options)
+        task = load_task(spec.name, **sizes, **options)
     else:
-        task = get_task(spec.name, **({"sizes": tuple(spec.sizes)} if spec.sizes else {}), **spec.options)
+        metric = options.pop("metric", None)  # any task's metric can be named (macro_f1 ...)
+        task = get_task(spec.name, **sizes, **options)
+        task = dataclasses.replace(task, metric=metric) if metric else task
     if spec.train is not None:
         if spec.train > len(task.train):
             raise ConfigError(f"task {spec.key!r}: train={spec.train} but the training split has {len(task.train)} "

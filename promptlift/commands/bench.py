@@ -7,6 +7,7 @@ each pulls cells from the shared study until none is left, then writes the repor
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -58,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.no_progress:  # peers' own bars too (DSPy's tqdm): tqdm reads TQDM_DISABLE when first imported,
+        os.environ["TQDM_DISABLE"] = "1"  # which is after this line (and in the workers, which inherit it)
     from promptlift.bench import Sweep, load_config, parse_overrides, write_sweep_report
 
     overrides = parse_overrides(args.set)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -20,10 +21,12 @@ def add_task_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--task", default="sentiment", help="a built-in task name or a .jsonl/.csv file (default: sentiment)")
     group.add_argument("--input-fields", help="comma-separated input fields of a data file (default: all but the output)")
     group.add_argument("--output-field", help="output field of a data file (default: output, answer or label)")
-    group.add_argument("--metric", help="metric for a data file: exact_match, accuracy, contains, f1, number")
+    group.add_argument("--metric", help="the task's metric: exact_match, accuracy, contains, word_f1, number, or over the "
+                                        "whole split: macro_f1, balanced_accuracy (default: the task's own)")
     group.add_argument("--choices", help="comma-separated labels of a data file, or 'none' (default: inferred)")
     group.add_argument("--sizes", help="train,val,test example counts (default: 300,100,200 for a built-in task; "
-                                       "60%%/20%%/20%% of a data file without a split column)")
+                                       "60%%/20%%/20%% of a data file without a split column; optimize caps val "
+                                       "at a quarter of --budget and says so)")
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,8 +36,13 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                        help="a backend option, e.g. max_concurrency=4, deadline=30, api_base=URL (repeatable)")
 
 
+def is_data_file(name: str) -> bool:
+    """Whether ``--task`` names a data file rather than a built-in task."""
+    return name.lower().endswith(DATA_SUFFIXES) or Path(name).is_file()
+
+
 def task_from_args(args: argparse.Namespace) -> Task:
-    if args.task.lower().endswith(DATA_SUFFIXES) or Path(args.task).is_file():
+    if is_data_file(args.task):
         options: dict[str, Any] = {}
         if args.input_fields:
             options["input_fields"] = [f.strip() for f in args.input_fields.split(",")]
@@ -47,7 +55,8 @@ def task_from_args(args: argparse.Namespace) -> Task:
         if args.sizes:
             options["sizes"] = parse_sizes(args.sizes)
         return load_task(args.task, **options)
-    return get_task(args.task, **({"sizes": parse_sizes(args.sizes)} if args.sizes else {}))
+    task = get_task(args.task, **({"sizes": parse_sizes(args.sizes)} if args.sizes else {}))
+    return dataclasses.replace(task, metric=args.metric) if args.metric else task
 
 
 def parse_choices(text: str) -> list[str]:

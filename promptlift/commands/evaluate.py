@@ -7,14 +7,18 @@ import dataclasses
 import json
 import math
 from pathlib import Path
+from typing import Sequence
 
+from promptlift import classification
 from promptlift.budget import Budget
 from promptlift.cache import ResponseCache
 from promptlift.commands.common import add_model_arguments, add_task_arguments, backend_from_args, task_from_args
+from promptlift.commands.outcome import per_class
 from promptlift.errors import ConfigError
+from promptlift.result import Trial
 from promptlift.run import Run
 from promptlift.tasks import Task
-from promptlift.types import Candidate
+from promptlift.types import Candidate, Example
 
 
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
@@ -25,6 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument("--limit", type=int, help="score only the first N examples of the split")
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the response cache")
     parser.add_argument("--show", type=int, default=0, metavar="N", help="print the first N predictions with feedback")
+    parser.add_argument("--predictions", metavar="FILE", help="write every example's prediction as JSONL "
+                                                              "(id, inputs, expected, prediction, score, feedback)")
 
 
 def load_candidate(path: str, task: Task) -> Candidate:
@@ -83,4 +89,23 @@ def run(args: argparse.Namespace) -> int:
         print(f"{example_id}: {prediction!r}  [{feedback}]")
     print(f"{task.name} {args.split}: {trial.mean:.4f} over {len(trial.scores)} examples "
           f"({trial.usage.calls} LM calls, {run.cache_hits} from cache, {trial.seconds:.1f}s)")
+    info = classification.summarize(task, examples, {"candidate": trial}, args.split)
+    if info:
+        print(per_class(info, "candidate"))
+        found = [classification.imbalance_warning(task), classification.one_label_warning(info, "candidate", "the candidate")]
+        print("\n".join(f"warning: {w}" for w in found if w))
+    if args.predictions:
+        write_predictions(Path(args.predictions), examples, trial)
+        print(f"predictions: {args.predictions}")
     return 0
+
+
+def write_predictions(path: Path, examples: Sequence[Example], trial: Trial) -> None:
+    """One JSON line per example: id, inputs, expected, prediction, score, feedback."""
+    rows = (json.dumps({"id": e.id, "inputs": dict(e.inputs), "expected": e.output, "prediction": p, "score": s,
+                        "feedback": f}, ensure_ascii=False)
+            for e, p, s, f in zip(examples, trial.predictions, trial.scores, trial.feedback, strict=True))
+    try:
+        path.write_text("".join(row + "\n" for row in rows), encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"--predictions {path}: cannot write ({exc.strerror})") from None

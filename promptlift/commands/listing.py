@@ -13,7 +13,7 @@ from promptlift.tasks.builtin import TASKS
 
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     if name == "tasks":
-        parser.add_argument("--sizes", action="store_true", help="load each task and show its split sizes")
+        parser.add_argument("--sizes", action="store_true", help="(kept for old scripts: sizes are always shown)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -21,18 +21,18 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _tasks(args: argparse.Namespace) -> int:
+    """Each built-in task: what it is, its labels (or metric) and its default split sizes."""
     rows = []
     for name, factory in TASKS.items():
-        doc = (factory.__doc__ or "").strip().splitlines()
-        about = doc[0] if doc else ""
-        if args.sizes:
-            try:
-                task = factory()
-                about = f"{task.description} ({len(task.train)}/{len(task.val)}/{len(task.test)})"
-            except PromptliftError as exc:
-                about = f"unavailable: {exc}"
-        rows.append((name, about))
-    print(table(rows, ("task", "description")))
+        try:
+            task = factory()
+        except PromptliftError as exc:
+            rows.append((name, f"unavailable: {exc}", "-", "-"))
+            continue
+        answers = ", ".join(task.choices) if task.choices else f"free text ({task.metric_name})"
+        rows.append((name, task.description, answers, f"{len(task.train)}/{len(task.val)}/{len(task.test)}"))
+    print(table(rows, ("task", "description", "labels", "train/val/test")))
+    print("\nor a data file: --task data.jsonl (or .csv), one example per row; see 'promptlift optimize --help'")
     return 0
 
 

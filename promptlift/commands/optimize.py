@@ -16,18 +16,22 @@ from promptlift import safefile
 from promptlift.budget import Budget
 from promptlift.cache import ResponseCache
 from promptlift.callbacks import ProgressBar
+from promptlift.classification import imbalance_warning
 from promptlift.commands.common import (
     add_model_arguments,
     add_task_arguments,
     backend_from_args,
+    is_data_file,
     key_values,
-    table,
     task_from_args,
 )
 from promptlift.commands.resume import CLI_FILE, load_saved, refuse_secrets, unconfirmed_endpoints
+from promptlift.commands.fit import fit_val, has_split_column
+from promptlift.commands.outcome import report, summary
 from promptlift.errors import ConfigError
+from promptlift.optimizers.auto import Auto
 from promptlift.optimizers.registry import OPTIMIZERS, get_optimizer
-from promptlift.result import Result
+from promptlift.tracking import MLflowCallback
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     add_model_arguments(parser)
     parser.add_argument("--proposer", help="ENGINE:MODEL that writes new instructions (default: the task model)")
     search = parser.add_argument_group("search")
-    search.add_argument("--optimizer", default="fewshot", help=f"one of: {', '.join(OPTIMIZERS)} (default: fewshot)")
+    search.add_argument("--optimizer", default="auto", help=f"one of: {', '.join(OPTIMIZERS)} (default: auto, which "
+                                                            "chooses from the task and the budget and says why)")
     search.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="an optimizer hyperparameter, e.g. --param k=8 (repeatable; values are JSON or text)")
     search.add_argument("--budget", type=count(1, 10**9), default=400,
@@ -57,6 +62,8 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     out.add_argument("--no-cache", action="store_true", help="do not read or write the response cache")
     out.add_argument("--no-progress", action="store_true", help="no progress bar")
     out.add_argument("--json", action="store_true", help="print the result summary as JSON")
+    out.add_argument("--mlflow", metavar="TRACKING_URI", help="also log the run to MLflow (e.g. sqlite:///mlflow.db; "
+                                                          "needs the mlflow extra)")
 
 
 def count(low: int, high: int = 10**12) -> Callable[[str], int]:
@@ -84,6 +91,10 @@ def run(args: argparse.Namespace) -> int:
         args = _resumed(args)
     refuse_secrets(args)
     task = task_from_args(args)
+    ours = not args.sizes and not (is_data_file(args.task) and has_split_column(args.task))
+    task, note = fit_val(task, args.budget, ours=ours)
+    if note:
+        print(f"note: {note}", file=sys.stderr)
     optimizer = get_optimizer(args.optimizer, **key_values(args.param, "--param"))  # a typo fails before a model loads
     backend = backend_from_args(args)
     proposer = backend_from_args(args, args.proposer) if args.proposer else None
@@ -92,7 +103,16 @@ def run(args: argparse.Namespace) -> int:
     saved = {k: getattr(args, k, None) for k in (*RESUMABLE, "no_cache")}
     safefile.write_text(run_dir / CLI_FILE, json.dumps(saved, indent=1))
     budget = Budget(metric_calls=args.budget, seconds=args.max_seconds, tokens=args.max_tokens)
-    callbacks = [] if args.no_progress else [ProgressBar(file=sys.stderr)]
+    callbacks: list[Any] = [] if args.no_progress else [ProgressBar(file=sys.stderr)]
+    if getattr(args, "mlflow", None):
+        callbacks.append(MLflowCallback(args.mlflow))
+    imbalanced = imbalance_warning(task)
+    if imbalanced:
+        print(f"warning: {imbalanced}", file=sys.stderr)
+    if isinstance(optimizer, Auto):
+        choice = optimizer.choose(task, backend, budget)
+        print(f"auto: {choice.reason}", file=sys.stderr)
+        optimizer = choice.optimizer
     try:
         result = optimizer.optimize(
             task, backend, budget=budget, seed=args.seed, proposer=proposer, run_dir=run_dir,
@@ -132,32 +152,3 @@ def _defaults() -> dict[str, Any]:
     parser = argparse.ArgumentParser(add_help=False)
     add_arguments(parser, "optimize")
     return vars(parser.parse_args([]))
-
-
-def summary(result: Result, run_dir: Path) -> dict[str, Any]:
-    return {
-        "task": result.task, "model": result.backend, "optimizer": result.optimizer,
-        "baseline_val": result.baseline.mean, "best_val": result.best.mean,
-        "baseline_test": result.baseline_test, "best_test": result.best_test, "lift": result.lift,
-        "metric_calls": result.metric_calls, "lm_calls": result.usage.calls, "tokens": result.usage.tokens,
-        "cache_hits": result.cache_hits, "wall_seconds": round(result.wall_seconds, 2),
-        "stopped_by": result.stopped_by, "run_dir": str(run_dir),
-    }
-
-
-def report(result: Result, run_dir: Path) -> str:
-    rows = [
-        ("baseline (seed)", result.baseline.mean, result.baseline_test),
-        ("best", result.best.mean, result.best_test),
-    ]
-    lift = f"{result.lift * 100:+.1f} points" if result.lift is not None else "-"
-    usage = result.usage
-    return "\n".join([
-        table(rows, ("candidate", "val", "test")),
-        "",
-        f"test lift: {lift}   trials: {len(result.trials)}   metric calls: {result.metric_calls}   "
-        f"LM calls: {usage.calls} ({result.cache_hits} from cache)   tokens: {usage.tokens}   "
-        f"wall time: {result.wall_seconds:.1f}s   stopped by: {result.stopped_by or 'search finished'}",
-        f"best prompt: {result.best.candidate.describe()}",
-        f"run directory: {run_dir}  (best prompt: {run_dir / 'best_candidate.json'})",
-    ])

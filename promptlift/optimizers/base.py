@@ -15,11 +15,12 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar, Iterable
 
+from promptlift import classification
 from promptlift.budget import Budget
 from promptlift.cache import ResponseCache
 from promptlift.callbacks import Callback, notify
 from promptlift.errors import BudgetExhausted, param_error
-from promptlift.result import Result
+from promptlift.result import Result, Trial
 from promptlift.run import Run
 from promptlift.tasks.base import Task
 
@@ -100,20 +101,52 @@ class Optimizer(ABC):
 
 def finish(run: Run, optimizer: Optimizer, started: float, stopped_by: str | None, *, evaluate_test: bool) -> Result:
     """Score best and baseline on test (outside the budget), write the run dir, notify."""
+    searched = time.perf_counter()
     best, baseline = run.best(), run.val_trials()[0]
-    best_test = baseline_test = None
+    tests: tuple[Trial, ...] = ()
     if evaluate_test and run.task.test:
-        baseline_test = run.measure(baseline.candidate, run.task.test)
-        best_test = baseline_test if best.candidate == baseline.candidate else run.measure(best.candidate, run.task.test)
-    result = _result(run, optimizer, started, stopped_by, best_test, baseline_test)
+        tests = _score_test(run, baseline, best)
+    tested = time.perf_counter()
+    scored = {"baseline": tests[0], "best": tests[-1]} if tests else {"baseline": baseline, "best": best}
+    summary = classification.summarize(run.task, run.task.test if tests else run.task.val, scored,
+                                       "test" if tests else "val")
+    found = classification.warnings_for(run.task, summary)
+    for warning in found:  # in the Result, the report and the CLI's summary; logged for the record
+        log.info("%s", warning)
+    result = dataclasses.replace(
+        _result(run, optimizer, started, stopped_by, tests[-1].mean if tests else None, tests[0].mean if tests else None),
+        test_trials=tests, classification=summary, warnings=tuple(found),
+        search_seconds=searched - started, test_seconds=tested - searched,
+    )
     if run.log:
         run.log.finish(result, run.task)
         try:
             optimizer.save_plots(result, run.log.dir)
         except Exception as exc:  # a plot is a convenience: never lose a run over it
             log.warning("could not draw the %s plots: %s", optimizer.name, exc)
+        _write_report(result, run.task, run.log.dir)
     notify(run.callbacks, "on_end", run, result)
     return result
+
+
+def _write_report(result: Result, task: Task, directory: Path) -> None:
+    from promptlift.report_html import write_run_report
+
+    try:
+        write_run_report(result, task, directory)
+    except Exception as exc:  # the report is a convenience: never lose a run over it
+        log.warning("could not write report.html: %s", exc)
+
+
+def _score_test(run: Run, baseline: Trial, best: Trial) -> tuple[Trial, ...]:
+    """The seed's and the best candidate's test trials (one when the best is the seed), shown as a
+    phase of its own to the callbacks (``on_phase``): on a slow model it takes minutes."""
+    same = best.candidate == baseline.candidate
+    notify(run.callbacks, "on_phase", run, "scoring test", len(run.task.test) * (1 if same else 2))
+    tests = [run.score(baseline.candidate, run.task.test, number=baseline.number, progress=True)]
+    if not same:
+        tests.append(run.score(best.candidate, run.task.test, number=best.number, progress=True))
+    return tuple(tests)
 
 
 def _result(run: Run, optimizer: Optimizer, started: float, stopped_by: str | None, best_test, baseline_test) -> Result:

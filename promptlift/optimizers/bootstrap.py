@@ -49,7 +49,7 @@ class BootstrapFewShot(Optimizer):
     threshold: float = 1.0
     balanced: bool = True
     max_candidates: int = 1000
-    formats: tuple[str, ...] = ()
+    formats: tuple[str, ...] | str = ()
     calibrate: str | None = None
 
     def __post_init__(self) -> None:

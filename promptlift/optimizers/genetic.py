@@ -33,7 +33,8 @@ from typing import Any, Sequence
 from promptlift import calibration, formats, verbalizers
 from promptlift.optimizers import operators as ops
 from promptlift.optimizers.base import Optimizer
-from promptlift.optimizers.propose import ask, extract_instruction
+from promptlift.optimizers.bootstrap import check_common
+from promptlift.optimizers.propose import ask, extract_instruction, rejected
 from promptlift.result import Result, Trial
 from promptlift.run import Run
 from promptlift.types import Candidate, Example
@@ -119,7 +120,7 @@ class GeneticSearch(Optimizer):
     mutation_rate: float = 0.5
     max_sentences: int = 6
     proposal_tokens: int = 64
-    formats: tuple[str, ...] = ()
+    formats: tuple[str, ...] | str = ()
     verbalizers: str | tuple[tuple[str, ...], ...] = ()
     calibrate: str | None = None
 
@@ -128,6 +129,7 @@ class GeneticSearch(Optimizer):
             value = getattr(self, name)
             if isinstance(value, list | tuple):
                 object.__setattr__(self, name, tuple(tuple(v) if isinstance(v, list) else v for v in value))
+        object.__setattr__(self, "formats", formats.normalise_option(self.formats))
         super().__post_init__()
 
     def _check(self) -> None:
@@ -147,12 +149,9 @@ class GeneticSearch(Optimizer):
         self.require("mutation_rate", _rate(self.mutation_rate), "a float in [0, 1]")
         self.require("max_sentences", _int(self.max_sentences, 1), "an int >= 1")
         self.require("proposal_tokens", _int(self.proposal_tokens, 1), "an int >= 1")
-        fmts = (self.formats,) if isinstance(self.formats, str) else self.formats
-        self.require("formats", all(f in formats.NEEDS for f in fmts), f"a list of {list(formats.NEEDS)}")
+        check_common(self)
         self.require("verbalizers", self.verbalizers == "auto" or not isinstance(self.verbalizers, str),
                      "'auto' or a list of word lists")
-        self.require("calibrate", self.calibrate is None or self.calibrate in calibration.METHODS,
-                     f"None or one of {list(calibration.METHODS)}")
 
     def save_plots(self, result: Result, directory: Path) -> None:
         """``generations.png``: best and mean population score per generation."""
@@ -185,7 +184,7 @@ class GeneticSearch(Optimizer):
             demo_pool, batch_pool = train[: len(train) // 2], train[len(train) // 2 :]
         else:
             demo_pool, batch_pool = ([], train)
-        fmts = formats.available(run.backend, self.formats) if self.formats else ()
+        fmts = formats.resolve_option(run.backend, run.task, self.formats) if self.formats else ()
         words = verbalizers.resolve_option(run.task, self.verbalizers)
         return _State(tuple(demo_pool), tuple(batch_pool or run.task.val), tuple(run.task.choices), set(),
                       fmts, words)
@@ -258,7 +257,8 @@ class GeneticSearch(Optimizer):
         texts = ask(run, PARAPHRASE.format(a=seed.candidate.instruction), n=n, max_tokens=self.proposal_tokens)
         children = []
         for slot, text in enumerate(texts, start=1):
-            instruction = self._tidy(text, seed.candidate.instruction, [seed.candidate.instruction], PARAPHRASE)
+            instruction = self._tidy(text, seed.candidate.instruction, [seed.candidate.instruction], PARAPHRASE,
+                                     run.task.choices)
             operator = "paraphrase" if instruction != seed.candidate.instruction else "seed"
             k = self._demo_count(run, state)
             demos = ops.draw_demos(state.demo_pool, run.rng, k, state.labels) if k else seed.candidate.demos
@@ -292,7 +292,8 @@ class GeneticSearch(Optimizer):
         instruction, operator = "", "sentence"
         if run.rng.random() < self.proposer_rate:
             prompt = GA_TEMPLATE.format(a=first.instruction, b=second.instruction)
-            instruction = self._tidy(self._ask(run, prompt), "", [first.instruction, second.instruction], GA_TEMPLATE)
+            instruction = self._tidy(self._ask(run, prompt), "", [first.instruction, second.instruction], GA_TEMPLATE,
+                                     run.task.choices)
             operator = "lm"
         if not instruction:
             instruction, operator = ops.crossover_sentences(first.instruction, second.instruction, run.rng,
@@ -316,7 +317,7 @@ class GeneticSearch(Optimizer):
         instruction, operator = "", "sentence"
         if run.rng.random() < self.proposer_rate:
             text = self._ask(run, DE_TEMPLATE.format(**names))
-            instruction, operator = self._tidy(text, "", list(names.values()), DE_TEMPLATE), "lm"
+            instruction, operator = self._tidy(text, "", list(names.values()), DE_TEMPLATE, run.task.choices), "lm"
         if not instruction:
             instruction = ops.differential_sentences(names["a"], names["b"], names["best"], names["current"],
                                                      run.rng, self.max_sentences)
@@ -375,9 +376,15 @@ class GeneticSearch(Optimizer):
     def _ask(self, run: Run, prompt: str) -> str:
         return ask(run, prompt, max_tokens=self.proposal_tokens)[0]
 
-    def _tidy(self, text: str, fallback: str, parents: Sequence[str], template: str) -> str:
-        return ops.tidy_instruction(extract_instruction(text, ""), fallback, self.max_sentences,
+    def _tidy(self, text: str, fallback: str, parents: Sequence[str], template: str,
+              labels: Sequence[str] = ()) -> str:
+        tidy = ops.tidy_instruction(extract_instruction(text, ""), fallback, self.max_sentences,
                                     parents=parents, template=template)
+        why = rejected(tidy, labels)
+        if why:
+            log.info("proposal rejected (%s): %r", why, tidy[:80])
+            return fallback
+        return tidy
 
     def _demo_count(self, run: Run, state: _State) -> int:
         """A random demo count for an initial member, rounded up to a multiple of the labels

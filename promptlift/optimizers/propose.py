@@ -3,11 +3,16 @@
 ``ask`` sends one meta-prompt (n draws) through ``Run.generate`` (so budget and cache apply)
 and ``extract_instruction`` pulls the instruction out of a chatty answer. A 135M proposer
 often answers badly: extraction falls back to the original text rather than inventing one.
+``rejected`` names what is wrong with a proposal that must not be scored: text about
+proposing ("Reply with the new instruction only.", echoed from the meta-prompt) or an
+instruction that hard-codes one label ("Always answer positive."), which games a skewed
+validation split instead of doing the task. Both were seen as GEPA and genetic proposals.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Sequence
 
 from promptlift.run import Run
 from promptlift.types import Message, Request
@@ -15,6 +20,13 @@ from promptlift.types import Message, Request
 _FENCE = re.compile(r"```(?:[a-zA-Z]*\n)?(.*?)```", re.S)
 _PREFIX = re.compile(r"^(?:new |improved |revised |better )?(?:instruction|prompt)s?\s*[:\-]\s*", re.I)
 MAX_CHARS = 1200
+_META = re.compile(
+    r"\b(?:reply|respond|answer|output|return|write)\s+(?:with\s+)?(?:only\s+|just\s+)?(?:the|a|your)\s+"
+    r"(?:new|improved|revised|better|updated|rewritten)?\s*(?:instruction|prompt)\b|"
+    r"\b(?:the|this|an?)\s+(?:new|improved|revised|updated|rewritten)\s+(?:instruction|prompt)\b|"
+    r"\b(?:instruction|prompt)\s+(?:above|below)\b|^\s*here\s+is\b", re.I)
+_DIRECTIVE = (r"\b(?:answer|reply|respond|output|return|say|choose|pick|select|predict|"
+              r"label\s+(?:it|each|every\s+\w+)\s+as|is)\W+(?:with\W+)?(?:always\W+)?")
 
 
 def ask(run: Run, prompt: str, *, n: int = 1, temperature: float = 0.7, max_tokens: int = 256,
@@ -35,3 +47,16 @@ def extract_instruction(text: str, fallback: str = "") -> str:
     body = _PREFIX.sub("", body.strip()).strip().strip('"').strip("'").strip()
     body = body[:MAX_CHARS].strip()
     return body if any(ch.isalpha() for ch in body) else fallback
+
+
+def rejected(text: str, labels: Sequence[str] = ()) -> str | None:
+    """Why the proposal ``text`` must not be scored, or None: it talks about proposing, or it
+    tells the model to give one of ``labels`` (two or more) and names no other."""
+    if _META.search(text):
+        return "it is text about proposing an instruction, not an instruction"
+    if len(set(labels)) < 2:
+        return None
+    named = [label for label in dict.fromkeys(labels) if re.search(rf"\b{re.escape(label)}\b", text, re.I)]
+    if len(named) == 1 and re.search(_DIRECTIVE + re.escape(named[0]) + r"\b", text, re.I):
+        return f"it hard-codes the label {named[0]!r}"
+    return None

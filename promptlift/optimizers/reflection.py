@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
-from promptlift.optimizers.propose import extract_instruction
+from promptlift.optimizers.propose import extract_instruction, rejected
 from promptlift.tasks.render import label
 from promptlift.types import Example
 
@@ -173,7 +173,7 @@ def _usable(body: str, parent: str, rows: Sequence[Record], sources: Sequence[st
     words = body.split()
     if not (min_words <= len(words) <= max_words) or not any(ch.isalpha() for ch in body):
         return False
-    if _REFUSAL.match(body) or _SCAFFOLD.search(body):
+    if _REFUSAL.match(body) or _SCAFFOLD.search(body) or rejected(body, [row.expected for row in rows]):
         return False
     if _norm(body) == _norm(parent):
         return False

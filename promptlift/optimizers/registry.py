@@ -13,6 +13,7 @@ from promptlift.errors import ConfigError, param_error
 from promptlift.optimizers.base import Optimizer
 
 OPTIMIZERS: dict[str, str] = {
+    "auto": "promptlift.optimizers.auto:Auto",
     "fewshot": "promptlift.optimizers.fewshot:FewShot",
     "bootstrap": "promptlift.optimizers.bootstrap:BootstrapFewShot",
     "similarity": "promptlift.optimizers.similarity:SimilarityFewShot",

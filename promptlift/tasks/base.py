@@ -76,6 +76,14 @@ class Task:
             ) from exc
         return to_score(value, metric=self.metric_name, example=str(example.id))
 
+    def aggregate(self, examples: Sequence[Example], predictions: Sequence[str]) -> float | None:
+        """A corpus-level metric's value over a split (``macro_f1``...); None for a per-example
+        metric, whose value is the mean of the scores."""
+        corpus = getattr(self.metric, "corpus", None)
+        if corpus is None:
+            return None
+        return float(corpus([e.output for e in examples], list(predictions), self.choices))
+
     def splits(self) -> dict[str, tuple[Example, ...]]:
         return {"train": self.train, "val": self.val, "test": self.test}
 

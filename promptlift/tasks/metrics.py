@@ -10,6 +10,7 @@ import math
 import numbers
 import re
 import string
+import warnings
 from collections import Counter
 from typing import Callable
 
@@ -59,8 +60,9 @@ def contains(example: Example, prediction: str) -> Score:
     return _verdict(ok, example.output, prediction, " (the expected text does not appear in it)")
 
 
-def f1(example: Example, prediction: str) -> Score:
-    """Token-level F1 between prediction and expected output (SQuAD style)."""
+def word_f1(example: Example, prediction: str) -> Score:
+    """Word-overlap F1 between prediction and expected output (SQuAD style; on one-word labels it
+    equals accuracy: for a classification task's F1 use ``macro_f1``)."""
     got, want = normalize(prediction).split(), normalize(example.output).split()
     common = sum((Counter(got) & Counter(want)).values())
     if not got or not want or common == 0:
@@ -95,16 +97,27 @@ METRICS: dict[str, Metric] = {
     "exact_match": exact_match,
     "accuracy": accuracy,
     "contains": contains,
-    "f1": f1,
+    "word_f1": word_f1,
     "number": number,
 }
+f1 = word_f1  # the old name, kept for imports
+DEPRECATED = {"f1": "word_f1"}
 
 
 def get_metric(name: str) -> Metric:
-    try:
-        return METRICS[name]
-    except KeyError:
-        raise ConfigError(f"Unknown metric {name!r}. Available: {', '.join(sorted(METRICS))}.") from None
+    """A metric by name: per-example (``METRICS``) or corpus-level (``macro_f1``, ``balanced_accuracy``)."""
+    from promptlift.tasks.corpus_metrics import CORPUS_METRICS
+
+    if name in DEPRECATED:
+        warnings.warn(f"the metric name {name!r} is deprecated: it is word-overlap F1, which equals accuracy on "
+                      f"one-word labels; use {DEPRECATED[name]!r} (or 'macro_f1' for a classification task)",
+                      FutureWarning, stacklevel=2)
+        name = DEPRECATED[name]
+    found = METRICS.get(name) or CORPUS_METRICS.get(name)
+    if found is None:
+        names = sorted([*METRICS, *CORPUS_METRICS])
+        raise ConfigError(f"Unknown metric {name!r}. Available: {', '.join(names)}.")
+    return found
 
 
 def to_score(value: "Score | float | bool", *, metric: str = "metric", example: str = "?") -> Score:

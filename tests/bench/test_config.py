@@ -87,3 +87,34 @@ def test_shipped_configs_parse():
     for name in ("smoke", "standard", "reduced"):
         config = load_config(ROOT / "benchmarks" / "configs" / f"{name}.yaml")
         assert grid_cells(config)
+
+
+def test_a_data_file_task_takes_the_configs_sizes_and_any_task_a_metric(tmp_path):
+    from promptlift.bench.config import TaskSpec
+    from promptlift.bench.runner import build_task
+    from promptlift.errors import DataError
+    from tests.bench.helpers import toy_task_file
+
+    path = toy_task_file(tmp_path)
+    options = {"output_field": "sentiment", "choices": ["positive", "negative"], "metric": "macro_f1"}
+    task = build_task(TaskSpec(name=str(path), sizes=(20, 8, 6), options=options))
+    assert (len(task.train), len(task.val), len(task.test)) == (20, 8, 6) and task.metric_name == "macro_f1"
+    split = tmp_path / "split.jsonl"
+    split.write_text('{"review": "a", "sentiment": "positive", "split": "train"}\n'
+                     '{"review": "b", "sentiment": "negative", "split": "val"}\n')
+    with pytest.raises(DataError, match="has a 'split' column, so sizes"):
+        build_task(TaskSpec(name=str(split), sizes=(1, 1, 0), options={"output_field": "sentiment"}))
+
+
+def test_no_progress_silences_the_peers_bars_too(monkeypatch, tmp_path):
+    import argparse
+    import os
+
+    from promptlift.commands import bench
+    from promptlift.errors import PromptliftError
+
+    monkeypatch.setenv("TQDM_DISABLE", "0")  # restored after the test
+    args = argparse.Namespace(no_progress=True, set=[], storage=None, output=None, config=str(tmp_path / "none.yaml"))
+    with pytest.raises(PromptliftError):
+        bench.run(args)  # fails on the missing config, after the environment is set for tqdm (DSPy's bars)
+    assert os.environ["TQDM_DISABLE"] == "1"

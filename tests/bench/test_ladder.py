@@ -99,5 +99,6 @@ def test_ladder_command_end_to_end_on_a_tiny_model(tmp_path, monkeypatch):
         assert f"| {rung} (" in report
     assert "n=8: test [95% CI]" in report and "n=16: test [95% CI]" in report
     assert (out / "learning_curves.png").stat().st_size > 0 and (out / "ladder.csv").is_file()
+    assert "| lora (" not in (out / "ladder.html").read_text() and "<td>lora (" in (out / "ladder.html").read_text()
     rerun = main(["ladder", "--config", str(out / "ladder.yaml"), "--report"])  # from the storage alone
     assert rerun == 0 and (out / "ladder.md").read_text().split("## toy")[1] == report.split("## toy")[1]

@@ -145,6 +145,8 @@ def test_results_with_mixed_peer_facts_still_write_parquet(tmp_path):
     report = (tmp_path / "report.md").read_text()
     assert "secret" not in report and "postgresql://user:***@db.example/sweeps" in report  # never a password
     assert "| t | m | task model | o | 8 | 2 | 0.400 | 0.500 ± 0.000 | 0.550 ± 0.071 |" in report
+    page = (tmp_path / "report.html").read_text()  # the same tables as a self-contained page
+    assert "<td>0.550 ± 0.071</td>" in page and 'src="data:image/png;base64,' in page and "secret" not in page
 
 
 def test_a_multi_line_error_stays_on_one_report_line():

@@ -206,3 +206,16 @@ def test_tidy_instruction_applies_the_echo_and_topic_filters():
     assert ops.tidy_instruction("Rewrite this instruction about the review.", "F", parents=parents,
                                 template=template) == "F"
     assert ops.tidy_instruction("Here is a recipe for bread.", "F", parents=parents, template=template) == "F"
+
+
+def test_proposals_about_proposing_or_hard_coding_one_label_are_rejected():
+    from promptlift.optimizers.propose import rejected
+
+    labels = ("positive", "negative")
+    assert "about proposing" in rejected("Reply with the new instruction only.", labels)
+    assert "about proposing" in rejected("Here is the improved prompt for you.")
+    assert rejected("Always answer positive.", labels) == "it hard-codes the label 'positive'"
+    assert rejected("The sentiment is negative.", labels) == "it hard-codes the label 'negative'"
+    assert rejected("Answer positive if the critic liked the film, negative otherwise.", labels) is None
+    assert rejected("Read the review carefully and classify its sentiment.", labels) is None
+    assert rejected("Answer positive.", ("positive",)) is None  # one label: nothing to hard-code against
