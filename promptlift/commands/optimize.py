@@ -25,9 +25,9 @@ from promptlift.commands.common import (
     key_values,
     task_from_args,
 )
-from promptlift.commands.resume import CLI_FILE, load_saved, refuse_secrets, unconfirmed_endpoints
 from promptlift.commands.fit import fit_val, has_split_column
 from promptlift.commands.outcome import report, summary
+from promptlift.commands.resume import CLI_FILE, load_saved, refuse_secrets, unconfirmed_endpoints
 from promptlift.errors import ConfigError
 from promptlift.optimizers.auto import Auto
 from promptlift.optimizers.registry import OPTIMIZERS, get_optimizer

@@ -274,9 +274,9 @@ class GeneticSearch(Optimizer):
         for slot in range(n):
             child = self._ga_child(run, state, population) if self.mode == "ga" else \
                 self._de_child(run, state, population, slot)
-            child = self._novel(run, state, child, population)
-            if child is not None:
-                children.append(child)
+            novel = self._novel(run, state, child, population)
+            if novel is not None:
+                children.append(novel)
         return children
 
     def _select(self, run: Run, population: list[Member]) -> Member:

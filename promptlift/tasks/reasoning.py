@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from promptlift.tasks.render import choice_words, field_lines, label, output_word
 from promptlift.types import Candidate, Completion, Example, Message, Request
@@ -46,7 +46,7 @@ def demo_answer(task: Task, candidate: Candidate, demo: Example) -> str:
 
 def render(task: Task, candidate: Candidate, example: Example) -> Request:
     """The generation Request for a reasoning candidate."""
-    common = {"max_tokens": task.max_tokens + EXTRA_TOKENS, "soft_prompt": candidate.soft_prompt,
+    common: dict[str, Any] = {"max_tokens": task.max_tokens + EXTRA_TOKENS, "soft_prompt": candidate.soft_prompt,
               "weights": candidate.weights}
     system = "\n\n".join(p for p in (candidate.instruction.strip(), note(task, candidate)) if p)
     if candidate.format == "plain":

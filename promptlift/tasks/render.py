@@ -9,7 +9,7 @@ plain: one completion text, ``instruction``, then each demo as ``Field: value`` 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from promptlift.types import Candidate, Example, Message, Request
 
@@ -69,7 +69,7 @@ def render(task: Task, candidate: Candidate, example: Example) -> Request:
 
         return reasoning.render(task, candidate, example)
     words = choice_words(task, candidate)
-    common = {"max_tokens": task.max_tokens, "soft_prompt": candidate.soft_prompt,
+    common: dict[str, Any] = {"max_tokens": task.max_tokens, "soft_prompt": candidate.soft_prompt,
               "weights": candidate.weights}
     if candidate.format == "plain":
         choices = tuple(" " + w for w in words)
