@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import random
 import statistics
 import sys
 import tempfile
@@ -34,7 +33,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.soft_prompt_vs_peft import accuracy, device_name, peft_batch  # noqa: E402
+from benchmarks.soft_prompt_vs_peft import accuracy, device_name, plain_training  # noqa: E402
 from promptlift import Budget, Candidate, get_task, load_backend  # noqa: E402
 from promptlift.backends import torch_weights  # noqa: E402
 from promptlift.optimizers.finetune import LoRA  # noqa: E402
@@ -111,24 +110,7 @@ def plain_run(task: Any, backend: Any, args: argparse.Namespace, seed: int, scra
                         bias="none", task_type="CAUSAL_LM")
     model = get_peft_model(base.to(backend.device), config)
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
-    pad = backend.tokenizer.pad_token_id if backend.tokenizer.pad_token_id is not None else 0
-    rng, order, times, loss = random.Random(seed), [], [], float("nan")
-    model.train()
-    for _ in range(args.steps):
-        if len(order) < args.batch_size:
-            order += rng.sample(range(len(data)), len(data))
-        batch, order = [data[i] for i in order[: args.batch_size]], order[args.batch_size :]
-        inputs = peft_batch(batch, pad, backend.device)
-        t = time.perf_counter()
-        opt.zero_grad(set_to_none=True)
-        out = model(**inputs)
-        out.loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        times.append(time.perf_counter() - t)
-        loss = float(out.loss.detach())
-    model.eval()
+    times, loss = plain_training(model, params, data, backend, args, seed)
     path = torch_weights.save(scratch / f"plain-{seed}", "lora", backend.id, lambda d: save_lora(model, d))
     candidate = Candidate(instruction=task.seed.instruction, weights=str(path))
     row = {"method": "plain PEFT + transformers loop", "impl": "peft", "seed": seed,

@@ -245,6 +245,24 @@ def peft_run(task: Any, backend: Any, args: argparse.Namespace, mode: str, seed:
     data = encode_examples(backend, task, task.seed, task.train)
     model = peft_model(backend, task, args, mode, seed)
     params = [p for p in model.parameters() if p.requires_grad]
+    times, loss = plain_training(model, params, data, backend, args, seed)
+    val, test = peft_accuracy(model, backend, task, task.val), peft_accuracy(model, backend, task, task.test)
+    trainable = sum(p.numel() for p in params)
+    init = args.init if mode == "prompt" else "random"
+    row = {"method": f"HF PEFT {'PromptTuning' if mode == 'prompt' else 'PrefixTuning'} (init={init})",
+           "family": "training", "seed": seed, "mode": mode, "impl": "peft", "val": val, "test": test,
+           "seconds_per_step": statistics.median(times), "seconds": time.perf_counter() - started,
+           "trainable": trainable, "train_loss": loss}
+    log.info("peft: %s", row)
+    return row
+
+
+def plain_training(model: Any, params: list, data: list[Encoded], backend: Any, args: argparse.Namespace,
+                   seed: int) -> tuple[list[float], float]:
+    """The loop a PEFT user writes: shuffled padded batches, the model's own loss, AdamW, clipping.
+    Returns each step's seconds (forward, backward, clipping, AdamW) and the last loss."""
+    import torch
+
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
     pad = backend.tokenizer.pad_token_id if backend.tokenizer.pad_token_id is not None else 0
     rng, order, times, loss = random.Random(seed), [], [], float("nan")
@@ -263,15 +281,7 @@ def peft_run(task: Any, backend: Any, args: argparse.Namespace, mode: str, seed:
         times.append(time.perf_counter() - t)
         loss = float(out.loss.detach())
     model.eval()
-    val, test = peft_accuracy(model, backend, task, task.val), peft_accuracy(model, backend, task, task.test)
-    trainable = sum(p.numel() for p in params)
-    init = args.init if mode == "prompt" else "random"
-    row = {"method": f"HF PEFT {'PromptTuning' if mode == 'prompt' else 'PrefixTuning'} (init={init})",
-           "family": "training", "seed": seed, "mode": mode, "impl": "peft", "val": val, "test": test,
-           "seconds_per_step": statistics.median(times), "seconds": time.perf_counter() - started,
-           "trainable": trainable, "train_loss": loss}
-    log.info("peft: %s", row)
-    return row
+    return times, loss
 
 
 def peft_accuracy(model: Any, backend: Any, task: Any, examples: Any, batch_size: int = 16) -> float:
