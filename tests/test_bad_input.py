@@ -60,8 +60,11 @@ DATA_FILES = {
 
 FLAGS = {
     "--sizes superscript": (["--sizes", "²,2,2"], "--sizes '²,2,2' must be three whole numbers"),
-    "--param verbalizers=5": (["--param", "verbalizers=5"], "The 'verbalizers' parameter of FewShot must be"),
-    "--param k=true": (["--param", "k=true"], "The 'k' parameter of FewShot must be a number (int). Got True."),
+    "--param verbalizers=5": (["--optimizer", "fewshot", "--param", "verbalizers=5"],
+                               "The 'verbalizers' parameter of FewShot must be"),
+    "--param k=true": (["--optimizer", "fewshot", "--param", "k=true"],
+                       "The 'k' parameter of FewShot must be a number (int). Got True."),
+    "--param verbalizers=5 (auto)": (["--param", "verbalizers=5"], "The 'verbalizers' parameter of Auto must be"),
     "IPv6 URL": (["--model", "openai:m@http://[::1"], "'http://[::1' is not a valid URL (Invalid IPv6 URL)"),
     "port 99999": (["--model", "openai:m@http://127.0.0.1:99999/v1"], "is not a valid URL (Port out of range"),
     "typed option": (["--model", "openai:m@http://127.0.0.1:9/v1", "--model-option", 'deadline="x"'],
@@ -87,7 +90,8 @@ def run_cli(argv, capsys) -> tuple[int, str]:
         code = cli.main(argv)
     except SystemExit as exc:  # argparse's own usage errors
         code = exc.code
-    err = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("WARNING")]
+    # warnings and the default optimizer's line saying what it chose are not errors
+    err = [line for line in capsys.readouterr().err.splitlines() if not line.startswith(("WARNING", "auto: "))]
     return code, "\n".join(err)
 
 
@@ -143,7 +147,8 @@ def test_fewshot_runs_when_a_label_runs_out_of_training_examples(capsys, tmp_pat
     for i, row in enumerate(rows):
         row["split"] = "train" if i in (0, *range(4, 11)) else ("val" if i % 2 else "test")
     data.write_text(jsonl(rows))
-    code, err = run_cli(["optimize", "--task", str(data), "--model", "toy:x", "--no-progress", "--param", "k=8",
+    code, err = run_cli(["optimize", "--task", str(data), "--model", "toy:x", "--optimizer", "fewshot", "--no-progress",
+                         "--param", "k=8",
                          "--budget", "40", "--run-dir", str(tmp_path / "run")], capsys)
     assert code == 0, err
     trials = [json.loads(line) for line in (tmp_path / "run" / "trials.jsonl").read_text().splitlines()]

@@ -154,7 +154,7 @@ def test_a_key_echoed_by_the_server_never_reaches_the_log(how, servers, tmp_path
     env = {"OPENAI_API_KEY": canary, "PROMPTLIFT_CACHE": str(tmp_path / "cache")}
     if how == "OPENAI_LOG=debug":
         env["OPENAI_LOG"] = "debug"
-    args = optimize_args(reviews(tmp_path / "data.jsonl"), legit.url, tmp_path / "run", "--budget", "16")
+    args = optimize_args(reviews(tmp_path / "data.jsonl"), legit.url, tmp_path / "run", "--budget", "24")
     process = spawn(args, env=env, verbose=2 if how == "-vv" else 0)
     out, err = process.communicate(timeout=120)
     assert process.returncode == 0, err[-2000:]

@@ -69,11 +69,11 @@ class Auto(Optimizer):
 
     def _check(self) -> None:
         from promptlift.optimizers.bootstrap import check_common
+        from promptlift.optimizers.fewshot import verbalizers_ok
 
         check_common(self)
         self.require("k", isinstance(self.k, int) and self.k >= 1, "an int >= 1")
-        self.require("verbalizers", self.verbalizers == "auto" or not isinstance(self.verbalizers, str),
-                     "'auto' or a list of word lists")
+        self.require("verbalizers", verbalizers_ok(self.verbalizers), "'auto' or a list of word lists")
 
     def choose(self, task: Task, backend: Any, budget: Budget | int) -> Choice:
         """The optimizer for ``task`` on ``backend`` within ``budget``, and the reason in one line."""

@@ -57,9 +57,7 @@ class FewShot(Optimizer):
         check_common(self)
         self.require("k", isinstance(self.k, int) and self.k >= 1, "an int >= 1")
         self.require("max_candidates", isinstance(self.max_candidates, int) and self.max_candidates >= 1, "an int >= 1")
-        words = self.verbalizers
-        self.require("verbalizers", words == "auto" or isinstance(words, tuple) and all(
-            isinstance(w, tuple) and all(isinstance(x, str) for x in w) for w in words), "'auto' or a list of word lists")
+        self.require("verbalizers", verbalizers_ok(self.verbalizers), "'auto' or a list of word lists")
 
     def _search(self, run: Run) -> None:
         task = run.task
@@ -120,3 +118,9 @@ class FewShot(Optimizer):
                 demos.append(queue.pop())
         run.rng.shuffle(demos)
         return demos
+
+
+def verbalizers_ok(words: object) -> bool:
+    """The ``verbalizers`` option: "auto" or word lists (one word per choice in each)."""
+    return words == "auto" or isinstance(words, tuple) and all(
+        isinstance(w, tuple) and all(isinstance(x, str) for x in w) for w in words)
