@@ -85,10 +85,6 @@ def rungs_for(classification: bool, names: Sequence[str] | None = None) -> list[
     return [r for r in RUNGS if (names is None or r.name in names) and r.needs in (None, kind)]
 
 
-def rung(name: str, classification: bool) -> Rung | None:
-    return next((r for r in rungs_for(classification) if r.name == name), None)
-
-
 def ladder_config(tasks: Sequence[str], *, train_sizes: Sequence[int] = DEFAULT_SIZES, rungs: Sequence[str] | None = None,
                   seeds: Sequence[int] = (0, 1, 2), model: str = "torch:smollm2", val: int = 50, test: int = 200,
                   budget: int = 300, name: str = "ladder", output: str | None = None,
