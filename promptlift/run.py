@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterable, Sequence
 from promptlift.budget import Budget, Ledger
 from promptlift.cache import CachedBackend, ResponseCache
 from promptlift.callbacks import Callback, notify
+from promptlift.callbacks import check as check_callbacks
 from promptlift.errors import BudgetExhausted, CapabilityError, ConfigError
 from promptlift.result import Trial
 from promptlift.runlog import RunLog
@@ -67,7 +68,7 @@ class Run:
         self._ledger = Ledger(budget)
         self.seed = seed
         self.rng = random.Random(seed)
-        self.callbacks = tuple(callbacks)
+        self.callbacks = check_callbacks(callbacks)
         self.chunk = chunk
         self.trials: list[Trial] = []
         self.cache_hits = 0
