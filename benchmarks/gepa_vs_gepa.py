@@ -38,7 +38,7 @@ from promptlift import Budget, ResponseCache, Run, get_task, load_backend  # noq
 from promptlift.cache import CachedBackend  # noqa: E402
 from promptlift.optimizers.gepa import GEPA  # noqa: E402
 from promptlift.tasks.base import Task  # noqa: E402
-from promptlift.tasks.render import label  # noqa: E402
+from promptlift.tasks.fields import label  # noqa: E402
 from promptlift.types import Candidate, Example, Message, Request  # noqa: E402
 
 log = logging.getLogger("benchmarks.gepa_vs_gepa")
