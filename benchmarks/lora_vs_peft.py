@@ -33,9 +33,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.soft_prompt_vs_peft import accuracy, device_name, plain_training  # noqa: E402
+from benchmarks.soft_prompt_vs_peft import accuracy, device_name  # noqa: E402
 from promptlift import Budget, Candidate, get_task, load_backend  # noqa: E402
 from promptlift.backends import torch_weights  # noqa: E402
+from promptlift.bench.peers.peft import plain_training  # noqa: E402
 from promptlift.optimizers.finetune import LoRA  # noqa: E402
 from promptlift.training.packed import encode_examples  # noqa: E402
 from promptlift.training.weights import LLAMA_TARGETS, save_lora  # noqa: E402

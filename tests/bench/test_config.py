@@ -84,7 +84,7 @@ def test_yaml_file_and_overrides(tmp_path):
 
 
 def test_shipped_configs_parse():
-    for name in ("smoke", "standard", "reduced"):
+    for name in ("smoke", "standard", "reduced", "fewshot_vs_dspy", "gepa_vs_gepa", "soft_prompt_vs_peft"):
         config = load_config(ROOT / "benchmarks" / "configs" / f"{name}.yaml")
         assert grid_cells(config)
 
