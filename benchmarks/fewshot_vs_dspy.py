@@ -32,6 +32,7 @@ from typing import Any, Callable
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from promptlift import Budget, ResponseCache, get_task, load_backend  # noqa: E402
+from promptlift.bench import micro  # noqa: E402
 from promptlift.bench.peers import dspy as peer  # noqa: E402
 from promptlift.cache import CachedBackend  # noqa: E402
 from promptlift.optimizers.bootstrap import BootstrapFewShot  # noqa: E402
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = micro.parser(__doc__)
     p.add_argument("--tasks", nargs="+", default=["sentiment", "trec"])
     p.add_argument("--model", default="llamacpp:smollm2")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
@@ -191,26 +192,21 @@ def table(rows: list[dict]) -> str:
         if not group:
             continue
         tests = [r["test"] for r in group]
-        std = statistics.stdev(tests) if len(tests) > 1 else 0.0
         fails = [r.get("parse_failures") for r in group if r.get("parse_failures") is not None]
         scored = [r["test_in_promptlift_format"] for r in group if r.get("test_in_promptlift_format") is not None]
-        lines.append(f"| {task} | {method} | {statistics.mean(tests):.3f} ± {std:.3f} (n={len(tests)}) | "
+        lines.append(f"| {task} | {method} | {micro.pm(tests)} (n={len(tests)}) | "
                      f"{statistics.mean(r['metric_calls'] for r in group):.0f} | "
                      f"{statistics.mean(r['lm_calls'] for r in group):.0f} | "
                      f"{statistics.mean(r['seconds'] for r in group):.1f} | "
                      f"{_mean_of(group, 'test_seconds')} | "
                      f"{f'{statistics.mean(fails):.1f}' if fails else '-'} | "
-                     f"{f'{statistics.mean(scored):.3f} ± {_std(scored):.3f}' if scored else '-'} |")
+                     f"{micro.pm(scored) if scored else '-'} |")
     return "\n".join(lines)
 
 
 def _mean_of(group: list[dict], key: str) -> str:
     values = [r[key] for r in group if r.get(key) is not None]
     return f"{statistics.mean(values):.1f}" if values else "-"
-
-
-def _std(values: list[float]) -> float:
-    return statistics.stdev(values) if len(values) > 1 else 0.0
 
 
 def write(args: argparse.Namespace, rows: list[dict], evidence: dict) -> None:

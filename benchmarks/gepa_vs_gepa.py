@@ -36,6 +36,7 @@ from typing import Any, Sequence
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # gepa imports litellm: stay offline
 
 from promptlift import Budget, ResponseCache, get_task, load_backend  # noqa: E402
+from promptlift.bench import micro  # noqa: E402
 from promptlift.bench.peers import gepa as peer  # noqa: E402
 from promptlift.cache import CachedBackend  # noqa: E402
 from promptlift.optimizers.gepa import GEPA  # noqa: E402
@@ -49,7 +50,7 @@ FRAMEWORKS = ("gepa", "promptlift")
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = micro.parser(__doc__)
     parser.add_argument("--model", default="llamacpp:smollm2")
     parser.add_argument("--tasks", default="sentiment,arithmetic")
     parser.add_argument("--seeds", default="0,1,2")
@@ -142,9 +143,7 @@ def settings_line(args: Any) -> str:
 
 
 def summarize(rows: Sequence[dict[str, Any]], args: argparse.Namespace) -> str:
-    def stat(values: list[float], digits: int = 3) -> str:
-        sd = statistics.stdev(values) if len(values) > 1 else 0.0
-        return f"{statistics.mean(values):.{digits}f} ± {sd:.{digits}f}"
+    stat = micro.pm
 
     lines = [
         f"# promptlift GEPA vs the gepa package ({args.model})",
@@ -188,11 +187,8 @@ def main(argv: list[str] | None = None) -> int:
                                      "out": args.out, "combine": args.combine, "sources": sources})
     else:
         rows = sweep(args)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps({"args": vars(args), "runs": rows}, indent=1))
     table = summarize(rows, args)
-    out.with_suffix(".md").write_text(table)
+    micro.write(args.out, {"args": vars(args), "runs": rows}, table)
     print(table)
     return 0
 

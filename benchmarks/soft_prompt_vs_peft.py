@@ -26,7 +26,6 @@ Writes ``<out>.json`` (every run) and ``<out>.md`` (the table).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import statistics
 import sys
@@ -38,6 +37,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from promptlift import Budget, get_task, load_backend  # noqa: E402
+from promptlift.bench import micro  # noqa: E402
 from promptlift.bench.peers import peft as peer  # noqa: E402
 from promptlift.optimizers.fewshot import FewShot  # noqa: E402
 from promptlift.optimizers.soft_prompt import SoftPromptTuning  # noqa: E402
@@ -47,7 +47,7 @@ log = logging.getLogger("soft_prompt_vs_peft")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = micro.parser(__doc__)
     p.add_argument("--model", default="torch:smollm2")
     p.add_argument("--task", default="sentiment")
     p.add_argument("--sizes", type=int, nargs=3, default=(64, 32, 100), metavar=("TRAIN", "VAL", "TEST"))
@@ -211,11 +211,11 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         groups.setdefault(row["method"], []).append(row)
     out = []
     for method, runs in groups.items():
-        tests = [r["test"] for r in runs]
+        test_mean, test_std = micro.mean_std(r["test"] for r in runs)
         steps = [r["seconds_per_step"] for r in runs if "seconds_per_step" in r]
         out.append({
             "method": method, "family": runs[0]["family"], "runs": len(runs),
-            "test_mean": statistics.mean(tests), "test_std": statistics.stdev(tests) if len(tests) > 1 else 0.0,
+            "test_mean": test_mean, "test_std": test_std,
             "val_mean": statistics.mean(r["val"] for r in runs),
             "seconds_per_step": statistics.median(steps) if steps else None, "trainable": runs[0]["trainable"],
         })
@@ -226,15 +226,12 @@ def write(rows: list[dict[str, Any]], args: argparse.Namespace, backend: Any, ta
     import peft
     import torch
 
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"model": backend.id, "task": task.name, "sizes": list(args.sizes), "n_tokens": args.n_tokens, "init": args.init,
             "prefix_init": args.prefix_init,
             "lr": args.lr, "steps": args.steps, "batch_size": args.batch_size, "seeds": list(args.seeds),
             "peft": peft.__version__, "torch": torch.__version__, "threads": torch.get_num_threads(),
             "device": device_name(backend)}
     summary = summarise(rows)
-    out.with_suffix(".json").write_text(json.dumps({"meta": meta, "summary": summary, "runs": rows}, indent=2))
     lines = [
         f"model {backend.id}, task {task.name} (train/val/test {'/'.join(map(str, args.sizes))}), "
         f"{args.n_tokens} virtual tokens, lr {args.lr}, {args.steps} steps of {args.batch_size}, seeds {list(args.seeds)}, "
@@ -247,7 +244,7 @@ def write(rows: list[dict[str, Any]], args: argparse.Namespace, backend: Any, ta
         step = f"{s['seconds_per_step']:.2f}" if s["seconds_per_step"] is not None else "–"
         lines.append(f"| {s['method']} | {s['family']} | {s['runs']} | {s['test_mean']:.3f} ± {s['test_std']:.3f} | "
                      f"{s['val_mean']:.3f} | {step} | {s['trainable']:,} |")
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    micro.write(args.out, {"meta": meta, "summary": summary, "runs": rows}, "\n".join(lines), indent=2)
     print("\n".join(lines))  # noqa: T201 - a benchmark script reports on stdout
 
 
