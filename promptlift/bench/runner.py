@@ -21,7 +21,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from promptlift import safefile
 from promptlift.bench.config import Cell, ModelSpec, SweepConfig, TaskSpec, budget_label
-from promptlift.bench.peers import Meter, is_peer, peer_runner
+from promptlift.bench.peers import Meter, check_params, is_peer, peer_runner
 from promptlift.budget import Budget
 from promptlift.cache import CachedBackend, ResponseCache
 from promptlift.errors import ConfigError
@@ -104,13 +104,14 @@ def build_optimizer(name: str, params: Mapping[str, Any]) -> Any:
 
 def check_optimizers(config: SweepConfig) -> None:
     """Every optimizer of the sweep builds (name and fixed parameters) before a cell runs: a typo
-    fails the sweep at once instead of each of its cells. Peers check their parameters when run."""
+    fails the sweep at once instead of each of its cells. Peers check their parameters' names."""
     for spec in config.optimizers:
-        if is_peer(spec.name):
-            continue
         for label, params in (spec.variants() if config.search is None else [(spec.key, spec.params)]):
             try:
-                build_optimizer(spec.name, params)
+                if is_peer(spec.name):
+                    check_params(spec.name, params)
+                else:
+                    build_optimizer(spec.name, params)
             except ConfigError as exc:
                 raise ConfigError(f"optimizer {label!r}: {exc}") from None
 

@@ -30,10 +30,10 @@ def backend(tmp_path_factory):
 
 
 def run_cell(backend, name: str, tmp_path, **params):
-    from promptlift.bench.peers import PEERS, Meter
+    from promptlift.bench.peers import Meter, peer_runner
 
     cell = SimpleNamespace(optimizer=name, params={**FAST, **params}, seed=0, budget={"metric_calls": 100})
-    return PEERS[name](toy_task(40), Meter(backend), cell, tmp_path)
+    return peer_runner(name)(toy_task(40), Meter(backend), cell, tmp_path)
 
 
 def test_prompt_tuning_cell_reports_a_row_and_leaves_the_backend_untouched(backend, tmp_path):

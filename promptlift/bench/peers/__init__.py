@@ -13,50 +13,23 @@ format goes through ``promptlift.run.score_outside``, like every other cell's.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+import functools
+import importlib
+from typing import Any, Mapping
 
-from promptlift.bench.peers.common import Meter, PeerRunner
+from promptlift.bench.peers.common import Meter, PeerRunner, check
 from promptlift.errors import ConfigError
 
-if TYPE_CHECKING:
-    from promptlift.bench.config import Cell
-    from promptlift.tasks.base import Task
-
-__all__ = ["PEERS", "Meter", "PeerRunner", "is_peer", "peer_runner"]
+__all__ = ["PEERS", "Meter", "PeerRunner", "check_params", "is_peer", "peer_runner"]
 
 
-def _dspy(method: str) -> PeerRunner:
-    def run(task: Task, backend: Meter, cell: Cell, run_dir: Path) -> dict[str, Any]:
-        from promptlift.bench.peers import dspy
-
-        return dspy.cell(method, task, backend, cell)
-
-    return run
-
-
-def _gepa_package(task: Task, backend: Meter, cell: Cell, run_dir: Path) -> dict[str, Any]:
-    from promptlift.bench.peers import gepa
-
-    return gepa.cell(task, backend, cell, run_dir)
-
-
-def _peft(mode: str) -> PeerRunner:
-    def run(task: Task, backend: Meter, cell: Cell, run_dir: Path) -> dict[str, Any]:
-        from promptlift.bench.peers import peft
-
-        return peft.cell(mode, task, backend, cell)
-
-    return run
-
-
-PEERS: dict[str, PeerRunner] = {
-    "dspy:labeled": _dspy("dspy/labeled"),
-    "dspy:bootstrap_rs": _dspy("dspy/bootstrap_rs"),
-    "dspy:mipro": _dspy("dspy/mipro"),
-    "gepa-package": _gepa_package,
-    "peft:prompt_tuning": _peft("prompt"),
-    "peft:prefix_tuning": _peft("prefix"),
+PEERS: dict[str, tuple[str, str]] = {  # name: (module in this package, the variant its ``cell`` runs)
+    "dspy:labeled": ("dspy", "dspy/labeled"),
+    "dspy:bootstrap_rs": ("dspy", "dspy/bootstrap_rs"),
+    "dspy:mipro": ("dspy", "dspy/mipro"),
+    "gepa-package": ("gepa", "package"),
+    "peft:prompt_tuning": ("peft", "prompt"),
+    "peft:prefix_tuning": ("peft", "prefix"),
 }
 
 
@@ -64,8 +37,21 @@ def is_peer(name: str) -> bool:
     return name in PEERS
 
 
-def peer_runner(name: str) -> PeerRunner:
+def _module(name: str) -> tuple[Any, str]:
     try:
-        return PEERS[name]
+        module, variant = PEERS[name]
     except KeyError:
         raise ConfigError(f"Unknown peer {name!r}. Peers: {', '.join(PEERS)}.") from None
+    return importlib.import_module(f"{__name__}.{module}"), variant
+
+
+def peer_runner(name: str) -> PeerRunner:
+    """The runner of a peer cell (its module's ``cell`` for the peer's variant)."""
+    module, variant = _module(name)
+    return functools.partial(module.cell, variant)
+
+
+def check_params(name: str, params: Mapping[str, Any]) -> None:
+    """A peer's parameters checked against its settings before any cell runs (its library is not imported)."""
+    module, _ = _module(name)
+    check(module.SETTINGS, name, params)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, TypeVar
 
 from promptlift.cache import CachedBackend, ResponseCache
 from promptlift.errors import ConfigError
@@ -42,13 +42,20 @@ class Meter:
 PeerRunner = Callable[["Task", Meter, "Cell", Path], dict[str, Any]]
 
 
-def settings(kind: type[Settings], cell: Cell, **fixed: Any) -> Settings:
-    """``kind`` with the cell's parameters (and ``fixed``, e.g. the budget) over its defaults."""
-    names = [f.name for f in dataclasses.fields(kind) if f.name not in fixed]  # type: ignore[arg-type]
-    unknown = set(cell.params) - set(names)
+def check(kind: type, optimizer: str, params: Mapping[str, Any]) -> None:
+    """ConfigError naming the parameters ``kind`` (a peer's settings) does not have; the budget is the cell's."""
+    names = sorted(f.name for f in dataclasses.fields(kind) if f.name != "budget")
+    unknown = set(params) - set(names)
     if unknown:
-        raise ConfigError(f"{cell.optimizer} has no parameter(s) {sorted(unknown)}. Parameters: {sorted(names)}.")
-    return kind(**{**cell.params, **fixed})
+        raise ConfigError(f"{optimizer} has no parameter(s) {sorted(unknown)}. Parameters: {names}.")
+
+
+def settings(kind: type[Settings], cell: Cell) -> Settings:
+    """``kind`` with the cell's parameters over its defaults (and the cell's metric-call budget, where
+    ``kind`` is sized by one)."""
+    check(kind, cell.optimizer, cell.params)
+    sized = any(f.name == "budget" for f in dataclasses.fields(kind))  # type: ignore[arg-type]
+    return kind(**cell.params, **({"budget": metric_calls(cell)} if sized else {}))
 
 
 def metric_calls(cell: Cell) -> int:

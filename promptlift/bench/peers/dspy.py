@@ -20,10 +20,12 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from promptlift.bench.peers.common import Meter, metric_calls, settings
+from promptlift.bench.peers.common import Meter, settings
 from promptlift.run import score_outside
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from promptlift.backends.base import Backend
     from promptlift.bench.config import Cell
     from promptlift.tasks.base import Task
@@ -46,10 +48,13 @@ class DSPySettings:
     max_tokens: int = 48
 
 
-def cell(method: str, task: Task, backend: Meter, cell: Cell) -> dict[str, Any]:
+SETTINGS = DSPySettings
+
+
+def cell(method: str, task: Task, backend: Meter, cell: Cell, run_dir: Path) -> dict[str, Any]:
     """A sweep cell's partial row for DSPy's ``method``."""
     evidence: dict[str, Any] = {}
-    row = run(method, task, backend, cell.seed, settings(DSPySettings, cell, budget=metric_calls(cell)), evidence)
+    row = run(method, task, backend, cell.seed, settings(DSPySettings, cell), evidence)
     return {**row, "search_seconds": row.pop("seconds"), "dspy_prompt": evidence.get(task.name, {}).get(method)}
 
 

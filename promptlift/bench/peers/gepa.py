@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from promptlift.bench.peers.common import Meter, metric_calls, settings
+from promptlift.bench.peers.common import Meter, settings
 from promptlift.cache import CachedBackend, ResponseCache
 from promptlift.run import answer, score_outside
 from promptlift.tasks.fields import label
@@ -108,9 +108,12 @@ class QuietLogger:
         log.debug("gepa: %s", message)
 
 
-def cell(task: Task, backend: Meter, cell: Cell, run_dir: Path) -> dict[str, Any]:
+SETTINGS = GEPASettings
+
+
+def cell(variant: str, task: Task, backend: Meter, cell: Cell, run_dir: Path) -> dict[str, Any]:
     """A sweep cell's partial row: the package's search, then its best scored on test (off the meter)."""
-    best, row = run(task, backend, cell.seed, settings(GEPASettings, cell, budget=metric_calls(cell)), run_dir)
+    best, row = run(task, backend, cell.seed, settings(GEPASettings, cell), run_dir)
     test = None
     if task.test:
         values, _ = score_outside(task, best, backend.inner, task.test)

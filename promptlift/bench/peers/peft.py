@@ -8,7 +8,7 @@ and the seed instruction), the same promptlift's rungs train on. Accuracy is the
 the higher log-probability (single-token choices). Seconds per step are the median wall time
 of one optimizer step (forward, backward, clipping, AdamW).
 
-peft (and torch, transformers) are imported only here, when a PEFT cell runs.
+peft, torch and transformers are imported only when a PEFT cell runs.
 """
 
 from __future__ import annotations
@@ -23,11 +23,13 @@ from typing import TYPE_CHECKING, Any, Sequence
 from promptlift.backends.base import GradientBackend
 from promptlift.bench.peers.common import Meter, settings
 from promptlift.errors import CapabilityError
-from promptlift.training.packed import Encoded, encode_examples
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from promptlift.bench.config import Cell
     from promptlift.tasks.base import Task
+    from promptlift.training.packed import Encoded
     from promptlift.types import Example
 
 log = logging.getLogger(__name__)
@@ -46,7 +48,10 @@ class PEFTSettings:
     batch_size: int = 8
 
 
-def cell(mode: str, task: Task, backend: Meter, cell: Cell) -> dict[str, Any]:
+SETTINGS = PEFTSettings
+
+
+def cell(mode: str, task: Task, backend: Meter, cell: Cell, run_dir: Path) -> dict[str, Any]:
     """A sweep cell's partial row: PEFT never calls the model through promptlift's metric."""
     if not isinstance(backend.base, GradientBackend):
         raise CapabilityError(f"peft:{MODES[mode]} trains the model in process: it needs a torch backend, "
@@ -59,6 +64,8 @@ def run(task: Task, backend: Any, config: Any, mode: str, seed: int) -> dict[str
     """Train PEFT's ``mode`` on the training split; val and test accuracy, step times, trainable count.
 
     ``config`` has the ``PEFTSettings`` fields (the comparison script passes its arguments)."""
+    from promptlift.training.packed import encode_examples
+
     started = time.perf_counter()
     data = encode_examples(backend, task, task.seed, task.train)
     model = peft_model(backend, task, config, mode, seed)
@@ -139,6 +146,8 @@ def plain_training(model: Any, params: list, data: list[Encoded], backend: Any, 
 def accuracy(model: Any, backend: Any, task: Task, examples: Sequence[Example], batch_size: int = 16) -> float:
     """Accuracy of the PEFT model: the choice with the higher log-probability (single-token choices)."""
     import torch
+
+    from promptlift.training.packed import encode_examples
 
     encoded = encode_examples(backend, task, task.seed, examples)
     if any(len(c) != 1 for e in encoded for c in e.choices):
