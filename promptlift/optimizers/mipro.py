@@ -34,7 +34,7 @@ from promptlift.optimizers.base import Optimizer
 from promptlift.optimizers.bootstrap import bootstrap_pool, check_common, draw
 from promptlift.optimizers.propose import ask, extract_instruction, rejected
 from promptlift.run import Run
-from promptlift.tasks.render import field_lines, label
+from promptlift.tasks.fields import field_lines, label
 from promptlift.types import Candidate, Example, digest
 
 log = logging.getLogger(__name__)
