@@ -14,9 +14,12 @@ DSPy is imported only here, when a DSPy cell runs (``pip install 'promptlift[dsp
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import random
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -73,7 +76,7 @@ def run(method: str, task: Task, backend: Backend, seed: int, config: DSPySettin
     train, val = pl_dspy.examples(task, task.train), pl_dspy.examples(task, task.val)
     student = pl_dspy.to_dspy(task.seed, task)
     started = time.perf_counter()
-    with dspy.context(lm=task_lm):
+    with dspy.context(lm=task_lm), _quiet_when_asked():
         program = compile_program(method, student, metric, train, val, prompt_lm, seed, config)
     seconds = time.perf_counter() - started
     search_usage = backend.usage if isinstance(backend, Meter) else None
@@ -88,6 +91,33 @@ def run(method: str, task: Task, backend: Backend, seed: int, config: DSPySettin
             "test_seconds": test_seconds, "parse_failures": failures, "test_fallback_calls": extra_calls,
             "n_demos": len(candidate.demos), "test_in_promptlift_format": sum(values) / len(values),
             "candidate": candidate.to_dict(), "search_usage": search_usage}
+
+
+@contextlib.contextmanager
+def _quiet_when_asked() -> Iterator[None]:
+    """DSPy's own progress bars off when the sweep runs ``--no-progress`` (it sets ``TQDM_DISABLE``):
+    DSPy passes ``disable=`` to tqdm explicitly, which overrides tqdm's environment variable."""
+    if not os.environ.get("TQDM_DISABLE"):
+        yield
+        return
+    import tqdm
+
+    class Quiet(tqdm.tqdm):  # type: ignore[misc, type-arg]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **{**kwargs, "disable": True})
+
+    with _patched(tqdm, "tqdm", Quiet):
+        yield
+
+
+@contextlib.contextmanager
+def _patched(owner: Any, name: str, value: Any) -> Iterator[None]:
+    saved = getattr(owner, name)
+    setattr(owner, name, value)
+    try:
+        yield
+    finally:
+        setattr(owner, name, saved)
 
 
 def compile_program(method: str, student: Any, metric: Any, train: list, val: list, prompt_lm: Any, seed: int,
