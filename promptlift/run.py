@@ -81,7 +81,7 @@ class Run:
         self.log = RunLog(run_dir) if run_dir is not None else None
         self.objectives = costs.parse(objectives)
         if max_prompt_tokens is not None and not (isinstance(max_prompt_tokens, int) and max_prompt_tokens >= 1):
-            raise ConfigError(f"max_prompt_tokens must be an int >= 1. Got {max_prompt_tokens!r}.")
+            raise ConfigError(f"The 'max_prompt_tokens' option of Run must be an int >= 1. Got {max_prompt_tokens!r}.")
         self.max_prompt_tokens = max_prompt_tokens
         self._lengths: dict[str, float] = {}
         self.config = (config or {}) | ({"objectives": list(self.objectives)} if len(self.objectives) > 1 else {}) | (
@@ -126,7 +126,7 @@ class Run:
             value=self.task.aggregate(examples, [c.text for c in completions]),
             per_query=costs.per_query(usage, len(examples)),
         )
-        if split == "val" and not self._fits(trial.per_query["prompt_tokens"]):  # counted ~, measured over
+        if split == "val" and not self._fits(trial.per_query["prompt_tokens"]):  # estimated within, reported over
             trial = replace(trial, admissible=False)
         self._record(trial)
         self.metric_errors.check()  # past the threshold: stop, with this trial saved
