@@ -69,4 +69,4 @@ def score_over_prompt_tokens(result: Result, path: str | Path | None = None):
     if result.max_prompt_tokens is not None:
         ax.axvline(result.max_prompt_tokens, color="C7", linestyle="--", label="max prompt tokens")
     return finish(fig, ax, path, xlabel="prompt tokens per query", ylabel=f"val score ({result.task})",
-                  title=f"{result.optimizer} on {result.task}: score vs prompt length")
+                  title=f"{result.optimizer} on {result.task}: score vs prompt length", legend="best")
