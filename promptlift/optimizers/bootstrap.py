@@ -19,6 +19,7 @@ from typing import Sequence
 
 from promptlift import calibration, formats
 from promptlift.optimizers.base import Optimizer
+from promptlift.optimizers.prompt_cap import fit_demos
 from promptlift.run import Evaluation, Run
 from promptlift.types import Candidate, Example
 
@@ -80,7 +81,7 @@ class BootstrapFewShot(Optimizer):
         for _ in range(self.max_candidates):
             demos = draw(run, pool, self.k, task.choices, self.balanced) if pool else []
             demos += draw(run, plain, self.labeled if pool else self.labeled or self.k, task.choices, self.balanced)
-            candidate = dress(run, teacher.with_(demos=tuple(demos)), fmts)
+            candidate = fit_demos(run, dress(run, teacher.with_(demos=tuple(demos)), fmts))
             if candidate in seen:
                 continue
             seen.add(candidate)

@@ -18,6 +18,7 @@ from typing import Sequence
 from promptlift import calibration, formats, verbalizers
 from promptlift.optimizers.base import Optimizer
 from promptlift.optimizers.bootstrap import check_common
+from promptlift.optimizers.prompt_cap import fit_demos
 from promptlift.run import Run
 from promptlift.types import Candidate, Example
 
@@ -69,7 +70,7 @@ class FewShot(Optimizer):
             self._try(run, self.dress(run, candidate, (), words[:1]), seen, method)
         for _ in range(self.max_candidates):
             demos = self.draw(run, task.train, task.choices)
-            self._try(run, self.dress(run, task.seed.with_(demos=tuple(demos)), fmts, words), seen, method)
+            self._try(run, fit_demos(run, self.dress(run, task.seed.with_(demos=tuple(demos)), fmts, words)), seen, method)
 
     def _zero_shot(self, seed: Candidate, fmts: Sequence[str], method: str | None) -> list[Candidate]:
         """The seed without demos in each searched format (calibrated), tried before any demo set:

@@ -41,9 +41,9 @@ class TestJointSearchContract(OptimizerContract):
     def make_invalid(self):
         return JointSearch(minibatch_size=0)
 
-    def run(self, tmp_path, seed=0, budget=None, run_dir=None):
+    def run(self, tmp_path, seed=0, budget=None, run_dir=None, **options):
         return self.make().optimize(toy_task(), backend(), budget=Budget(metric_calls=budget or self.budget),
-                                    seed=seed, cache=None, run_dir=run_dir)
+                                    seed=seed, cache=None, run_dir=run_dir, **options)
 
 
 def test_components_are_searched_on_minibatches_and_validated_in_full():
