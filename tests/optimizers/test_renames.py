@@ -50,3 +50,21 @@ def test_the_committed_reduced_sweep_keeps_its_cell_ids():
     with open(ROOT / "benchmarks" / "results" / "bench_reduced" / "results.csv", newline="") as handle:
         committed = {row["cell"] for row in csv.DictReader(handle) if row["optimizer_name"] == "genetic"}
     assert committed and committed <= {c.id for c in grid_cells(load_config(ROOT / "benchmarks" / "configs" / "reduced.yaml"))}
+
+
+def test_the_cli_param_takes_an_old_name_with_a_warning(tmp_path, monkeypatch):
+    import json
+
+    from promptlift import cli
+    from promptlift.backends import registry
+
+    monkeypatch.setitem(registry.ENGINES, "toy", "promptlift.testing.doubles:ToyEngine")
+    data = tmp_path / "reviews.jsonl"
+    data.write_text("\n".join(json.dumps({"review": f"a {'good' if i % 2 else 'bad'} film {i}",
+                                          "label": "positive" if i % 2 else "negative"}) for i in range(40)))
+    argv = ["optimize", "--model", "toy:x", "--no-progress", "--task", str(data), "--optimizer", "genetic",
+            "--param", "minibatch=2", "--param", "population_size=2", "--param", "generations=0",
+            "--budget", "30", "--run-dir", str(tmp_path / "run")]
+    with pytest.warns(DeprecationWarning, match="'minibatch' parameter of GeneticSearch"):
+        assert cli.main(argv) == 0
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["minibatch_size"] == 2
