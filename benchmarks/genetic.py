@@ -50,7 +50,7 @@ def optimizers(names: list[str]) -> dict[str, Any]:
     """The optimizers compared, by label; GEPA only if this checkout has it. ``-cal``: every
     candidate gets contextual calibration before it is scored; ``genetic-de``: DE mode."""
     made: dict[str, Any] = {}
-    genetic = {"population_size": 6, "minibatch": 4, "rungs": 2, "eta": 2, "proposal_tokens": 48}
+    genetic = {"population_size": 6, "minibatch_size": 4, "rungs": 2, "eta": 2, "proposal_tokens": 48}
     for name in names:
         if name == "fewshot":
             made[name] = FewShot(k=4)
