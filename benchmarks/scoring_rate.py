@@ -264,8 +264,9 @@ def summarize(stats: pstats.Stats, watch: Sequence[tuple[str, str, str]], second
 def markdown(report: dict[str, Any]) -> str:
     lines = [
         "# Choice-scoring rate against the engine's raw prompt processing (sentiment, SmolLM2-135M, CPU)", "",
-        f"{report['machine']}. Each cell interleaves the two arms {report['args']['repeats']} times and reports "
-        "medians. Model tokens are counted by instrumentation (torch: a pre-hook on the decoder stack; "
+        f"{report['machine']}. {report['args']['examples']} val examples per candidate, sent in chunks of "
+        f"{report['args']['chunk']} requests; each cell interleaves the two arms {report['args']['repeats']} times "
+        "and reports medians. Model tokens are counted by instrumentation (torch: a pre-hook on the decoder stack; "
         "llama.cpp: the scorer's decode batches); the raw arm decodes as many of the workload's prompt tokens "
         f"in fresh batches of {report['args']['raw_batch']}. ratio = scoring model tokens/s / raw tokens/s.", "",
         "| engine | threads | demos | prompt tok/ex | model tok/ex | tok/forward | examples/s | scoring tok/s "

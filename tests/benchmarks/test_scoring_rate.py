@@ -36,7 +36,8 @@ def test_the_markdown_has_one_row_per_cell():
     row = {"engine": "torch", "threads": 1, "demos": 4, "prompt_tokens_per_example": 184.0,
            "model_tokens_per_example": 40.0, "tokens_per_forward": 300.0, "examples_per_s": 1.5,
            "tokens_per_s": 60.0, "raw_tokens_per_s": 75.0, "ratio": 0.8, "load_start": 7.0, "load_end": 7.5}
-    report = {"machine": "2 CPU cores", "args": {"repeats": 3, "raw_batch": 512}, "cells": [row, row], "profiles": {}}
+    args = {"examples": 8, "chunk": 32, "repeats": 3, "raw_batch": 512}
+    report = {"machine": "2 CPU cores", "args": args, "cells": [row, row], "profiles": {}}
     text = bench.markdown(report)
     assert text.count("| torch | 1 | 4 | 184 | 40.0 | 300 | 1.50 | 60 | 75 | 0.80 | 7.0-7.5 |") == 2
     merged = bench.merge([report, dict(report, machine="other", cells=[row], profiles={"p": {}})])
