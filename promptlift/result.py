@@ -21,6 +21,9 @@ class Trial:
     ``parents`` are trial numbers this candidate was derived from (lineage); ``info`` holds
     optimizer-specific facts (generation, strategy, ...). ``value`` is set under a corpus-level
     metric (``macro_f1``: computed over the split, not a mean), and ``mean`` then returns it.
+    ``proposal`` is what the proposer call(s) that wrote the candidate's instruction cost (GEPA
+    reflections, genetic operators, JointSearch proposals; None otherwise): the same on every
+    trial of that instruction, so count it once per instruction, not once per trial.
     """
 
     number: int
@@ -36,6 +39,7 @@ class Trial:
     usage: Usage = field(default_factory=Usage)
     seconds: float = 0.0
     value: float | None = None
+    proposal: Usage | None = None
 
     @property
     def mean(self) -> float:
@@ -60,6 +64,7 @@ class Trial:
             "usage": self.usage.to_dict(),
             "seconds": round(self.seconds, 4),
             **({"value": self.value} if self.value is not None else {}),
+            **({"proposal": self.proposal.to_dict()} if self.proposal is not None else {}),
         }
 
     @classmethod
@@ -78,6 +83,7 @@ class Trial:
             usage=Usage.from_dict(data.get("usage", {})),
             seconds=data.get("seconds", 0.0),
             value=data.get("value"),
+            proposal=Usage.from_dict(data["proposal"]) if data.get("proposal") is not None else None,
         )
 
 
@@ -212,7 +218,9 @@ class Result:
         return cls.from_dict(json.loads(text))
 
     def to_dataframe(self):  # -> pandas.DataFrame
-        """One row per trial: number, split, mean, n, cumulative metric calls, lineage, candidate."""
+        """One row per trial: number, split, mean, n, cumulative metric calls, lineage, candidate, and
+        what the candidate's proposal cost (``proposal_tokens``, ``_dollars``, ``_seconds``; None
+        for a candidate no proposer call wrote)."""
         import pandas as pd
 
         rows = [
@@ -228,6 +236,7 @@ class Result:
                 "format": t.candidate.format,
                 "candidate": t.candidate.key,
                 "seconds": t.seconds,
+                **_proposal_columns(t.proposal),
                 **{f"info.{k}": v for k, v in t.info.items()},
             }
             for t in self.trials
@@ -239,3 +248,9 @@ class Result:
         from promptlift.plots import score_over_calls
 
         return score_over_calls(self, path)
+
+
+def _proposal_columns(usage: Usage | None) -> dict[str, Any]:
+    if usage is None:
+        return {"proposal_tokens": None, "proposal_dollars": None, "proposal_seconds": None}
+    return {"proposal_tokens": usage.tokens, "proposal_dollars": usage.dollars, "proposal_seconds": usage.seconds}
