@@ -15,6 +15,7 @@ from promptlift.errors import BudgetExhausted, ConfigError
 from promptlift.optimizers.gepa import GEPA
 from promptlift.optimizers.reflection import Outcome, confidence, format_records, records
 from promptlift.run import Job
+from promptlift.testing import OptimizerContract
 from promptlift.testing.doubles import keyword_script, toy_task
 from promptlift.types import Completion
 
@@ -186,3 +187,21 @@ def test_a_proposal_retried_after_an_unusable_draw_costs_both_draws():
     result = run_gepa(GEPA(merge=False, draws=2), prop=prop)
     child = next(t for t in result.trials if t.info.get("of") == "child")
     assert child.proposal is not None and child.proposal.calls == 2
+
+
+class TestParallelGEPAContract(OptimizerContract):
+    """The shipped contract with 2 parents x 2 children a step and a proposer double."""
+
+    def make(self):
+        return GEPA(parents_per_step=2, children_per_parent=2, minibatch_size=2, patience=5)
+
+    def make_invalid(self):
+        return GEPA(children_per_parent=0)
+
+    def run(self, tmp_path, seed: int = 0, budget: int | None = None, run_dir=None):
+        return self.make().optimize(toy_task(), keyword_double(), budget=Budget(metric_calls=budget or self.budget),
+                                    seed=seed, cache=None, run_dir=run_dir, proposer=distinct_proposer())
+
+
+def keyword_double() -> ScriptedBackend:
+    return ScriptedBackend(keyword_script, name="toy")
