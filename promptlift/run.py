@@ -3,6 +3,8 @@
 A Run owns the budget ledger, the response cache, the trial log and the callbacks, so these
 behave the same for every optimizer. ``evaluate`` renders, calls the (cached) task backend in
 chunks, resolves choices, scores, and records a Trial; ``generate`` calls the proposer model.
+Under ``max_prompt_tokens`` a candidate whose prompts are longer is recorded as inadmissible
+before any model call (``promptlift.objectives``), the same for every optimizer.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
+from promptlift import objectives as costs
 from promptlift.budget import Budget, Ledger
 from promptlift.cache import CachedBackend, ResponseCache
 from promptlift.callbacks import Callback, notify
+from promptlift.callbacks import check as check_callbacks
 from promptlift.errors import BudgetExhausted, CapabilityError, ConfigError
 from promptlift.result import Trial
 from promptlift.runlog import RunLog
@@ -68,6 +72,8 @@ class Run:
         config: dict[str, Any] | None = None,
         chunk: int = 32,
         metric_error_rate: float = MAX_METRIC_ERROR_RATE,
+        objectives: str | Sequence[str] = ("score",),
+        max_prompt_tokens: int | None = None,
     ) -> None:
         if budget.dollars is not None:
             _require_prices(backend, proposer)
@@ -78,7 +84,7 @@ class Run:
         self._ledger = Ledger(budget)
         self.seed = seed
         self.rng = random.Random(seed)
-        self.callbacks = tuple(callbacks)
+        self.callbacks = check_callbacks(callbacks)
         self.chunk = chunk
         self.trials: list[Trial] = []
         self.cache_hits = 0
@@ -86,7 +92,13 @@ class Run:
         self.metric_errors = MetricErrors(metric_error_rate)
         self._proposals: dict[str, Usage] = {}  # instruction -> what the proposer calls that wrote it cost
         self.log = RunLog(run_dir) if run_dir is not None else None
-        self.config = config or {}
+        self.objectives = costs.parse(objectives)
+        if max_prompt_tokens is not None and not (isinstance(max_prompt_tokens, int) and max_prompt_tokens >= 1):
+            raise ConfigError(f"The 'max_prompt_tokens' option of Run must be an int >= 1. Got {max_prompt_tokens!r}.")
+        self.max_prompt_tokens = max_prompt_tokens
+        self._lengths: dict[str, float] = {}
+        self.config = (config or {}) | ({"objectives": list(self.objectives)} if len(self.objectives) > 1 else {}) | (
+            {"max_prompt_tokens": max_prompt_tokens} if max_prompt_tokens is not None else {})
         if self.log:
             self.log.start(self.config)
 
@@ -106,6 +118,7 @@ class Run:
     def evaluate_many(self, jobs: Sequence[Job]) -> list[Evaluation]:
         """Score several candidates with one batched backend call; one Trial each, in order.
 
+        A candidate over ``max_prompt_tokens`` is turned away (a trial of zeros, no model call).
         The metric and LM calls of every job are reserved together first (all or nothing), so
         a batch never exceeds those limits; the requests then go to the backend in chunks of
         ``chunk``, like one evaluation's. Each trial's ``seconds`` is its share of the batch's
@@ -113,23 +126,29 @@ class Run:
         """
         if any(not job.examples for job in jobs):
             raise ConfigError("Run.evaluate needs at least one example.")
-        self._ledger.reserve(metric_calls=sum(len(j.examples) for j in jobs),
-                             lm_calls=sum(len(j.examples) * max(1, j.candidate.votes) for j in jobs))
+        fits = [self.admissible(j.candidate) for j in jobs]
+        scored = [j for j, ok in zip(jobs, fits) if ok]
+        if scored:
+            self._ledger.reserve(metric_calls=sum(len(j.examples) for j in scored),
+                                 lm_calls=sum(len(j.examples) * max(1, j.candidate.votes) for j in scored))
         started = time.perf_counter()
-        answers = self._answers_many(jobs, charge=True)
-        share = (time.perf_counter() - started) / max(1, sum(len(j.examples) for j in jobs))
-        return [self._trial(job, completions, share * len(job.examples)) for job, completions in zip(jobs, answers)]
+        answers = iter(self._answers_many(scored, charge=True) if scored else [])
+        share = (time.perf_counter() - started) / max(1, sum(len(j.examples) for j in scored))
+        return [self._trial(job, next(answers), share * len(job.examples)) if ok else
+                self._turned_away(job.candidate, job.examples, job.split, job.parents, job.info)
+                for job, ok in zip(jobs, fits)]
 
     def _trial(self, job: Job, completions: Sequence[Completion], model_seconds: float) -> Evaluation:
         """Score one job's answers and record its Trial."""
         started = time.perf_counter()
-        candidate, examples = job.candidate, job.examples
+        candidate, examples, split = job.candidate, job.examples, job.split
+        usage = sum((c.usage for c in completions), Usage())
         scores = [self.metric_errors.score(self.task, e, c) for e, c in zip(examples, completions, strict=True)]
         self._ledger.spend(Usage(), metric_calls=len(examples))
         trial = Trial(
             number=len(self.trials),
             candidate=candidate,
-            split=job.split,
+            split=split,
             example_ids=tuple(e.id for e in examples),
             scores=tuple(s.value for s in scores),
             predictions=tuple(c.text for c in completions),
@@ -137,11 +156,14 @@ class Run:
             parents=job.parents,
             info=job.info or {},
             metric_calls=self._ledger.metric_calls,
-            usage=sum((c.usage for c in completions), Usage()),
+            usage=usage,
             seconds=model_seconds + time.perf_counter() - started,
             value=self.task.aggregate(examples, [c.text for c in completions]),
             proposal=self._proposals.get(candidate.instruction),
+            per_query=costs.per_query(usage, len(examples)),
         )
+        if split == "val" and not self._fits(trial.per_query["prompt_tokens"]):  # estimated within, reported over
+            trial = replace(trial, admissible=False)
         self._record(trial)
         self.metric_errors.check()  # past the threshold: stop, with this trial saved
         return Evaluation(trial, examples, tuple(completions))
@@ -192,7 +214,8 @@ class Run:
         return Trial(number=number, candidate=candidate, split=split, example_ids=tuple(e.id for e in examples),
                      scores=tuple(s.value for s in scores), predictions=tuple(texts),
                      feedback=tuple(s.feedback for s in scores), usage=usage,
-                     seconds=time.perf_counter() - started, value=self.task.aggregate(examples, texts))
+                     seconds=time.perf_counter() - started, value=self.task.aggregate(examples, texts),
+                     per_query=costs.per_query(usage, len(examples)))
 
     def _answers(self, candidate: Candidate, examples: Sequence[Example], *, charge: bool,
                  progress: bool | None = None) -> tuple[list[Completion], Usage]:
@@ -235,6 +258,53 @@ class Run:
                 notify(self.callbacks, "on_examples", self, len(part))
         return completions, usage
 
+    # --- objectives ----------------------------------------------------------------------
+    def prompt_tokens(self, candidate: Candidate) -> float:
+        """``candidate``'s prompt tokens per query on the validation split, counted without a model call
+        (rendered, then the backend's tokenizer; a soft prompt's virtual tokens included)."""
+        if candidate.key not in self._lengths:
+            self._lengths[candidate.key] = costs.prompt_tokens(self.task, candidate, self.model, self.task.val)
+        return self._lengths[candidate.key]
+
+    def admissible(self, candidate: Candidate) -> bool:
+        """Whether ``candidate`` fits ``max_prompt_tokens`` (always, without a cap). The seed must fit:
+        it is the baseline every candidate is compared with."""
+        if self.max_prompt_tokens is None or self._fits(self.prompt_tokens(candidate)):
+            return True
+        if candidate == self.task.seed:
+            raise ConfigError(f"the seed candidate needs {self.prompt_tokens(candidate):.0f} prompt tokens per query, "
+                              f"over max_prompt_tokens={self.max_prompt_tokens}; raise the cap")
+        return False
+
+    def cap_warnings(self) -> list[str]:
+        """What the result must say about ``max_prompt_tokens``: nothing scored fitted it."""
+        val = self.val_trials()
+        if self.max_prompt_tokens is None or not val or any(t.admissible for t in val):
+            return []
+        return [f"no validated candidate fitted max_prompt_tokens={self.max_prompt_tokens} (the seed measured "
+                f"{val[0].per_query.get('prompt_tokens') or 0:.0f}); the best shown is the seed"]
+
+    def _fits(self, tokens: float | None) -> bool:
+        return self.max_prompt_tokens is None or tokens is None or tokens <= self.max_prompt_tokens
+
+    def _turned_away(self, candidate: Candidate, examples: tuple[Example, ...], split: str,
+                     parents: Sequence[int], info: dict[str, Any] | None) -> Evaluation:
+        """The record of an over-cap candidate: scores 0, no model call, no metric call spent."""
+        tokens = self.prompt_tokens(candidate)
+        why = f"inadmissible: {tokens:.0f} prompt tokens per query > max_prompt_tokens {self.max_prompt_tokens}"
+        n = len(examples)
+        trial = Trial(number=len(self.trials), candidate=candidate, split=split,
+                      example_ids=tuple(e.id for e in examples), scores=(0.0,) * n, predictions=("",) * n,
+                      feedback=(why,) * n, parents=tuple(parents), info=info or {},
+                      metric_calls=self._ledger.metric_calls, per_query={"prompt_tokens": tokens},
+                      admissible=False, scored=False)
+        self._record(trial)
+        return Evaluation(trial, examples, tuple(Completion(text="") for _ in examples))
+
+    def front(self) -> list[Trial]:
+        """The validation trials on the Pareto front of the run's objectives (admissible ones only)."""
+        return costs.front(self.trials, self.objectives)
+
     # --- state ---------------------------------------------------------------------------
     def _record(self, trial: Trial) -> None:
         self.trials.append(trial)
@@ -247,8 +317,10 @@ class Run:
         return [t for t in self.trials if t.split == "val"]
 
     def best(self) -> Trial:
-        """The validation trial with the highest mean; the earliest wins ties."""
+        """The admissible validation trial with the highest mean; the earliest wins ties (the seed's
+        trial when nothing was admissible: ``Result.warnings`` then says so)."""
         trials = self.val_trials()
+        trials = [t for t in trials if t.admissible] or trials[:1]
         if not trials:
             limit = self._ledger.budget.metric_calls
             allows = f", the budget allows {limit} metric calls" if limit is not None else ""

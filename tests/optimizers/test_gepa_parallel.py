@@ -198,9 +198,9 @@ class TestParallelGEPAContract(OptimizerContract):
     def make_invalid(self):
         return GEPA(children_per_parent=0)
 
-    def run(self, tmp_path, seed: int = 0, budget: int | None = None, run_dir=None):
+    def run(self, tmp_path, seed: int = 0, budget: int | None = None, run_dir=None, **options):
         return self.make().optimize(toy_task(), keyword_double(), budget=Budget(metric_calls=budget or self.budget),
-                                    seed=seed, cache=None, run_dir=run_dir, proposer=distinct_proposer())
+                                    seed=seed, cache=None, run_dir=run_dir, proposer=distinct_proposer(), **options)
 
 
 def keyword_double() -> ScriptedBackend:
