@@ -205,3 +205,19 @@ class TestParallelGEPAContract(OptimizerContract):
 
 def keyword_double() -> ScriptedBackend:
     return ScriptedBackend(keyword_script, name="toy")
+
+
+def test_evaluate_many_turns_away_an_over_cap_candidate_and_scores_the_rest_in_order():
+    task = toy_task()
+    run = Run(task, BatchLoggingDouble(keyword_script, name="toy"), budget=Budget(metric_calls=100),
+              max_prompt_tokens=run_cap(task))
+    long = Candidate(instruction="Give the sentiment. " * 60)
+    out = run.evaluate_many([Job(long, task.train[:3]), Job(task.seed, task.train[3:6])])
+    assert [e.trial.scored for e in out] == [False, True] and [t.number for t in run.trials] == [0, 1]
+    assert run.metric_calls == 3 and run.backend.sizes == [3]
+
+
+def run_cap(task) -> int:
+    """A cap just over the seed's prompt tokens on the toy double."""
+    probe = Run(task, keyword_double(), budget=Budget(metric_calls=1))
+    return int(probe.prompt_tokens(task.seed)) + 20
