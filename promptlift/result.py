@@ -25,6 +25,9 @@ class Trial:
     ``per_query`` holds what one query cost (``promptlift.objectives``: prompt and completion
     tokens, seconds, dollars); ``admissible`` is False over the run's ``max_prompt_tokens``, and
     ``scored`` False when the candidate was turned away before any model call (its scores are 0).
+    ``proposal`` is what the proposer call(s) that wrote the candidate's instruction cost (GEPA
+    reflections, genetic operators, JointSearch proposals; None otherwise): the same on every
+    trial of that instruction, so count it once per instruction, not once per trial.
     """
 
     number: int
@@ -43,6 +46,7 @@ class Trial:
     per_query: Mapping[str, float | None] = field(default_factory=dict)
     admissible: bool = True
     scored: bool = True
+    proposal: Usage | None = None
 
     @property
     def mean(self) -> float:
@@ -70,6 +74,7 @@ class Trial:
             "per_query": dict(self.per_query),
             **({} if self.admissible else {"admissible": False}),
             **({} if self.scored else {"scored": False}),
+            **({"proposal": self.proposal.to_dict()} if self.proposal is not None else {}),
         }
 
     @classmethod
@@ -91,6 +96,7 @@ class Trial:
             per_query=data.get("per_query", {}),
             admissible=data.get("admissible", True),
             scored=data.get("scored", True),
+            proposal=Usage.from_dict(data["proposal"]) if data.get("proposal") is not None else None,
         )
 
 
@@ -238,7 +244,8 @@ class Result:
     def to_dataframe(self):  # -> pandas.DataFrame
         """One row per trial: number, split, mean, n, cumulative metric calls, lineage, candidate, and
         the objectives (per query: prompt_tokens, completion_tokens, seconds_per_query, dollars;
-        admissible, on_front)."""
+        admissible, on_front) and what the candidate's proposal cost (``proposal_tokens``,
+        ``_dollars``, ``_seconds``; None for a candidate no proposer call wrote)."""
         import pandas as pd
 
         on_front = {t.number for t in self.front}
@@ -258,6 +265,7 @@ class Result:
                 **{("seconds_per_query" if k == "seconds" else k): t.per_query.get(k) for k in COSTS},
                 "admissible": t.admissible,
                 "on_front": t.number in on_front,
+                **_proposal_columns(t.proposal),
                 **{f"info.{k}": v for k, v in t.info.items()},
             }
             for t in self.trials
@@ -274,3 +282,9 @@ class Result:
         if x not in ("metric_calls", "prompt_tokens"):
             raise ValueError(f"plot(x=...) is 'metric_calls' or 'prompt_tokens'; got {x!r}")
         return (score_over_prompt_tokens if x == "prompt_tokens" else score_over_calls)(self, path)
+
+
+def _proposal_columns(usage: Usage | None) -> dict[str, Any]:
+    if usage is None:
+        return {"proposal_tokens": None, "proposal_dollars": None, "proposal_seconds": None}
+    return {"proposal_tokens": usage.tokens, "proposal_dollars": usage.dollars, "proposal_seconds": usage.seconds}

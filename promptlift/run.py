@@ -44,6 +44,17 @@ class Evaluation:
         return self.trial.mean
 
 
+@dataclass(frozen=True)
+class Job:
+    """One candidate to score on some examples, with what its Trial records (``Run.evaluate_many``)."""
+
+    candidate: Candidate
+    examples: tuple[Example, ...]
+    split: str = "train"
+    parents: tuple[int, ...] = ()
+    info: dict[str, Any] | None = None
+
+
 class Run:
     """One optimisation run of one optimizer on one task and backend."""
 
@@ -79,6 +90,7 @@ class Run:
         self.cache_hits = 0
         self._samples = 0
         self.metric_errors = MetricErrors(metric_error_rate)
+        self._proposals: dict[str, Usage] = {}  # instruction -> what the proposer calls that wrote it cost
         self.log = RunLog(run_dir) if run_dir is not None else None
         self.objectives = costs.parse(objectives)
         if max_prompt_tokens is not None and not (isinstance(max_prompt_tokens, int) and max_prompt_tokens >= 1):
@@ -101,14 +113,36 @@ class Run:
         info: dict[str, Any] | None = None,
     ) -> Evaluation:
         """Score ``candidate`` on ``examples`` and record the Trial (raises BudgetExhausted first)."""
-        examples = tuple(examples)
-        if not examples:
+        return self.evaluate_many([Job(candidate, tuple(examples), split, tuple(parents), info)])[0]
+
+    def evaluate_many(self, jobs: Sequence[Job]) -> list[Evaluation]:
+        """Score several candidates with one batched backend call; one Trial each, in order.
+
+        A candidate over ``max_prompt_tokens`` is turned away (a trial of zeros, no model call).
+        The metric and LM calls of every job are reserved together first (all or nothing), so
+        a batch never exceeds those limits; the requests then go to the backend in chunks of
+        ``chunk``, like one evaluation's. Each trial's ``seconds`` is its share of the batch's
+        model time (by requests) plus its own scoring.
+        """
+        if any(not job.examples for job in jobs):
             raise ConfigError("Run.evaluate needs at least one example.")
-        if not self.admissible(candidate):
-            return self._turned_away(candidate, examples, split, parents, info)
-        self._ledger.reserve(metric_calls=len(examples), lm_calls=len(examples) * max(1, candidate.votes))
+        fits = [self.admissible(j.candidate) for j in jobs]
+        scored = [j for j, ok in zip(jobs, fits) if ok]
+        if scored:
+            self._ledger.reserve(metric_calls=sum(len(j.examples) for j in scored),
+                                 lm_calls=sum(len(j.examples) * max(1, j.candidate.votes) for j in scored))
         started = time.perf_counter()
-        completions, usage = self._answers(candidate, examples, charge=True)
+        answers = iter(self._answers_many(scored, charge=True) if scored else [])
+        share = (time.perf_counter() - started) / max(1, sum(len(j.examples) for j in scored))
+        return [self._trial(job, next(answers), share * len(job.examples)) if ok else
+                self._turned_away(job.candidate, job.examples, job.split, job.parents, job.info)
+                for job, ok in zip(jobs, fits)]
+
+    def _trial(self, job: Job, completions: Sequence[Completion], model_seconds: float) -> Evaluation:
+        """Score one job's answers and record its Trial."""
+        started = time.perf_counter()
+        candidate, examples, split = job.candidate, job.examples, job.split
+        usage = sum((c.usage for c in completions), Usage())
         scores = [self.metric_errors.score(self.task, e, c) for e, c in zip(examples, completions, strict=True)]
         self._ledger.spend(Usage(), metric_calls=len(examples))
         trial = Trial(
@@ -119,12 +153,13 @@ class Run:
             scores=tuple(s.value for s in scores),
             predictions=tuple(c.text for c in completions),
             feedback=tuple(s.feedback for s in scores),
-            parents=tuple(parents),
-            info=info or {},
+            parents=job.parents,
+            info=job.info or {},
             metric_calls=self._ledger.metric_calls,
             usage=usage,
-            seconds=time.perf_counter() - started,
+            seconds=model_seconds + time.perf_counter() - started,
             value=self.task.aggregate(examples, [c.text for c in completions]),
+            proposal=self._proposals.get(candidate.instruction),
             per_query=costs.per_query(usage, len(examples)),
         )
         if split == "val" and not self._fits(trial.per_query["prompt_tokens"]):  # estimated within, reported over
@@ -157,6 +192,12 @@ class Run:
         """Call the proposer model (the model that writes new instructions)."""
         return self.complete(requests, proposer=True)
 
+    def record_proposal(self, instruction: str, usage: Usage) -> None:
+        """Note what the proposer calls that wrote ``instruction`` cost (tokens, dollars, seconds):
+        every trial of a candidate with that instruction carries it as ``Trial.proposal``. The
+        first record of an instruction stands (a rewrite of a known instruction is not new)."""
+        self._proposals.setdefault(instruction, usage)
+
     def measure(self, candidate: Candidate, examples: Sequence[Example]) -> float:
         """The score outside the budget and the trial log (for final test-split reporting)."""
         return self.score(candidate, examples).mean
@@ -180,19 +221,22 @@ class Run:
                  progress: bool | None = None) -> tuple[list[Completion], Usage]:
         """The task model's resolved answers to ``examples`` under ``candidate``, and what they cost
         (``progress``: report the examples to the callbacks; by default when charged)."""
-        spent: list[Usage] = []
+        (completions,) = self._answers_many([Job(candidate, tuple(examples))], charge=charge, progress=progress)
+        return completions, sum((c.usage for c in completions), Usage())
+
+    def _answers_many(self, jobs: Sequence[Job], *, charge: bool,
+                      progress: bool | None = None) -> list[list[Completion]]:
+        """Every job's resolved answers from one batched call of the task model."""
         show = charge if progress is None else progress
+        voting = any(j.candidate.votes > 1 for j in jobs)
 
         def complete(requests: list[Request]) -> list[Completion]:
-            completions, usage = self._complete(self.backend, requests, progress=show and candidate.votes <= 1,
-                                                charge=charge)
-            spent.append(usage)
-            return completions
+            return self._complete(self.backend, requests, progress=show and not voting, charge=charge)[0]
 
-        completions = answer(self.task, candidate, examples, complete)
-        if show and candidate.votes > 1:
-            notify(self.callbacks, "on_examples", self, len(examples))
-        return completions, sum(spent, Usage())
+        answers = answer_many(self.task, [(j.candidate, j.examples) for j in jobs], complete)
+        if show and voting:
+            notify(self.callbacks, "on_examples", self, sum(len(j.examples) for j in jobs))
+        return answers
 
     def _complete(
         self, backend: Any, requests: list[Request], *, progress: bool, charge: bool = True
@@ -340,14 +384,26 @@ def answer(task: Task, candidate: Candidate, examples: Sequence[Example],
            complete: Callable[[list[Request]], list[Completion]]) -> list[Completion]:
     """The resolved answers that ``complete`` (one batch call) gives to ``examples`` under ``candidate``:
     the chosen label, the parsed answer, or with ``votes`` the majority of sampled answers."""
-    requests = [task.render(candidate, e) for e in examples]
-    if candidate.votes <= 1:
-        return [task.resolve(candidate, c) for c in complete(requests)]
+    return answer_many(task, [(candidate, examples)], complete)[0]
+
+
+def answer_many(task: Task, jobs: Sequence[tuple[Candidate, Sequence[Example]]],
+                complete: Callable[[list[Request]], list[Completion]]) -> list[list[Completion]]:
+    """``answer`` for several (candidate, examples) pairs with one ``complete`` call for them all."""
     from promptlift import voting
 
-    n = candidate.votes
-    draws = complete(voting.expand(task, candidate, requests))
-    return [voting.majority(task, candidate, draws[i * n : (i + 1) * n]) for i in range(len(requests))]
+    batches = []
+    for candidate, examples in jobs:
+        requests = [task.render(candidate, e) for e in examples]
+        batches.append(requests if candidate.votes <= 1 else voting.expand(task, candidate, requests))
+    draws = complete([r for batch in batches for r in batch])
+    out, start = [], 0
+    for (candidate, examples), batch in zip(jobs, batches):
+        mine, start = draws[start : start + len(batch)], start + len(batch)
+        n = candidate.votes
+        out.append([task.resolve(candidate, c) for c in mine] if n <= 1 else
+                   [voting.majority(task, candidate, mine[i * n : (i + 1) * n]) for i in range(len(examples))])
+    return out
 
 
 def score_outside(task: Task, candidate: Candidate, backend: Any,

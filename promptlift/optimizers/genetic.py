@@ -35,11 +35,11 @@ from promptlift.demos import draw_demos
 from promptlift.optimizers import operators as ops
 from promptlift.optimizers.base import Optimizer
 from promptlift.optimizers.options import Calibrate, Formats, PromptOptions, Verbalizers
-from promptlift.optimizers.propose import ask, extract_instruction, rejected
+from promptlift.optimizers.propose import credit, drafts, extract_instruction, rejected
 from promptlift.optimizers.renames import renamed
 from promptlift.result import Result, Trial
 from promptlift.run import Run
-from promptlift.types import Candidate, Example
+from promptlift.types import Candidate, Completion, Example
 
 log = logging.getLogger(__name__)
 
@@ -247,12 +247,15 @@ class GeneticSearch(PromptOptions, Optimizer):
     def _initial(self, run: Run, state: _State, population: list[Member], n: int) -> list[Child]:
         """``n`` proposer paraphrases of the seed instruction, each with a random demo set."""
         seed = population[0]
-        texts = ask(run, PARAPHRASE.format(a=seed.candidate.instruction), n=n, max_tokens=self.proposal_tokens)
+        (answers,) = drafts(run, [PARAPHRASE.format(a=seed.candidate.instruction)], n=n,
+                            max_tokens=self.proposal_tokens)
         children = []
-        for slot, text in enumerate(texts, start=1):
-            instruction = self._tidy(text, seed.candidate.instruction, [seed.candidate.instruction], PARAPHRASE,
-                                     run.task.choices)
+        for slot, answer in enumerate(answers, start=1):
+            instruction = self._tidy(answer.text, seed.candidate.instruction, [seed.candidate.instruction],
+                                     PARAPHRASE, run.task.choices)
             operator = "paraphrase" if instruction != seed.candidate.instruction else "seed"
+            if operator == "paraphrase":
+                credit(run, instruction, answer)
             k = self._demo_count(run, state)
             demos = tuple(draw_demos(state.demo_pool, k, run.rng, state.labels)) if k else seed.candidate.demos
             candidate = self._dress(run, state, seed.candidate.with_(instruction=instruction, demos=demos),
@@ -285,8 +288,9 @@ class GeneticSearch(PromptOptions, Optimizer):
         instruction, operator = "", "sentence"
         if run.rng.random() < self.proposer_rate:
             prompt = GA_TEMPLATE.format(a=first.instruction, b=second.instruction)
-            instruction = self._tidy(self._ask(run, prompt), "", [first.instruction, second.instruction], GA_TEMPLATE,
-                                     run.task.choices)
+            answer = self._ask(run, prompt)
+            instruction = credit(run, self._tidy(answer.text, "", [first.instruction, second.instruction],
+                                                 GA_TEMPLATE, run.task.choices), answer)
             operator = "lm"
         if not instruction:
             instruction, operator = ops.crossover_sentences(first.instruction, second.instruction, run.rng,
@@ -309,8 +313,9 @@ class GeneticSearch(PromptOptions, Optimizer):
                  "best": best.candidate.instruction, "current": current.candidate.instruction}
         instruction, operator = "", "sentence"
         if run.rng.random() < self.proposer_rate:
-            text = self._ask(run, DE_TEMPLATE.format(**names))
-            instruction, operator = self._tidy(text, "", list(names.values()), DE_TEMPLATE, run.task.choices), "lm"
+            answer = self._ask(run, DE_TEMPLATE.format(**names))
+            instruction = self._tidy(answer.text, "", list(names.values()), DE_TEMPLATE, run.task.choices)
+            instruction, operator = credit(run, instruction, answer), "lm"
         if not instruction:
             instruction = ops.differential_sentences(names["a"], names["b"], names["best"], names["current"],
                                                      run.rng, self.max_sentences)
@@ -366,8 +371,8 @@ class GeneticSearch(PromptOptions, Optimizer):
         donors = [m.candidate.instruction for m in population]
         return ops.mutate_sentences(text, donors, run.rng, self.max_sentences) or text
 
-    def _ask(self, run: Run, prompt: str) -> str:
-        return ask(run, prompt, max_tokens=self.proposal_tokens)[0]
+    def _ask(self, run: Run, prompt: str) -> Completion:
+        return drafts(run, [prompt], max_tokens=self.proposal_tokens)[0][0]
 
     def _tidy(self, text: str, fallback: str, parents: Sequence[str], template: str,
               labels: Sequence[str] = ()) -> str:

@@ -3,20 +3,23 @@
 Each iteration:
 
 1. A parent is drawn from the Pareto frontier of the pool on the validation split, weighted
-   by how many validation examples it leads (``pareto.Pool.select``).
+   by how many validation examples it leads (``pareto.Pool.select``); ``parents_per_step``
+   parents are drawn, each with its own minibatch.
 2. A minibatch of training examples is scored with the parent (scores already known for the
    same candidate and example are reused: the task model is deterministic).
 3. The proposer model reads the parent's instruction with the minibatch's inputs, outputs,
-   expected outputs, scores and metric feedback, and writes a new instruction
-   (``reflection``). An unusable answer (chatter, a copied example, the same text) is
-   dropped before any metric call and the parent is kept.
-4. The child is scored on the same minibatch and kept only if it beats the parent there;
-   then it is scored on the full validation split and joins the pool.
+   expected outputs, scores, metric feedback and (choice tasks) the model's confidence, and
+   writes a new instruction (``reflection``), ``children_per_parent`` times; all the step's
+   proposer calls go out as one batch. An unusable answer (chatter, a copied example, the
+   same text) is dropped before any metric call and asked again up to ``draws`` times.
+4. The children are scored on their parents' minibatches in one batch; a child is kept only
+   if it beats its parent there (or ties, with ``acceptance="improvement_or_equal"``); the
+   kept ones are scored on the full validation split and join the pool.
 5. After an accepted child, a merge may be tried: two frontier members that share an
    ancestor are combined component by component (``merge``), checked on a few validation
    examples where the two disagree, and validated if no worse than both there.
 
-Every score comes from ``Run.evaluate``, so budget, cache, trial log and resume are the
+Every score comes from ``Run.evaluate`` (``evaluate_many`` for a batch), so budget, cache, trial log and resume are the
 common ones. Lineage goes into ``Trial.parents`` (trial numbers of validation trials); see
 ``gepa_plots.lineage`` for the tree.
 """
@@ -34,7 +37,7 @@ from promptlift.optimizers import options
 from promptlift.optimizers.base import Optimizer
 from promptlift.optimizers.merge import merge_candidates
 from promptlift.optimizers.pareto import Member, Pool
-from promptlift.optimizers.propose import ask
+from promptlift.optimizers.propose import credit, drafts
 from promptlift.optimizers.reflection import (
     DEFAULT_TEMPLATE,
     Outcome,
@@ -43,12 +46,15 @@ from promptlift.optimizers.reflection import (
     parse_proposal,
     records,
 )
-from promptlift.run import Run
-from promptlift.types import Candidate, Example
+from promptlift.optimizers.reflection import confidence as answer_confidence
+from promptlift.run import Job, Run
+from promptlift.types import Candidate, Example, Usage
 
 log = logging.getLogger(__name__)
 
-Memo = dict[tuple[str, str], tuple[float, str, str]]  # (candidate key, example id) -> score, output, feedback
+ACCEPTANCE = ("strict_improvement", "improvement_or_equal")
+Memo = dict[tuple[str, str], tuple[float, str, str, float | None]]  # (candidate key, example id) ->
+# score, output, feedback, confidence
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -70,6 +76,15 @@ class GEPA(Optimizer):
     calibrate: None, "contextual", "batch" or "auto" (contextual on a classification task):
     the seed is calibrated and validated before the loop, and every child and merge gets its
     own bias measured before it is scored (a bias belongs to one prompt; a parent's is stale).
+    parents_per_step, children_per_parent: P parents a step, N children each (gepa's PxN
+    sampling, a minibatch per parent): the P*N proposer calls go out as one batch and the
+    children are scored on their minibatches in one batch, so a backend that serves requests
+    concurrently (torch batches, an API server's slots) does the work at once; 1 and 1 is
+    the classic one-child step.
+    acceptance: "strict_improvement" (a child must beat its parent's minibatch total) or
+    "improvement_or_equal" (a tie is enough); every accepted child is validated.
+    confidence: each verdict the proposer reads carries the model's probability of its answer
+    ("wrong: 97% sure of 'negative'"); None: on for a choice-scored task.
     """
 
     name = "gepa"
@@ -88,11 +103,16 @@ class GEPA(Optimizer):
     max_iterations: int = 500
     patience: int = 20
     calibrate: str | None = None
+    parents_per_step: int = 1
+    children_per_parent: int = 1
+    acceptance: str = "strict_improvement"
+    confidence: bool | None = None
 
     def _check(self) -> None:
         for name, low in (("minibatch_size", 1), ("reflection_examples", 1), ("example_chars", 20), ("draws", 1),
                           ("proposal_tokens", 8), ("max_merges", 0), ("merge_examples", 1),
-                          ("max_iterations", 1), ("patience", 1)):
+                          ("max_iterations", 1), ("patience", 1), ("parents_per_step", 1),
+                          ("children_per_parent", 1)):
             value = getattr(self, name)
             self.require(name, isinstance(value, int) and not isinstance(value, bool) and value >= low,
                          f"an int >= {low}")
@@ -103,6 +123,8 @@ class GEPA(Optimizer):
         options.check(self)  # calibrate, as every optimizer that offers it
         for name in ("merge", "skip_perfect", "reuse_scores"):
             self.require(name, isinstance(getattr(self, name), bool), "a bool")
+        self.require("acceptance", self.acceptance in ACCEPTANCE, f"one of {list(ACCEPTANCE)}")
+        self.require("confidence", self.confidence is None or isinstance(self.confidence, bool), "None or a bool")
 
     # --- the loop ------------------------------------------------------------------------
     def _search(self, run: Run) -> None:
@@ -148,56 +170,123 @@ class GEPA(Optimizer):
 
     # --- reflective mutation ---------------------------------------------------------------
     def _reflect(self, run: Run, state: _State, iteration: int) -> str:
-        """One reflective step; returns what happened (for logs and tests)."""
-        parent = state.pool.select(run.rng)
-        batch = state.minibatches.next(run.rng)
+        """One reflective step: P parents, N children each; returns what happened (for logs and tests)."""
+        picks = [(state.pool.select(run.rng), state.minibatches.next(run.rng)) for _ in range(self.parents_per_step)]
         info = {"role": "minibatch", "of": "parent", "iteration": iteration}
-        before = self._outcome(run, state, parent.candidate, batch, parents=(parent.trial,), info=info)
-        if self.skip_perfect and all(s >= 1.0 for s in before.scores):
+        befores = self._outcomes(run, state, [(m.candidate, batch, (m.trial,)) for m, batch in picks], info)
+        work = [(m, batch, before) for (m, batch), before in zip(picks, befores)
+                if not (self.skip_perfect and all(s >= 1.0 for s in before.scores))]
+        if not work:
             return "perfect"
-        child = self._propose(run, state, parent, before)
-        if child is None:
+        children = self._propose(run, state, work)
+        if not children:
             return "unusable"
         info = {"role": "minibatch", "of": "child", "iteration": iteration}
-        after = self._outcome(run, state, child, batch, parents=(parent.trial,), info=info)
-        if after.total <= before.total:
-            log.info("gepa %d: child rejected on the minibatch (%.2f <= %.2f)", iteration, after.total, before.total)
+        afters = self._outcomes(run, state, [(c.candidate, c.batch, (c.parent.trial,)) for c in children], info)
+        accepted = []
+        for c, after in zip(children, afters):
+            if self._accepts(after.total, c.before.total):
+                accepted.append((c, after))
+            else:
+                log.info("gepa %d: child rejected on the minibatch (%.2f vs %.2f)", iteration, after.total,
+                         c.before.total)
+        if not accepted:
             return "rejected"
-        info = {"role": "reflection", "iteration": iteration, "minibatch": [before.total, after.total]}
-        val = run.validate(child, parents=(parent.trial,), info=info).trial
-        state.pool.add(child, val.number, val.example_ids, val.scores, parents=(parent.index,))
-        if self.merge and state.merges_done + state.merges_due < self.max_merges:
-            state.merges_due += 1
-        log.info("gepa %d: child of trial %d accepted, val %.4f", iteration, parent.trial, val.mean)
+        self._validate_children(run, state, accepted, iteration)
         return "accepted"
 
-    def _propose(self, run: Run, state: _State, parent: Member, before: Outcome) -> Candidate | None:
-        """A new candidate from the proposer's reflection, or None when no answer is usable."""
-        rows = records(before, self.reflection_examples)
-        instruction = parent.candidate.instruction
-        prompt = build_prompt(self.template, run.task, instruction, rows, self.example_chars)
-        for _ in range(self.draws):
-            (text,) = ask(run, prompt, n=1, temperature=self.temperature, max_tokens=self.proposal_tokens)
-            proposal = parse_proposal(text, instruction, rows, template=self.template)
-            child = self._bare(parent.candidate.with_(instruction=proposal)) if proposal else None
-            if child is not None and child.key not in state.seen:
-                state.seen.add(child.key)
-                return self._calibrated(run, child)
-            log.debug("gepa: unusable proposal %r", text[:200])
-        return None
+    def _accepts(self, after: float, before: float) -> bool:
+        return after > before or (self.acceptance == "improvement_or_equal" and after >= before)
 
-    def _outcome(self, run: Run, state: _State, candidate: Candidate, batch: Sequence[Example], *,
-                 parents: tuple[int, ...], info: dict[str, Any]) -> Outcome:
-        """Scores of ``candidate`` on ``batch``: remembered ones reused, the rest evaluated."""
-        key = candidate.key
-        missing = [e for e in batch if not (self.reuse_scores and (key, e.id) in state.memo)]
-        if missing:
-            trial = run.evaluate(candidate, missing, split="train", parents=parents, info=info).trial
-            for example_id, score, output, feedback in zip(trial.example_ids, trial.scores, trial.predictions,
-                                                           trial.feedback, strict=True):
-                state.memo[(key, example_id)] = (score, output, feedback)
-        rows = [state.memo[(key, e.id)] for e in batch]
-        return Outcome(tuple(batch), *(tuple(column) for column in zip(*rows)))
+    def _validate_children(self, run: Run, state: _State, accepted: list[tuple[_Child, Outcome]],
+                           iteration: int) -> None:
+        """Validate the accepted children in one batch (the largest minibatch gains first, as many as
+        the budget pays for, at least one) and add them to the pool."""
+        accepted = sorted(accepted, key=lambda pair: -(pair[1].total - pair[0].before.total))
+        left = run.remaining_metric_calls()
+        affordable = len(accepted) if left is None else max(1, left // max(1, len(run.task.val)))
+        jobs = [Job(c.candidate, run.task.val, "val", (c.parent.trial,),
+                    {"role": "reflection", "iteration": iteration, "minibatch": [c.before.total, after.total]})
+                for c, after in accepted[:affordable]]
+        for (c, _), evaluation in zip(accepted, run.evaluate_many(jobs)):
+            val = evaluation.trial
+            state.pool.add(c.candidate, val.number, val.example_ids, val.scores, parents=(c.parent.index,))
+            if self.merge and state.merges_done + state.merges_due < self.max_merges:
+                state.merges_due += 1
+            log.info("gepa %d: child of trial %d accepted, val %.4f", iteration, c.parent.trial, val.mean)
+
+    def _propose(self, run: Run, state: _State, work: list[tuple[Member, list[Example], Outcome]]) -> list[_Child]:
+        """New candidates from the proposer's reflections: ``children_per_parent`` per parent, every
+        round's proposer calls sent as one batch; a slot whose answer is unusable is asked again, up
+        to ``draws`` rounds. Each child's instruction is credited with what its draws cost."""
+        slots = [_Slot(m, batch, before, self._reflection(run, m, before))
+                 for m, batch, before in work for _ in range(self.children_per_parent)]
+        slots = slots[: self._children_affordable(run, len(slots))]
+        for _ in range(self.draws):
+            open_slots = [slot for slot in slots if slot.child is None]
+            if not open_slots:
+                break
+            answers = drafts(run, [slot.prompt for slot in open_slots], temperature=self.temperature,
+                             max_tokens=self.proposal_tokens)
+            for slot, (answer,) in zip(open_slots, answers):
+                slot.cost = slot.cost + answer.usage
+                self._take(state, slot, answer.text)
+        children = []
+        for slot in slots:
+            if slot.child is not None:
+                credit(run, slot.child.instruction, slot.cost)
+                children.append(_Child(self._calibrated(run, slot.child), slot.parent, slot.batch, slot.before))
+        return children
+
+    def _reflection(self, run: Run, parent: Member, before: Outcome) -> str:
+        rows = records(before, self.reflection_examples)
+        return build_prompt(self.template, run.task, parent.candidate.instruction, rows, self.example_chars)
+
+    def _take(self, state: _State, slot: _Slot, text: str) -> None:
+        """Fill ``slot`` with the child ``text`` proposes, if it is usable and new."""
+        instruction = slot.parent.candidate.instruction
+        rows = records(slot.before, self.reflection_examples)
+        proposal = parse_proposal(text, instruction, rows, template=self.template)
+        child = self._bare(slot.parent.candidate.with_(instruction=proposal)) if proposal else None
+        if child is not None and child.key not in state.seen:
+            state.seen.add(child.key)
+            slot.child = child
+        else:
+            log.debug("gepa: unusable proposal %r", text[:200])
+
+    def _children_affordable(self, run: Run, wanted: int) -> int:
+        """How many children the budget can score on their minibatches and still validate one (>= 1)."""
+        left = run.remaining_metric_calls()
+        if left is None:
+            return wanted
+        return max(1, min(wanted, (left - len(run.task.val)) // self.minibatch_size))
+
+    def _outcomes(self, run: Run, state: _State, items: list[tuple[Candidate, list[Example], tuple[int, ...]]],
+                  info: dict[str, Any]) -> list[Outcome]:
+        """Scores of each candidate on its batch: remembered ones reused, the rest evaluated in one batch."""
+        jobs: list[Job] = []
+        asked: set[tuple[str, str]] = set()
+        for candidate, batch, parents in items:
+            missing = [e for e in batch if (candidate.key, e.id) not in asked
+                       and not (self.reuse_scores and (candidate.key, e.id) in state.memo)]
+            asked.update((candidate.key, e.id) for e in missing)
+            if missing:
+                jobs.append(Job(candidate, tuple(missing), "train", parents, dict(info)))
+        sure = self._confident(run)
+        for evaluation in run.evaluate_many(jobs) if jobs else ():
+            trial, key = evaluation.trial, evaluation.trial.candidate.key
+            for i, example_id in enumerate(trial.example_ids):
+                level = answer_confidence(trial.candidate, evaluation.completions[i]) if sure else None
+                state.memo[(key, example_id)] = (trial.scores[i], trial.predictions[i], trial.feedback[i], level)
+        outcomes = []
+        for candidate, batch, _ in items:
+            rows = [state.memo[(candidate.key, e.id)] for e in batch]
+            outcomes.append(Outcome(tuple(batch), *(tuple(column) for column in zip(*rows))))
+        return outcomes
+
+    def _confident(self, run: Run) -> bool:
+        """Whether verdicts carry the model's confidence (``confidence``; None: on a choice task)."""
+        return bool(run.task.choices) if self.confidence is None else self.confidence
 
     # --- merge -----------------------------------------------------------------------------
     def _merge(self, run: Run, state: _State, iteration: int) -> bool:
@@ -252,6 +341,26 @@ class _Minibatches:
         batch = self.order[self.position : self.position + size]
         self.position += size
         return batch
+
+
+@dataclass
+class _Slot:
+    """One child being asked for: its parent, minibatch, the parent's outcome and the reflection prompt."""
+
+    parent: Member
+    batch: list[Example]
+    before: Outcome
+    prompt: str
+    child: Candidate | None = None
+    cost: Usage = field(default_factory=Usage)
+
+
+@dataclass(frozen=True)
+class _Child:
+    candidate: Candidate
+    parent: Member
+    batch: list[Example]
+    before: Outcome
 
 
 @dataclass

@@ -34,7 +34,7 @@ from promptlift.errors import ConfigError
 from promptlift.optimizers.base import Optimizer
 from promptlift.optimizers.bootstrap import bootstrap_pool
 from promptlift.optimizers.options import Calibrate, Formats, PromptOptions
-from promptlift.optimizers.propose import ask, extract_instruction, rejected
+from promptlift.optimizers.propose import credit, drafts, extract_instruction, rejected
 from promptlift.run import Run
 from promptlift.tasks.fields import field_lines, label
 from promptlift.types import Candidate, Example, digest
@@ -227,13 +227,13 @@ def propose_instructions(run: Run, n: int, grounding: int) -> list[str]:
     task, out = run.task, []
     for i in range(n):
         examples = run.sample(task.train, grounding)
-        text = ask(run, grounded_prompt(task, examples, TIPS[i % len(TIPS)]), temperature=0.7)[0]
-        instruction = extract_instruction(text)
+        answer = drafts(run, [grounded_prompt(task, examples, TIPS[i % len(TIPS)])], temperature=0.7)[0][0]
+        instruction = extract_instruction(answer.text)
         why = rejected(instruction, task.choices) if instruction else None
         if why:
             log.info("proposal rejected (%s): %r", why, instruction[:80])
         elif instruction and instruction not in out and instruction != task.seed.instruction:
-            out.append(instruction)
+            out.append(credit(run, instruction, answer))
     log.info("the proposer wrote %d distinct instructions of %d asked", len(out), n)
     return out
 

@@ -1,8 +1,10 @@
 """Asking the proposer model for new instructions, shared by GEPA and genetic search.
 
-``ask`` sends one meta-prompt (n draws) through ``Run.generate`` (so budget and cache apply)
-and ``extract_instruction`` pulls the instruction out of a chatty answer. A 135M proposer
-often answers badly: extraction falls back to the original text rather than inventing one.
+``drafts`` sends meta-prompts (n draws each) in one batch through ``Run.generate`` (so budget
+and cache apply), ``credit`` records what the answer behind an
+instruction cost (``Trial.proposal``), and ``extract_instruction`` pulls the instruction out of
+a chatty answer. A 135M proposer often answers badly: extraction falls back to the original
+text rather than inventing one.
 ``rejected`` names what is wrong with a proposal that must not be scored: text about
 proposing ("Reply with the new instruction only.", echoed from the meta-prompt) or an
 instruction that hard-codes one label ("Always answer positive."), which games a skewed
@@ -15,7 +17,7 @@ import re
 from typing import Sequence
 
 from promptlift.run import Run
-from promptlift.types import Message, Request
+from promptlift.types import Completion, Message, Request, Usage
 
 _FENCE = re.compile(r"```(?:[a-zA-Z]*\n)?(.*?)```", re.S)
 _PREFIX = re.compile(r"^(?:new |improved |revised |better )?(?:instruction|prompt)s?\s*[:\-]\s*", re.I)
@@ -29,12 +31,23 @@ _DIRECTIVE = (r"\b(?:answer|reply|respond|output|return|say|choose|pick|select|p
               r"label\s+(?:it|each|every\s+\w+)\s+as|is)\W+(?:with\W+)?(?:always\W+)?")
 
 
-def ask(run: Run, prompt: str, *, n: int = 1, temperature: float = 0.7, max_tokens: int = 256,
-        system: str = "") -> list[str]:
-    """n raw answers of the proposer model to ``prompt``."""
-    messages = ((Message("system", system),) if system else ()) + (Message("user", prompt),)
-    requests = [Request(messages=messages, temperature=temperature, max_tokens=max_tokens) for _ in range(n)]
-    return [c.text for c in run.generate(requests)]
+def drafts(run: Run, prompts: Sequence[str], *, n: int = 1, temperature: float = 0.7, max_tokens: int = 256,
+           system: str = "") -> list[list[Completion]]:
+    """n answers of the proposer to each of ``prompts``, asked in one batch (a backend that serves
+    requests concurrently answers them together); each answer carries its own cost (``usage``)."""
+    def request(prompt: str) -> Request:
+        messages = ((Message("system", system),) if system else ()) + (Message("user", prompt),)
+        return Request(messages=messages, temperature=temperature, max_tokens=max_tokens)
+
+    answers = run.generate([request(p) for p in prompts for _ in range(n)])
+    return [answers[i * n : (i + 1) * n] for i in range(len(prompts))]
+
+
+def credit(run: Run, instruction: str, completion: Completion | Usage) -> str:
+    """Record what the proposer answer that gave ``instruction`` cost (``Trial.proposal``); returns it."""
+    if instruction:
+        run.record_proposal(instruction, completion.usage if isinstance(completion, Completion) else completion)
+    return instruction
 
 
 def extract_instruction(text: str, fallback: str = "") -> str:

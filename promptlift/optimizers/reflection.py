@@ -6,6 +6,11 @@ field cut short so the prompt fits a small model's context. The prompt is a temp
 can override; it must hold ``<instruction>`` and ``<examples>`` (GEPA's ``<curr_param>`` and
 ``<side_info>`` are accepted too) and may hold ``<task>`` (the task's description).
 
+On a choice-scored task each example's verdict can carry the model's confidence, the
+probability of its answer from the choice log-probabilities (after the candidate's calibration):
+"wrong: 97% sure of 'negative'" says the prompt misleads the model, "right, but only 55% sure"
+that it guessed. gepa's ConfidenceAdapter feeds the same signal to its reflection model.
+
 A small proposer often answers with chatter, copies an example, or restates the feedback.
 ``parse_proposal`` keeps only an instruction-like answer and returns None otherwise, so an
 unusable proposal costs no metric calls (the parent is kept).
@@ -13,13 +18,14 @@ unusable proposal costs no metric calls (the parent is kept).
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
 from promptlift.optimizers.propose import extract_instruction, rejected
 from promptlift.tasks.fields import label
-from promptlift.types import Example
+from promptlift.types import Candidate, Completion, Example
 
 if TYPE_CHECKING:
     from promptlift.tasks.base import Task
@@ -58,6 +64,7 @@ class Outcome:
     scores: tuple[float, ...]
     predictions: tuple[str, ...]
     feedback: tuple[str, ...]
+    confidence: tuple[float | None, ...] = ()  # the model's probability of each answer (choice tasks)
 
     @property
     def total(self) -> float:
@@ -73,6 +80,22 @@ class Record:
     expected: str
     score: float
     feedback: str
+    confidence: float | None = None
+
+
+SURE = 0.7  # a right answer below this probability is reported as a guess
+
+
+def confidence(candidate: Candidate, completion: Completion) -> float | None:
+    """The probability the model gave its chosen answer: a softmax over the choices' log-probabilities
+    after the candidate's calibration (the bias the answer was chosen under); None without choices."""
+    logprobs = completion.choice_logprobs
+    if len(logprobs) < 2:
+        return None
+    bias = candidate.calibration
+    adjusted = [lp - (bias[i] if i < len(bias) else 0.0) for i, lp in enumerate(logprobs)]
+    top = max(adjusted)
+    return 1.0 / sum(math.exp(a - top) for a in adjusted)
 
 
 def check_template(template: str) -> str | None:
@@ -85,8 +108,9 @@ def check_template(template: str) -> str | None:
 
 def records(outcome: Outcome, limit: int) -> list[Record]:
     """Up to ``limit`` examples of an outcome, lowest score first (ties keep their order)."""
+    sure = outcome.confidence or (None,) * len(outcome.examples)
     rows = [
-        Record(dict(e.inputs), outcome.predictions[i], e.output, outcome.scores[i], outcome.feedback[i])
+        Record(dict(e.inputs), outcome.predictions[i], e.output, outcome.scores[i], outcome.feedback[i], sure[i])
         for i, e in enumerate(outcome.examples)
     ]
     order = sorted(range(len(rows)), key=lambda i: (rows[i].score, i))
@@ -105,11 +129,21 @@ def format_records(task: Task, rows: Sequence[Record], chars: int = 240) -> str:
         lines = [f"{label(name)}: {shorten(row.inputs.get(name, ''), chars)}" for name in task.input_fields]
         lines.append(f"Assistant's answer: {shorten(row.output, chars) or '(empty)'}")
         lines.append(f"Correct answer: {shorten(row.expected, chars)}")
-        verdict = "right" if row.score >= 1.0 else ("wrong" if row.score <= 0.0 else f"partly right ({row.score:.2f})")
         note = shorten(row.feedback, chars)
-        lines.append(f"Verdict: {verdict}" + (f" ({note})" if note and row.score < 1.0 else ""))
+        lines.append(f"Verdict: {verdict(row)}" + (f" ({note})" if note and row.score < 1.0 else ""))
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
+
+
+def verdict(row: Record) -> str:
+    """right / wrong / partly right, with the model's confidence when known."""
+    if row.score >= 1.0:
+        if row.confidence is None:
+            return "right"
+        return f"right ({row.confidence:.0%} sure)" if row.confidence >= SURE else \
+            f"right, but only {row.confidence:.0%} sure"
+    text = "wrong" if row.score <= 0.0 else f"partly right ({row.score:.2f})"
+    return text if row.confidence is None else f"{text}: {row.confidence:.0%} sure of {shorten(row.output, 40)!r}"
 
 
 def build_prompt(template: str, task: Task, instruction: str, rows: Sequence[Record], chars: int = 240) -> str:

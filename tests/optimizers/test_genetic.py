@@ -61,6 +61,16 @@ def test_proposer_instructions_are_used_when_usable():
                for r in proposer.requests)
 
 
+def test_instructions_the_proposer_wrote_carry_their_proposal_cost():
+    proposer = ScriptedBackend(writer_script, name="writer")
+    optimizer = GeneticSearch(k=0, proposer_rate=1.0, population_size=3)
+    result = optimizer.optimize(toy_task(), scripted(), budget=200, proposer=proposer, cache=None)
+    written = [t for t in result.trials if t.info.get("operator") in ("paraphrase", "lm")]
+    assert written and all(t.proposal is not None and t.proposal.calls == 1 and t.proposal.prompt_tokens > 5
+                           for t in written)
+    assert result.trials[0].proposal is None  # the seed: no proposer call wrote it
+
+
 def test_successive_halving_scores_children_on_growing_minibatches():
     task = toy_task()
     optimizer = GeneticSearch(population_size=6, minibatch_size=4, rungs=2, eta=2)

@@ -98,7 +98,16 @@ def test_proposer_sees_instruction_examples_and_feedback():
     prompt = seen[0]
     assert '"Classify the review."' in prompt
     assert prompt.count("Review: a ") == 2  # two examples shown, the worst first
-    assert "Correct answer: positive" in prompt and "Verdict: wrong (expected 'positive', got 'negative')" in prompt
+    assert "Correct answer: positive" in prompt
+    # the toy double answers log-probs (-1, 0): softmax 73% for 'negative'
+    assert "Verdict: wrong: 73% sure of 'negative' (expected 'positive', got 'negative')" in prompt
+
+
+def test_confidence_can_be_switched_off():
+    seen = []
+    prop = ScriptedBackend(lambda r: seen.append(r.messages[-1].content) or GOOD, name="p")
+    optimize(GEPA(merge=False, reflection_examples=2, confidence=False), prop=prop, budget=60)
+    assert "Verdict: wrong (expected 'positive', got 'negative')" in seen[0] and "sure" not in seen[0]
 
 
 def test_custom_template_is_used():

@@ -58,6 +58,14 @@ def test_components_are_searched_on_minibatches_and_validated_in_full():
     assert result.best.mean == 1.0 and result.baseline.mean == 0.5
 
 
+def test_proposed_instructions_carry_their_proposal_cost_and_the_seed_none():
+    result = small().optimize(toy_task(), backend(), budget=200, cache=None)
+    seed = toy_task().seed.instruction
+    proposed = [t for t in result.trials if t.candidate.instruction != seed]
+    assert proposed and all(t.proposal is not None and t.proposal.calls == 1 for t in proposed)
+    assert all(t.proposal is None for t in result.trials if t.candidate.instruction == seed)
+
+
 def test_by_default_a_classification_task_searches_both_formats_calibrated():
     result = JointSearch(n_instructions=1, n_demo_sets=2, k=2, bootstrap_size=0, minibatch_size=5,
                          n_startup_trials=20).optimize(toy_task(), backend(), budget=120, cache=None, seed=1)
