@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from typing import Sequence
+from typing import Any, Sequence
 
 from promptlift import calibration, formats, verbalizers
 from promptlift.optimizers.base import Optimizer
@@ -58,6 +58,12 @@ class FewShot(Optimizer):
         self.require("k", isinstance(self.k, int) and self.k >= 1, "an int >= 1")
         self.require("max_candidates", isinstance(self.max_candidates, int) and self.max_candidates >= 1, "an int >= 1")
         self.require("verbalizers", verbalizers_ok(self.verbalizers), "'auto' or a list of word lists")
+
+    def _calls(self, task: Any, backend: Any, budget: Any) -> Any:
+        """The plan's call pattern (``Optimizer.plan``): :func:`promptlift.optimizers.patterns.fewshot`."""
+        from promptlift.optimizers import patterns
+
+        return patterns.fewshot(self, task, backend, budget)
 
     def _search(self, run: Run) -> None:
         task = run.task

@@ -105,6 +105,12 @@ class GEPA(Optimizer):
             self.require(name, isinstance(getattr(self, name), bool), "a bool")
 
     # --- the loop ------------------------------------------------------------------------
+    def _calls(self, task: Any, backend: Any, budget: Any) -> Any:
+        """The plan's call pattern (``Optimizer.plan``): :func:`promptlift.optimizers.patterns.gepa`."""
+        from promptlift.optimizers import patterns
+
+        return patterns.gepa(self, task, backend, budget)
+
     def _search(self, run: Run) -> None:
         if not run.task.train:
             raise ConfigError(f"GEPA needs training examples for its minibatches; task {run.task.name!r} has none.")
