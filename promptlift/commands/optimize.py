@@ -142,7 +142,7 @@ def planned(optimizer: Any, task: Any, backend: Any, budget: Budget, proposer: A
     """The run's plan, printed as its first line (a dry run prints the whole plan instead). A
     budget that cannot validate one candidate after the seed is a ConfigError naming the smallest
     that can. Without a stored rate a real run times the seed on a few validation examples
-    first (cached, so the run replays them)."""
+    first (cached: the seed's test scoring replays them)."""
     plan = optimizer.plan(task, backend, budget, proposer=proposer, cache=cache)
     if plan.affordable is False:
         raise ConfigError(f"--budget {budget.metric_calls} cannot pay for {plan.first} after the seed with "

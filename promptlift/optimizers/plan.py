@@ -17,7 +17,7 @@ budget that validates one new candidate after the seed. :func:`build` turns that
 - **Seconds** come from the engine's measured throughput: the per-call seconds stored with
   the answers of this backend already in the response cache (the most recent ones), as
   seconds per prompt token and per completion token, divided by the backend's concurrency.
-  With nothing stored the time is unknown; a real run can time the seed on a few validation
+  With nothing stored the time is unknown; a real run can time the seed on a few test
   examples first (:func:`time_seed`; those answers are cached, so the run replays them).
 
 No request is ever sent by :func:`build`; test-split scoring (outside the budget) is planned
@@ -218,9 +218,10 @@ def build(optimizer: Any, task: Task, backend: Any, budget: Budget, *, proposer:
 
 
 def time_seed(task: Task, backend: Any, cache: ResponseCache, n: int = SAMPLE) -> None:
-    """Score the seed on up to ``n`` validation examples through ``cache`` (model calls!), so the
-    engine's throughput is measured and stored; the run then replays these answers."""
-    requests = [task.render(task.seed, e) for e in task.val[:n]]
+    """Score the seed on up to ``n`` test examples (validation ones without a test split) through
+    ``cache`` (model calls!), so the engine's throughput is measured and stored; the run replays
+    these answers when it scores the seed on that split (the search's requests stay as planned)."""
+    requests = [task.render(task.seed, e) for e in (task.test or task.val)[:n]]
     CachedBackend(_unwrap(backend), cache).complete(requests)
 
 
