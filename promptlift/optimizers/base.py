@@ -70,6 +70,8 @@ class Optimizer(ABC):
         """Search for the best candidate of ``task`` on ``backend`` within ``budget`` (metric calls if int)."""
         budget = Budget(metric_calls=budget) if isinstance(budget, int) else budget
         cache = ResponseCache.default() if cache is DEFAULT_CACHE else cache
+        if log.isEnabledFor(logging.INFO):
+            self._log_plan(task, backend, budget, proposer, cache)
         run = Run(
             task, backend, budget=budget, seed=seed, proposer=proposer, run_dir=run_dir,
             callbacks=callbacks, cache=cache, config=self._run_config(task, backend, proposer, budget, seed),
@@ -99,6 +101,13 @@ class Optimizer(ABC):
         budget = Budget(metric_calls=budget) if isinstance(budget, int) else budget
         cache = ResponseCache.default() if cache is DEFAULT_CACHE else cache
         return build(self, task, backend, budget, proposer=proposer, cache=cache, cached=cached and cache is not None)
+
+    def _log_plan(self, task: Task, backend: Any, budget: Budget, proposer: Any, cache: ResponseCache | None) -> None:
+        """The plan as the run's first log line (a plan that cannot be made never stops a run)."""
+        try:
+            log.info("%s", self.plan(task, backend, budget, proposer=proposer, cache=cache).line())
+        except Exception as exc:  # noqa: BLE001
+            log.debug("no plan for %s: %s", self.name, exc)
 
     def _calls(self, task: Task, backend: Any, budget: Budget) -> Calls:
         """This optimizer's call pattern for ``plan`` (override where it differs from the default:

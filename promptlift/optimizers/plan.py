@@ -187,7 +187,7 @@ def build(optimizer: Any, task: Task, backend: Any, budget: Budget, *, proposer:
     typical = _Prompt(model, task, calls.typical) if calls.typical is not None else seed
     held = _held(cache, model, task, task.seed) if cache is not None else (0, 0)
     fresh = calls.task_requests - (calls.repeats if cached else 0) - held[0]
-    at_seed = max(0, min(fresh, calls.seed_requests - held[0]))
+    at_seed = max(0, min(fresh, calls.seed_requests - (calls.repeats if cached else 0) - held[0]))
     answer = 1 if task.choices else task.max_tokens
     task_rate, proposer_rate = Rate.of(cache, model), Rate.of(cache, asker)
     parts = [_part("search: task model", model, task_rate, fresh,
