@@ -16,7 +16,7 @@ budget that validates one new candidate after the seed. :func:`build` turns that
   unknown keeps its dollars unknown (None), a local engine costs 0.
 - **Seconds** come from the engine's measured throughput: the per-call seconds stored with
   the answers of this backend already in the response cache (the most recent ones), as
-  seconds per prompt token and per completion token, divided by the backend's concurrency.
+  seconds per choice-scored call and per generated answer, divided by the backend's concurrency.
   With nothing stored the time is unknown; a real run can time the seed on a few test
   examples first (:func:`time_seed`; those answers are cached, so the run replays them).
 
@@ -40,6 +40,7 @@ from promptlift.types import Candidate, Message, Request
 log = logging.getLogger(__name__)
 
 SAMPLE = 8  # examples rendered to count a candidate's prompt tokens
+TIMED = 32  # requests a real run times first: one chunk of Run, as the run sends them (8 ran 2-3x slower per call)
 RATE_ROWS = 2000  # most recent cached answers a rate is measured from
 CHARS_PER_TOKEN = 4
 
@@ -185,25 +186,24 @@ def build(optimizer: Any, task: Task, backend: Any, budget: Budget, *, proposer:
     model, asker = _unwrap(backend), _unwrap(proposer if proposer is not None else backend)
     seed = _Prompt(model, task, task.seed)
     typical = _Prompt(model, task, calls.typical) if calls.typical is not None else seed
-    held = _held(cache, model, task, task.seed) if cache is not None else (0, 0)
-    fresh = calls.task_requests - (calls.repeats if cached else 0) - held[0]
-    at_seed = max(0, min(fresh, calls.seed_requests - (calls.repeats if cached else 0) - held[0]))
+    held = _held(cache, model, task, task.seed) if cache is not None and cached else (0, 0)
+    repeats = calls.repeats if cached else 0
+    fresh = calls.task_requests - repeats - held[0]
+    at_seed = max(0, min(fresh, calls.seed_requests - repeats - held[0]))
     answer = 1 if task.choices else task.max_tokens
     task_rate, proposer_rate = Rate.of(cache, model), Rate.of(cache, asker)
     parts = [_part("search: task model", model, task_rate, fresh,
                    at_seed * seed.tokens + (fresh - at_seed) * typical.tokens, fresh * answer)]
     notes = list(calls.notes)
     if calls.proposer_requests:
-        tokens = _count(asker, Request(messages=(Message("user", calls.proposer_prompt),)))
+        tokens = _count(asker, Request(messages=(Message("user", calls.proposer_prompt),)))[0]
         parts.append(_part("search: proposer", asker, proposer_rate, calls.proposer_requests,
-                           calls.proposer_requests * tokens[0], calls.proposer_requests * calls.proposal_tokens))
-    n_test = len(task.test)
-    if n_test:
-        new = n_test if calls.candidates else 0
-        parts.append(_part("test: seed and best", model, task_rate, n_test - held[1] + new,
-                           (n_test - held[1]) * seed.tokens + new * typical.tokens, (n_test - held[1] + new) * answer))
-        if new:
-            notes.append(f"test scoring: {n_test:,} calls fewer if the seed stays the best")
+                           calls.proposer_requests * tokens, calls.proposer_requests * calls.proposal_tokens))
+    if task.test:
+        parts.append(_test_part(model, task_rate, len(task.test) - held[1], len(task.test) if calls.candidates else 0,
+                                (seed.tokens, typical.tokens), answer))
+        if calls.candidates:
+            notes.append(f"test scoring: {len(task.test):,} calls fewer if the seed stays the best")
     if held[0] or held[1]:
         notes.append(f"{held[0] + held[1]:,} of the seed's requests are in the response cache already (not planned)")
     limit = budget.metric_calls
@@ -217,7 +217,7 @@ def build(optimizer: Any, task: Task, backend: Any, budget: Budget, *, proposer:
     )
 
 
-def time_seed(task: Task, backend: Any, cache: ResponseCache, n: int = SAMPLE) -> None:
+def time_seed(task: Task, backend: Any, cache: ResponseCache, n: int = TIMED) -> None:
     """Score the seed on up to ``n`` test examples (validation ones without a test split) through
     ``cache`` (model calls!), so the engine's throughput is measured and stored; the run replays
     these answers when it scores the seed on that split (the search's requests stay as planned)."""
@@ -260,10 +260,15 @@ def _held(cache: ResponseCache, backend: Any, task: Task, seed: Candidate) -> tu
 # --- seconds and dollars --------------------------------------------------------------------
 @dataclass(frozen=True)
 class Rate:
-    """Seconds per prompt token and per completion token, measured from stored answers."""
+    """Seconds per choice-scored call and per generated answer, measured from stored answers.
 
-    prompt: float | None
-    completion: float | None
+    Per call, not per token: on a small model the fixed cost of a call dominates (torch, 1 thread,
+    sentiment: 5 ms per prompt token at 50-token prompts, 0.7 ms at 230-token prompts, about
+    0.15-0.3 s per call either way), and a run's own calls were 0.25-0.30 s each.
+    """
+
+    score: float | None
+    generate: float | None
     rows: int
     parallel: int
 
@@ -272,29 +277,27 @@ class Rate:
         options = getattr(backend, "options", None)
         parallel = max(1, min(32, int(getattr(options, "max_concurrency", 1) or 1)))
         rows = cache.recent_usage(backend.id, RATE_ROWS) if cache is not None else []
-        scored = [u for u in rows if u.completion_tokens <= 1 and u.prompt_tokens > 0]
-        prompt = sum(u.seconds for u in scored) / sum(u.prompt_tokens for u in scored) if scored else None
-        made = [u for u in rows if u.completion_tokens > 1]
-        completion = None
-        if made:
-            rest = sum(max(0.0, u.seconds - (prompt or 0.0) * u.prompt_tokens) for u in made)
-            completion = rest / sum(u.completion_tokens for u in made)
-            if prompt is None:  # only generations stored: the completion rate carries the prompt's time too
-                prompt = 0.0
-        return cls(prompt, completion, len(rows), parallel)
+        scored = [u.seconds for u in rows if u.completion_tokens <= 1]
+        made = [u.seconds for u in rows if u.completion_tokens > 1]
+        return cls(sum(scored) / len(scored) if scored else None, sum(made) / len(made) if made else None,
+                   len(rows), parallel)
 
-    def seconds(self, prompt_tokens: int, completion_tokens: int, generates: bool) -> float | None:
-        if self.prompt is None or (generates and self.completion is None):
-            return None
-        spent = self.prompt * prompt_tokens + ((self.completion or 0.0) * completion_tokens if generates else 0.0)
-        return spent / self.parallel
+    def seconds(self, calls: int, generates: bool) -> float | None:
+        per_call = self.generate if generates else self.score
+        return None if per_call is None else per_call * calls / self.parallel
 
 
 def _part(name: str, backend: Any, rate: Rate, calls: int, prompt_tokens: int, completion_tokens: int) -> Part:
     calls = max(0, calls)
     generates = calls > 0 and completion_tokens > calls
     return Part(name, calls, max(0, prompt_tokens), max(0, completion_tokens), _price(backend, prompt_tokens,
-                completion_tokens), rate.seconds(prompt_tokens, completion_tokens, generates) if calls else 0.0)
+                completion_tokens), rate.seconds(calls, generates) if calls else 0.0)
+
+
+def _test_part(backend: Any, rate: Rate, seed: int, best: int, tokens: tuple[int, int], answer: int) -> Part:
+    """Test scoring: the seed's requests not yet cached, and the best candidate's (if not the seed)."""
+    return _part("test: seed and best", backend, rate, seed + best, seed * tokens[0] + best * tokens[1],
+                 (seed + best) * answer)
 
 
 def _price(backend: Any, prompt_tokens: int, completion_tokens: int) -> float | None:
@@ -307,7 +310,7 @@ def _price(backend: Any, prompt_tokens: int, completion_tokens: int) -> float | 
 
 
 def _rates_text(task: Rate, proposer: Rate, proposer_calls: int) -> str:
-    if task.prompt is None or (proposer_calls and proposer.prompt is None):
+    if task.score is None and task.generate is None or (proposer_calls and proposer.generate is None):
         return "nothing stored for this model yet (unknown; a real run times its first calls)"
     return f"the engine's measured throughput ({task.rows:,} stored answers" + (
         f", {task.parallel} requests at once)" if task.parallel > 1 else ")")
