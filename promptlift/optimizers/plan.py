@@ -146,7 +146,8 @@ class Plan:
     def line(self) -> str:
         """The plan in one line (the first line of a run)."""
         pays = ("pays for " + _plural(self.candidates, "candidate") + " after the seed" if self.affordable
-                else f"cannot validate a candidate after the seed (needs {self.min_budget})")
+                else f"cannot pay for {self.first} after the seed (needs {self.min_budget})" if self.affordable is False
+                else "has no metric-call limit")
         return (f"plan: {self.optimizer}, {self.metric_calls} metric calls, ~{self.lm_calls:,} LM calls "
                 f"(~{self.tokens:,} tokens, {_dollars(self.dollars)}, {_seconds(self.seconds)}) + "
                 f"{self.test_calls:,} test calls; the budget {pays}")
