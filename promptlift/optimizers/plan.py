@@ -16,7 +16,7 @@ budget that validates one new candidate after the seed. :func:`build` turns that
   unknown keeps its dollars unknown (None), a local engine costs 0.
 - **Seconds** come from the engine's measured throughput: the per-call seconds stored with
   the answers of this backend already in the response cache (the most recent ones), as
-  seconds per choice-scored call and per generated answer, divided by the backend's concurrency.
+  seconds per choice-scored call and per generated token, divided by the backend's concurrency.
   With nothing stored the time is unknown; a real run can time the seed on a few test
   examples first (:func:`time_seed`; those answers are cached, so the run replays them).
 
@@ -261,11 +261,12 @@ def _held(cache: ResponseCache, backend: Any, task: Task, seed: Candidate) -> tu
 # --- seconds and dollars --------------------------------------------------------------------
 @dataclass(frozen=True)
 class Rate:
-    """Seconds per choice-scored call and per generated answer, measured from stored answers.
+    """Seconds per choice-scored call and per generated token, measured from stored answers.
 
-    Per call, not per token: on a small model the fixed cost of a call dominates (torch, 1 thread,
-    sentiment: 5 ms per prompt token at 50-token prompts, 0.7 ms at 230-token prompts, about
-    0.15-0.3 s per call either way), and a run's own calls were 0.25-0.30 s each.
+    Scoring per call, not per prompt token: on a small model the fixed cost of a call dominates
+    (torch, 1 thread, sentiment: 5 ms per prompt token at 50-token prompts, 0.7 ms at 230-token
+    prompts, 0.15-0.3 s per call either way). Generation per completion token: a GEPA proposal
+    (up to 120 tokens) took 3x as long as a genetic paraphrase (up to 64).
     """
 
     score: float | None
@@ -279,20 +280,22 @@ class Rate:
         parallel = max(1, min(32, int(getattr(options, "max_concurrency", 1) or 1)))
         rows = cache.recent_usage(backend.id, RATE_ROWS) if cache is not None else []
         scored = [u.seconds for u in rows if u.completion_tokens <= 1]
-        made = [u.seconds for u in rows if u.completion_tokens > 1]
-        return cls(sum(scored) / len(scored) if scored else None, sum(made) / len(made) if made else None,
-                   len(rows), parallel)
+        made = [u for u in rows if u.completion_tokens > 1]
+        generate = sum(u.seconds for u in made) / sum(u.completion_tokens for u in made) if made else None
+        return cls(sum(scored) / len(scored) if scored else None, generate, len(rows), parallel)
 
-    def seconds(self, calls: int, generates: bool) -> float | None:
-        per_call = self.generate if generates else self.score
-        return None if per_call is None else per_call * calls / self.parallel
+    def seconds(self, calls: int, completion_tokens: int, generates: bool) -> float | None:
+        """Scored calls at the per-call rate; generated answers at the per-token rate times the
+        planned (upper-bound) completion tokens: proposals differ in length between optimizers."""
+        rate, amount = (self.generate, completion_tokens) if generates else (self.score, calls)
+        return None if rate is None else rate * amount / self.parallel
 
 
 def _part(name: str, backend: Any, rate: Rate, calls: int, prompt_tokens: int, completion_tokens: int) -> Part:
     calls = max(0, calls)
     generates = calls > 0 and completion_tokens > calls
     return Part(name, calls, max(0, prompt_tokens), max(0, completion_tokens), _price(backend, prompt_tokens,
-                completion_tokens), rate.seconds(calls, generates) if calls else 0.0)
+                completion_tokens), rate.seconds(calls, completion_tokens, generates) if calls else 0.0)
 
 
 def _test_part(backend: Any, rate: Rate, seed: int, best: int, tokens: tuple[int, int], answer: int) -> Part:
