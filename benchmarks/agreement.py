@@ -28,12 +28,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from promptlift.bench import micro
+
 RESULTS = Path(__file__).parent / "results"
 CANDIDATES = ("seed", "plain4", "chat4")
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = micro.parser(__doc__)
     parser.add_argument("--examples", type=int, default=200)
     parser.add_argument("--candidates", nargs="+", default=["seed", "plain4"], choices=CANDIDATES)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
@@ -100,13 +102,12 @@ def main(argv: list[str] | None = None) -> int:
     from promptlift.backends.torch import TorchBackend
     from promptlift.tasks.builtin import get_task
 
-    load = os.getloadavg()[0]
     task = get_task("sentiment", sizes=(300, args.examples, 200))
     engines = {
         "torch": TorchBackend.from_spec("smollm2", device="cpu", threads=args.threads),
         "llamacpp": LlamaCppBackend.from_spec("smollm2", n_threads=args.threads),
     }
-    report: dict[str, Any] = {"examples": args.examples, "threads": args.threads, "load_start": round(load, 1),
+    report: dict[str, Any] = {"examples": args.examples, "threads": args.threads, "load_start": micro.load(),
                               "ids": {k: v.id for k, v in engines.items()}, "candidates": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.candidates:
@@ -119,10 +120,8 @@ def main(argv: list[str] | None = None) -> int:
             row["seconds"] = seconds
             report["candidates"][name] = row
             print(json.dumps({name: row}), flush=True)
-    report["load_end"] = round(os.getloadavg()[0], 1)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "agreement.json").write_text(json.dumps(report, indent=2))
-    (args.out / "agreement.md").write_text(markdown(report))
+    report["load_end"] = micro.load()
+    micro.write(args.out / "agreement", report, markdown(report), indent=2)
     print(markdown(report))
     return 0
 

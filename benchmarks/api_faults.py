@@ -16,7 +16,6 @@ For both API backends (openai SDK, litellm) this prints:
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import subprocess
@@ -31,12 +30,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from promptlift import Budget, FewShot, ResponseCache  # noqa: E402
+from promptlift.bench import micro  # noqa: E402
 from promptlift.cache import CachedBackend  # noqa: E402
 from promptlift.errors import BackendError  # noqa: E402
+from promptlift.testing.doubles import toy_task  # noqa: E402
 from promptlift.types import Message, Request  # noqa: E402
 from tests.backends.conftest import make_backend  # noqa: E402
 from tests.backends.servers import FaultServer, set_plan  # noqa: E402
-from promptlift.testing.doubles import toy_task  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 FAULTS = ("429", "429-retry-after", "500", "503", "408", "reset", "hang", "badjson", "nochoices", "401", "400", "ctx400")
@@ -136,7 +136,7 @@ def canary_occurrences(engine: str, server: FaultServer) -> dict[str, Any]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = micro.parser(__doc__, whole=True)
     parser.add_argument("--canary-child", nargs=4, metavar=("DIR", "ENGINE", "URL", "CANARY"), help=argparse.SUPPRESS)
     parser.add_argument("--engines", nargs="+", default=list(ENGINES))
     args = parser.parse_args()
@@ -161,8 +161,7 @@ def main() -> int:
     finally:
         server.stop()
     print_report(report)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "api_faults.json").write_text(json.dumps(report, indent=2) + "\n")
+    micro.write(RESULTS / "api_faults", report, indent=2)
     return 0
 
 

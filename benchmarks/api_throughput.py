@@ -21,7 +21,6 @@ Writes ``benchmarks/results/api_throughput.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import platform
@@ -37,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from promptlift import Budget, ResponseCache, Run, get_task  # noqa: E402
 from promptlift.backends.models import embedded_gguf  # noqa: E402
+from promptlift.bench import micro  # noqa: E402
 from tests.backends.conftest import make_backend  # noqa: E402
 from tests.backends.servers import LlamaServer  # noqa: E402
 
@@ -77,7 +77,7 @@ def cached_replay(task, url: str, engine: str, cache: ResponseCache) -> dict[str
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = micro.parser(__doc__, whole=True)
     parser.add_argument("--examples", type=int, default=200)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--engines", nargs="+", default=["openai"], choices=["openai", "litellm"])
@@ -104,8 +104,7 @@ def main() -> int:
         finally:
             server.stop()
     report = summarise(rows, replays, args, load_before)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "api_throughput.json").write_text(json.dumps(report, indent=2) + "\n")
+    micro.write(RESULTS / "api_throughput", report, indent=2)
     for line in report["summary"]:
         print(line)
     return 0

@@ -21,7 +21,6 @@ import argparse
 import dataclasses
 import json
 import logging
-import os
 import statistics
 import sys
 import time
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from promptlift import Budget, FewShot, ResponseCache, Run, calibration, get_task, load_backend, verbalizers
+from promptlift.bench import micro
 from promptlift.tasks.base import Task
 from promptlift.types import Candidate
 
@@ -38,7 +38,7 @@ RESULTS = Path(__file__).parent / "results"
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = micro.parser(__doc__)
     parser.add_argument("--model", default="llamacpp:smollm2")
     parser.add_argument("--tasks", default="sentiment,trec")
     parser.add_argument("--shots", default="0,4", help="demo counts (default: 0,4)")
@@ -93,7 +93,7 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         entry: dict[str, Any] = {"task": name, "k": k, "format": fmt, "verbalizer": words, "seeds": len(runs)}
         for method in METHODS:
             values = [r[method] for r in runs]
-            entry[method] = (statistics.mean(values), statistics.pstdev(values) if len(values) > 1 else 0.0)
+            entry[method] = micro.mean_std(values, population=True)
         entry["test_seconds"] = statistics.mean(r["test_seconds"] for r in runs)
         table.append(entry)
     return table
@@ -134,9 +134,7 @@ def merged(paths: list[str]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
 
 def write(rows: list[dict[str, Any]], meta: dict[str, Any], out: Path) -> None:
     table = summarise(rows)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": rows, "table": table}, indent=1))
-    out.with_suffix(".md").write_text(markdown(table, meta))
+    micro.write(out, {"meta": meta, "rows": rows, "table": table}, markdown(table, meta))
     print(markdown(table, meta))
 
 
@@ -150,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     cache = None if args.no_cache else ResponseCache.default()
     seeds = [int(s) for s in args.seeds.split(",")]
     started, rows = time.perf_counter(), []
-    machine = f"{os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f} at start"
+    machine = micro.machine()
     for name in args.tasks.split(","):
         full = get_task(name)
         task = dataclasses.replace(full, test=full.test[: args.test])

@@ -20,14 +20,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import statistics
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from promptlift import Budget, FewShot, ResponseCache, Run, get_task, load_backend
+from promptlift.bench import micro
 from promptlift.errors import ConfigError
 from promptlift.optimizers.genetic import GeneticSearch
 from promptlift.optimizers.genetic_plots import plot_generations, population_history
@@ -42,7 +41,7 @@ RUNS = Path("runs/bench-genetic")
 
 def machine(saved: dict[str, Any]) -> str:
     """The machine as this sweep saw it: cores and load average at each (re)start."""
-    now = f"{os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f} at start"
+    now = micro.machine()
     before = saved.get("meta", {}).get("machine")
     return f"{before}; resumed on {now}" if before else now
 
@@ -51,7 +50,7 @@ def optimizers(names: list[str]) -> dict[str, Any]:
     """The optimizers compared, by label; GEPA only if this checkout has it. ``-cal``: every
     candidate gets contextual calibration before it is scored; ``genetic-de``: DE mode."""
     made: dict[str, Any] = {}
-    genetic = {"population_size": 6, "minibatch": 4, "rungs": 2, "eta": 2, "proposal_tokens": 48}
+    genetic = {"population_size": 6, "minibatch_size": 4, "rungs": 2, "eta": 2, "proposal_tokens": 48}
     for name in names:
         if name == "fewshot":
             made[name] = FewShot(k=4)
@@ -110,7 +109,7 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         entry: dict[str, Any] = {"task": name, "optimizer": label, "seeds": len(runs)}
         for key in ("baseline_test", "best_val", "best_test", "lift", "search_seconds", "lm_calls", "val_trials"):
             values = [float(r[key]) for r in runs]
-            entry[key] = (statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0)
+            entry[key] = micro.mean_std(values)
         table.append(entry)
     return table
 
@@ -135,7 +134,7 @@ def markdown(table: list[dict[str, Any]], meta: dict[str, Any]) -> str:
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = micro.parser(__doc__)
     parser.add_argument("--model", default="llamacpp:smollm2")
     parser.add_argument("--tasks", default="sentiment,arithmetic")
     parser.add_argument("--optimizers", default="fewshot,genetic,gepa")
@@ -172,11 +171,10 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 rows.append(one_run(task, label, optimizer, seed, args.budget, backend, cache))
                 meta["wall_seconds"] = time.perf_counter() - started
-                out.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+                micro.write(out, {"meta": meta, "rows": rows})
     meta["wall_seconds"] = time.perf_counter() - started
     table = summarise(rows)
-    out.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": rows, "table": table}, indent=1))
-    out.with_suffix(".md").write_text(markdown(table, meta))
+    micro.write(out, {"meta": meta, "rows": rows, "table": table}, markdown(table, meta))
     print(markdown(table, meta))
     return 0
 

@@ -6,7 +6,9 @@ repeated identical calls are free for both); the task model is also the reflecti
 (same temperature and token limit for both); both get the same metric-call budget,
 minibatch size and merge setting, on the same splits and the same seeds. The ``gepa``
 package is driven through ``PromptliftAdapter`` (a GEPAAdapter: evaluate + reflective
-dataset on our backend); its default reflection prompt and parsing are used.
+dataset on our backend, in ``promptlift.bench.peers.gepa``: the sweep's gepa-package peer);
+its default reflection prompt and parsing are used. The same comparison as a sweep:
+``promptlift bench benchmarks/configs/gepa_vs_gepa.yaml``.
 
 Wall time covers the search only (seed validation included for both); test scores are
 measured afterwards for the best candidate of each, through a shared scoring cache.
@@ -28,18 +30,19 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any, Sequence
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # gepa imports litellm: stay offline
 
-from promptlift import Budget, ResponseCache, Run, get_task, load_backend  # noqa: E402
+from promptlift import Budget, ResponseCache, get_task, load_backend  # noqa: E402
+from promptlift.bench import micro  # noqa: E402
+from promptlift.bench.peers import gepa as peer  # noqa: E402
 from promptlift.cache import CachedBackend  # noqa: E402
 from promptlift.optimizers.gepa import GEPA  # noqa: E402
+from promptlift.run import score_outside  # noqa: E402
 from promptlift.tasks.base import Task  # noqa: E402
-from promptlift.tasks.render import label  # noqa: E402
-from promptlift.types import Candidate, Example, Message, Request  # noqa: E402
+from promptlift.types import Candidate  # noqa: E402
 
 log = logging.getLogger("benchmarks.gepa_vs_gepa")
 RESULTS = Path(__file__).parent / "results"
@@ -47,7 +50,7 @@ FRAMEWORKS = ("gepa", "promptlift")
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = micro.parser(__doc__)
     parser.add_argument("--model", default="llamacpp:smollm2")
     parser.add_argument("--tasks", default="sentiment,arithmetic")
     parser.add_argument("--seeds", default="0,1,2")
@@ -70,89 +73,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-# --- the gepa package, driven on our backend -------------------------------------------------
-class PromptliftAdapter:
-    """A GEPAAdapter that renders, runs and scores through a promptlift task and backend."""
-
-    propose_new_texts = None
-
-    def __init__(self, task: Task, backend: Any) -> None:
-        self.task = task
-        self.backend = backend
-        self.metric_calls = 0
-
-    def evaluate(self, batch: list[Example], candidate: dict[str, str], capture_traces: bool = False):
-        from gepa.core.adapter import EvaluationBatch
-
-        prompt = self.task.seed.with_(instruction=candidate["instruction"])
-        completions = []
-        for start in range(0, len(batch), 32):
-            part = batch[start : start + 32]
-            completions += self.backend.complete([self.task.render(prompt, e) for e in part])
-        completions = [self.task.resolve(prompt, c) for c in completions]
-        scores = [self.task.score(e, c) for e, c in zip(batch, completions, strict=True)]
-        self.metric_calls += len(batch)
-        traces = None
-        if capture_traces:
-            traces = [{"example": e, "output": c.text, "feedback": s.feedback}
-                      for e, c, s in zip(batch, completions, scores, strict=True)]
-        return EvaluationBatch(outputs=[c.text for c in completions], scores=[s.value for s in scores],
-                               trajectories=traces)
-
-    def make_reflective_dataset(self, candidate: dict[str, str], eval_batch: Any, components_to_update: list[str]):
-        rows = [
-            {
-                "Inputs": {label(k): v for k, v in t["example"].inputs.items()},
-                "Generated Outputs": t["output"],
-                "Feedback": f"{t['feedback']} (correct answer: {t['example'].output})",
-            }
-            for t in eval_batch.trajectories
-        ]
-        return {name: rows for name in components_to_update}
-
-
-class ReflectionModel:
-    """gepa's LanguageModel (``prompt -> text``) on our backend, same settings as ours."""
-
-    def __init__(self, backend: Any, temperature: float, max_tokens: int) -> None:
-        self.backend, self.temperature, self.max_tokens = backend, temperature, max_tokens
-        self.calls = 0
-
-    def __call__(self, prompt: str | list[dict[str, Any]]) -> str:
-        messages = (Message("user", prompt),) if isinstance(prompt, str) else tuple(
-            Message(m["role"], m["content"] if isinstance(m["content"], str) else str(m["content"])) for m in prompt)
-        self.calls += 1
-        request = Request(messages=messages, temperature=self.temperature, max_tokens=self.max_tokens,
-                          sample=self.calls)
-        return self.backend.complete([request])[0].text
-
-
-class QuietLogger:
-    def log(self, message: str) -> None:
-        log.debug("gepa: %s", message)
-
-
+# --- the two searches -----------------------------------------------------------------------
 def run_gepa_package(task: Task, backend: Any, seed: int, args: argparse.Namespace, cache_dir: Path):
-    import gepa
-
-    cached = CachedBackend(backend, ResponseCache(cache_dir / f"gepa-{task.name}-{seed}.db"))
-    adapter = PromptliftAdapter(task, cached)
-    reflection = ReflectionModel(cached, args.temperature, args.proposal_tokens)
-    started = time.perf_counter()
-    result = gepa.optimize(
-        seed_candidate={"instruction": task.seed.instruction}, trainset=list(task.train), valset=list(task.val),
-        adapter=adapter, reflection_lm=reflection, max_metric_calls=args.budget,
-        reflection_minibatch_size=args.minibatch, use_merge=not args.no_merge, max_merge_invocations=5,
-        seed=seed, logger=QuietLogger(), display_progress_bar=False, raise_on_exception=True,
-    )
-    wall = time.perf_counter() - started
-    best = task.seed.with_(instruction=result.best_candidate["instruction"])
-    return best, {
-        "val": result.val_aggregate_scores[result.best_idx], "metric_calls": adapter.metric_calls,
-        "reported_metric_calls": result.total_metric_calls, "candidates": result.num_candidates,
-        "proposer_calls": reflection.calls, "wall_seconds": wall,
-        "pool": [[round(v, 4), c["instruction"][:160]] for v, c in zip(result.val_aggregate_scores, result.candidates)],
-    }
+    """The sweep's gepa-package peer (``promptlift.bench.peers.gepa``) with this script's settings."""
+    config = peer.GEPASettings(budget=args.budget, minibatch=args.minibatch, temperature=args.temperature,
+                               proposal_tokens=args.proposal_tokens, no_merge=args.no_merge)
+    return peer.run(task, backend, seed, config, cache_dir)
 
 
 def run_promptlift(task: Task, backend: Any, seed: int, args: argparse.Namespace, cache_dir: Path):
@@ -175,8 +101,8 @@ RUNNERS = {"gepa": run_gepa_package, "promptlift": run_promptlift}
 
 # --- the sweep -----------------------------------------------------------------------------------
 def test_score(task: Task, backend: Any, candidate: Candidate, cache: ResponseCache) -> float:
-    run = Run(task, backend, budget=Budget(lm_calls=10**9), cache=cache)
-    return run.measure(candidate, task.test)
+    values, _ = score_outside(task, candidate, CachedBackend(backend, cache), task.test)
+    return sum(values) / len(values)
 
 
 def sweep(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -217,9 +143,7 @@ def settings_line(args: Any) -> str:
 
 
 def summarize(rows: Sequence[dict[str, Any]], args: argparse.Namespace) -> str:
-    def stat(values: list[float], digits: int = 3) -> str:
-        sd = statistics.stdev(values) if len(values) > 1 else 0.0
-        return f"{statistics.mean(values):.{digits}f} ± {sd:.{digits}f}"
+    stat = micro.pm
 
     lines = [
         f"# promptlift GEPA vs the gepa package ({args.model})",
@@ -263,11 +187,8 @@ def main(argv: list[str] | None = None) -> int:
                                      "out": args.out, "combine": args.combine, "sources": sources})
     else:
         rows = sweep(args)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps({"args": vars(args), "runs": rows}, indent=1))
     table = summarize(rows, args)
-    out.with_suffix(".md").write_text(table)
+    micro.write(args.out, {"args": vars(args), "runs": rows}, table)
     print(table)
     return 0
 

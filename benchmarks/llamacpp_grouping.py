@@ -16,9 +16,9 @@ SimilarityFewShot's per-input retrieval scores: no shared prefix).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
-import json
 import random
 import statistics
 import sys
@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from promptlift.backends.llamacpp_scoring import GROUP_TOKENS  # noqa: E402
 from promptlift.backends.registry import load_backend  # noqa: E402
+from promptlift.bench import micro  # noqa: E402
 from promptlift.tasks.builtin import get_task  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -39,7 +40,7 @@ FILL = None  # groups that fill the context
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = micro.parser(__doc__, whole=True)
     p.add_argument("--examples", type=int, default=60, help="val examples per workload")
     p.add_argument("--demos", type=int, nargs="+", default=[0, 4, 16], help="shared demo counts")
     p.add_argument("--per-input", type=int, default=8, help="demos drawn per example (0: skip that workload)")
@@ -121,9 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, requests in workloads(task, args).items():
         report["cells"][name] = cell(backend, requests, args)
         print(json.dumps({"workload": name, **report["cells"][name]}), flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2))
-    args.out.with_suffix(".md").write_text(markdown(report))
+    micro.write(args.out, report, markdown(report), indent=2)
     print(markdown(report))
     return 0
 

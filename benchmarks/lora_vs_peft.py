@@ -22,7 +22,6 @@ Writes ``<out>.json`` (every run) and ``<out>.md`` (the table).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import statistics
 import sys
@@ -33,9 +32,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.soft_prompt_vs_peft import accuracy, device_name, plain_training  # noqa: E402
+from benchmarks.soft_prompt_vs_peft import accuracy, device_name  # noqa: E402
 from promptlift import Budget, Candidate, get_task, load_backend  # noqa: E402
 from promptlift.backends import torch_weights  # noqa: E402
+from promptlift.bench import micro  # noqa: E402
+from promptlift.bench.peers.peft import plain_training  # noqa: E402
 from promptlift.optimizers.finetune import LoRA  # noqa: E402
 from promptlift.training.packed import encode_examples  # noqa: E402
 from promptlift.training.weights import LLAMA_TARGETS, save_lora  # noqa: E402
@@ -44,7 +45,7 @@ log = logging.getLogger("lora_vs_peft")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = micro.parser(__doc__)
     p.add_argument("--model", default="torch:smollm2")
     p.add_argument("--task", default="sentiment")
     p.add_argument("--sizes", type=int, nargs=3, default=(64, 32, 200), metavar=("TRAIN", "VAL", "TEST"))
@@ -128,17 +129,13 @@ def write(rows: list[dict[str, Any]], args: argparse.Namespace, backend: Any, ta
     groups: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault(row["method"], []).append(row)
-    summary = [{"method": m, "runs": len(r), "test_mean": statistics.mean(x["test"] for x in r),
-                "test_std": statistics.stdev([x["test"] for x in r]) if len(r) > 1 else 0.0,
+    summary = [{"method": m, "runs": len(r), **dict(zip(("test_mean", "test_std"), micro.mean_std(x["test"] for x in r))),
                 "val_mean": statistics.mean(x["val"] for x in r),
                 "seconds_per_step": statistics.median(x["seconds_per_step"] for x in r), "trainable": r[0]["trainable"]}
                for m, r in groups.items()]
     meta = {"model": backend.id, "task": task.name, "sizes": list(args.sizes), "rank": args.rank, "alpha": args.alpha,
             "lr": args.lr, "steps": args.steps, "batch_size": args.batch_size, "seeds": list(args.seeds),
             "peft": peft.__version__, "torch": torch.__version__, "device": device_name(backend)}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps({"meta": meta, "summary": summary, "runs": rows}, indent=2))
     lines = [f"model {backend.id}, task {task.name} (train/val/test {'/'.join(map(str, args.sizes))}), LoRA rank "
              f"{args.rank} alpha {args.alpha:g} on {', '.join(LLAMA_TARGETS)}, lr {args.lr}, {args.steps} steps of "
              f"{args.batch_size}, seeds {list(args.seeds)}, peft {peft.__version__}, torch {torch.__version__}, "
@@ -147,7 +144,7 @@ def write(rows: list[dict[str, Any]], args: argparse.Namespace, backend: Any, ta
              "|---|---|---|---|---|---|"]
     lines += [f"| {s['method']} | {s['runs']} | {s['test_mean']:.3f} ± {s['test_std']:.3f} | {s['val_mean']:.3f} | "
               f"{s['seconds_per_step']:.3f} | {s['trainable']:,} |" for s in summary]
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    micro.write(args.out, {"meta": meta, "summary": summary, "runs": rows}, "\n".join(lines), indent=2)
     print("\n".join(lines))  # noqa: T201 - a benchmark script reports on stdout
 
 

@@ -22,7 +22,6 @@ PostgreSQL (``apt-get install postgresql-15``)::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import subprocess
@@ -37,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 import pandas as pd  # noqa: E402
 
+from promptlift.bench import micro  # noqa: E402
 from promptlift.bench.versions import host_of, versions  # noqa: E402
 from tests.bench.helpers import cell_rows, completions, study_trials  # noqa: E402
 from tests.bench.netns import Hosts  # noqa: E402
@@ -131,7 +131,7 @@ def retry_lines(text: str) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = micro.parser(__doc__)
     parser.add_argument("--outage", type=float, default=30.0, help="seconds the database is down in the faults run")
     parser.add_argument("--name", default="multihost", help="results file name (benchmarks/results/NAME.{json,md})")
     args = parser.parse_args()
@@ -153,9 +153,7 @@ def write(runs: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
                "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "runs": runs,
                "wall_ratio_three_vs_single": round(runs["three"]["wall_seconds"] / runs["single"]["wall_seconds"], 2),
                "wall_ratio_faults_vs_single": round(runs["faults"]["wall_seconds"] / runs["single"]["wall_seconds"], 2)}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{args.name}.json").write_text(json.dumps(summary, indent=1) + "\n")
-    (RESULTS / f"{args.name}.md").write_text(markdown(summary))
+    micro.write(RESULTS / args.name, summary, markdown(summary))
     print(markdown(summary))
 
 

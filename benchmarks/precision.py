@@ -21,6 +21,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from promptlift.backends.torch import TorchBackend  # noqa: E402
+from promptlift.bench import micro  # noqa: E402
 from promptlift.tasks.builtin import get_task  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -28,7 +29,7 @@ from throughput import cold_scoring, requests_for  # noqa: E402
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = micro.parser(__doc__, whole=True)
     p.add_argument("--device", default="cuda")
     p.add_argument("--examples", type=int, default=1000)
     p.add_argument("--demos", type=int, nargs="+", default=[0, 4])
@@ -73,8 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         cell.update({f"examples_per_s_{d}": len(requests) / s for d, s in seconds.items()})
         report["cells"][str(demos)] = cell
         print(json.dumps({"demos": demos, **cell}), flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2))
+    micro.write(args.out, report, indent=2)
     return 0
 
 

@@ -18,15 +18,15 @@ way: the choice with the higher log-probability. For promptlift it is measured t
 for PEFT with the PEFT-wrapped model. Seconds per step are the median wall time of one
 optimizer step (forward, backward, clipping, AdamW), measured the same way for both.
 
+The PEFT side is the sweep's PEFT peer (``promptlift.bench.peers.peft``).
+
 Writes ``<out>.json`` (every run) and ``<out>.md`` (the table).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import random
 import statistics
 import sys
 import tempfile
@@ -37,15 +37,17 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from promptlift import Budget, get_task, load_backend  # noqa: E402
+from promptlift.bench import micro  # noqa: E402
+from promptlift.bench.peers import peft as peer  # noqa: E402
 from promptlift.optimizers.fewshot import FewShot  # noqa: E402
 from promptlift.optimizers.soft_prompt import SoftPromptTuning  # noqa: E402
-from promptlift.training.packed import Encoded, encode_examples  # noqa: E402
+from promptlift.run import score_outside  # noqa: E402
 
 log = logging.getLogger("soft_prompt_vs_peft")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = micro.parser(__doc__)
     p.add_argument("--model", default="torch:smollm2")
     p.add_argument("--task", default="sentiment")
     p.add_argument("--sizes", type=int, nargs=3, default=(64, 32, 100), metavar=("TRAIN", "VAL", "TEST"))
@@ -86,16 +88,15 @@ def main(argv: list[str] | None = None) -> int:
             if "promptlift" in args.impls:
                 rows.append(promptlift_run(task, backend, args, mode, seed))
             if "peft" in args.impls:
-                rows.append(peft_run(task, backend, args, mode, seed))
+                rows.append(peer.run(task, backend, args, mode, seed))
     write(rows, args, backend, task)
     return 0
 
 
 # --- prompting rows ------------------------------------------------------------------------
 def accuracy(task: Any, backend: Any, candidate: Any, examples: Any) -> float:
-    completions = backend.complete([task.render(candidate, e) for e in examples])
-    right = [task.resolve(candidate, c).text == e.output for e, c in zip(examples, completions)]
-    return sum(right) / len(right)
+    values, _ = score_outside(task, candidate, backend, examples)
+    return sum(values) / len(values)
 
 
 def zero_shot(task: Any, backend: Any) -> dict[str, Any]:
@@ -203,113 +204,6 @@ def promptlift_run(task: Any, backend: Any, args: argparse.Namespace, mode: str,
     return row
 
 
-# --- HF PEFT -------------------------------------------------------------------------------
-def peft_model(backend: Any, task: Any, args: argparse.Namespace, mode: str, seed: int) -> Any:
-    import torch
-    from peft import PrefixTuningConfig, PromptTuningConfig, PromptTuningInit, get_peft_model
-
-    torch.manual_seed(seed)
-    if mode == "prompt":
-        init = {"text": PromptTuningInit.TEXT, "vocab": PromptTuningInit.SAMPLE_VOCAB, "random": PromptTuningInit.RANDOM}
-        config = PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=args.n_tokens,
-                                    prompt_tuning_init=init[args.init], prompt_tuning_init_text=task.seed.instruction,
-                                    tokenizer_name_or_path=str(backend.path))
-    else:
-        config = PrefixTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=args.n_tokens, prefix_projection=False)
-    from transformers import AutoModelForCausalLM
-
-    base = AutoModelForCausalLM.from_pretrained(str(backend.path), dtype=backend.dtype, attn_implementation="sdpa")
-    return get_peft_model(base.to(backend.device), config)  # a fresh copy: PEFT patches the model it wraps
-
-
-def peft_batch(batch: list[Encoded], pad: int, device: Any = "cpu") -> dict[str, Any]:
-    """Right-padded prompt + label tokens on ``device``; the loss is on the label tokens only (-100 elsewhere)."""
-    import torch
-
-    seqs = [list(e.prompt) + list(e.choices[e.label]) for e in batch]
-    width = max(map(len, seqs))
-    ids = torch.full((len(seqs), width), pad)
-    mask = torch.zeros_like(ids)
-    labels = torch.full_like(ids, -100)
-    for row, (e, seq) in enumerate(zip(batch, seqs)):
-        ids[row, : len(seq)] = torch.tensor(seq)
-        mask[row, : len(seq)] = 1
-        labels[row, len(e.prompt) : len(seq)] = torch.tensor(e.choices[e.label])
-    return {"input_ids": ids.to(device), "attention_mask": mask.to(device), "labels": labels.to(device)}
-
-
-def peft_run(task: Any, backend: Any, args: argparse.Namespace, mode: str, seed: int) -> dict[str, Any]:
-    import torch
-
-    started = time.perf_counter()
-    data = encode_examples(backend, task, task.seed, task.train)
-    model = peft_model(backend, task, args, mode, seed)
-    params = [p for p in model.parameters() if p.requires_grad]
-    times, loss = plain_training(model, params, data, backend, args, seed)
-    val, test = peft_accuracy(model, backend, task, task.val), peft_accuracy(model, backend, task, task.test)
-    trainable = sum(p.numel() for p in params)
-    init = args.init if mode == "prompt" else "random"
-    row = {"method": f"HF PEFT {'PromptTuning' if mode == 'prompt' else 'PrefixTuning'} (init={init})",
-           "family": "training", "seed": seed, "mode": mode, "impl": "peft", "val": val, "test": test,
-           "seconds_per_step": statistics.median(times), "seconds": time.perf_counter() - started,
-           "trainable": trainable, "train_loss": loss}
-    log.info("peft: %s", row)
-    return row
-
-
-def plain_training(model: Any, params: list, data: list[Encoded], backend: Any, args: argparse.Namespace,
-                   seed: int) -> tuple[list[float], float]:
-    """The loop a PEFT user writes: shuffled padded batches, the model's own loss, AdamW, clipping.
-    Returns each step's seconds (forward, backward, clipping, AdamW) and the last loss."""
-    import torch
-
-    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
-    pad = backend.tokenizer.pad_token_id if backend.tokenizer.pad_token_id is not None else 0
-    rng, order, times, loss = random.Random(seed), [], [], float("nan")
-    model.train()  # PEFT's usual setting; SmolLM2 has no dropout, so train() and eval() compute the same
-    for _ in range(args.steps):
-        if len(order) < args.batch_size:
-            order += rng.sample(range(len(data)), len(data))
-        batch, order = [data[i] for i in order[: args.batch_size]], order[args.batch_size :]
-        inputs = peft_batch(batch, pad, backend.device)
-        t = time.perf_counter()
-        opt.zero_grad(set_to_none=True)
-        out = model(**inputs)
-        out.loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        times.append(time.perf_counter() - t)
-        loss = float(out.loss.detach())
-    model.eval()
-    return times, loss
-
-
-def peft_accuracy(model: Any, backend: Any, task: Any, examples: Any, batch_size: int = 16) -> float:
-    """Accuracy of the PEFT model: the choice with the higher log-probability (single-token choices)."""
-    import torch
-
-    encoded = encode_examples(backend, task, task.seed, examples)
-    if any(len(c) != 1 for e in encoded for c in e.choices):
-        raise SystemExit("this benchmark scores PEFT models on single-token choices only")
-    pad = backend.tokenizer.pad_token_id if backend.tokenizer.pad_token_id is not None else 0
-    right = 0
-    with torch.inference_mode():
-        for start in range(0, len(encoded), batch_size):
-            part = encoded[start : start + batch_size]
-            width = max(len(e.prompt) for e in part)
-            ids = torch.full((len(part), width), pad)
-            mask = torch.zeros_like(ids)
-            for row, e in enumerate(part):
-                ids[row, : len(e.prompt)] = torch.tensor(e.prompt)
-                mask[row, : len(e.prompt)] = 1
-            logits = model(input_ids=ids.to(backend.device), attention_mask=mask.to(backend.device)).logits[:, -width:]  # drop virtual-token positions
-            for row, e in enumerate(part):
-                last = logits[row, len(e.prompt) - 1]
-                best = max(range(len(e.choices)), key=lambda j: float(last[e.choices[j][0]]))
-                right += best == e.label
-    return right / len(encoded)
-
-
 # --- the table -----------------------------------------------------------------------------
 def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     groups: dict[str, list[dict[str, Any]]] = {}
@@ -317,11 +211,11 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         groups.setdefault(row["method"], []).append(row)
     out = []
     for method, runs in groups.items():
-        tests = [r["test"] for r in runs]
+        test_mean, test_std = micro.mean_std(r["test"] for r in runs)
         steps = [r["seconds_per_step"] for r in runs if "seconds_per_step" in r]
         out.append({
             "method": method, "family": runs[0]["family"], "runs": len(runs),
-            "test_mean": statistics.mean(tests), "test_std": statistics.stdev(tests) if len(tests) > 1 else 0.0,
+            "test_mean": test_mean, "test_std": test_std,
             "val_mean": statistics.mean(r["val"] for r in runs),
             "seconds_per_step": statistics.median(steps) if steps else None, "trainable": runs[0]["trainable"],
         })
@@ -332,15 +226,12 @@ def write(rows: list[dict[str, Any]], args: argparse.Namespace, backend: Any, ta
     import peft
     import torch
 
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"model": backend.id, "task": task.name, "sizes": list(args.sizes), "n_tokens": args.n_tokens, "init": args.init,
             "prefix_init": args.prefix_init,
             "lr": args.lr, "steps": args.steps, "batch_size": args.batch_size, "seeds": list(args.seeds),
             "peft": peft.__version__, "torch": torch.__version__, "threads": torch.get_num_threads(),
             "device": device_name(backend)}
     summary = summarise(rows)
-    out.with_suffix(".json").write_text(json.dumps({"meta": meta, "summary": summary, "runs": rows}, indent=2))
     lines = [
         f"model {backend.id}, task {task.name} (train/val/test {'/'.join(map(str, args.sizes))}), "
         f"{args.n_tokens} virtual tokens, lr {args.lr}, {args.steps} steps of {args.batch_size}, seeds {list(args.seeds)}, "
@@ -353,7 +244,7 @@ def write(rows: list[dict[str, Any]], args: argparse.Namespace, backend: Any, ta
         step = f"{s['seconds_per_step']:.2f}" if s["seconds_per_step"] is not None else "–"
         lines.append(f"| {s['method']} | {s['family']} | {s['runs']} | {s['test_mean']:.3f} ± {s['test_std']:.3f} | "
                      f"{s['val_mean']:.3f} | {step} | {s['trainable']:,} |")
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    micro.write(args.out, {"meta": meta, "summary": summary, "runs": rows}, "\n".join(lines), indent=2)
     print("\n".join(lines))  # noqa: T201 - a benchmark script reports on stdout
 
 

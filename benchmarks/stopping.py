@@ -7,9 +7,7 @@ an uninterrupted run). Runs the same scenarios as tests/test_stopping.py, more t
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import signal
 import statistics
 import sys
@@ -18,6 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from promptlift.bench import micro  # noqa: E402
 from tests.backends.servers import FaultServer  # noqa: E402
 from tests.processes import optimize_args, reviews, spawn  # noqa: E402
 from tests.test_stopping import interrupted_run, killed_and_resumed  # noqa: E402
@@ -54,22 +53,22 @@ def kills(server: FaultServer, points: list[int]) -> list[dict]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = micro.parser(__doc__)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--kill-points", default="1,2,3,5,8,13,21,30,40,55")
     parser.add_argument("--out", default="benchmarks/results/stopping.json")
     args = parser.parse_args()
     server = FaultServer(hang_seconds=120.0).start()
     try:
-        load = os.getloadavg()[0]
+        load = micro.load(2)
         stop = stops(server, args.repeats)
         kill = kills(server, [int(k) for k in args.kill_points.split(",")])
     finally:
         server.stop()
-    report = {"load_before": round(load, 2), "load_after": round(os.getloadavg()[0], 2),
+    report = {"load_before": load, "load_after": micro.load(2),
               "seconds_to_exit": {k: {"median": statistics.median(v), "max": max(v), "all": v} for k, v in stop.items()},
               "kills": kill}
-    Path(args.out).write_text(json.dumps(report, indent=1))
+    micro.write(args.out, report)
     print(json.dumps(report, indent=1))
 
 

@@ -40,11 +40,13 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from promptlift.bench import micro
+
 RESULTS = Path(__file__).parent / "results"
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = micro.parser(__doc__)
     parser.add_argument("--demos", type=int, nargs="+", default=[0, 4, 16])
     parser.add_argument("--examples", type=int, default=64, help="val examples for the backends")
     parser.add_argument("--naive-examples", type=int, default=8, help="examples for the naive loop")
@@ -315,7 +317,6 @@ def main(argv: list[str] | None = None) -> int:
     from promptlift.backends.torch import TorchBackend
     from promptlift.tasks.builtin import get_task
 
-    load = os.getloadavg()[0]
     engines: dict[str, Any] = {"torch": TorchBackend.from_spec(
         "smollm2", device=args.device, threads=args.threads, chunk_tokens=args.chunk_tokens)}
     if "llamacpp" in args.engines:
@@ -329,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     theory, how = theoretical_peak(args.threads, args.device)
     measured = measured_peak(args.threads, device=args.device)
     report: dict[str, Any] = {
-        "device": args.device, "threads": args.threads, "load_start": round(load, 1), "args": {k: str(v) for k, v in vars(args).items()},
+        "device": args.device, "threads": args.threads, "load_start": micro.load(), "args": {k: str(v) for k, v in vars(args).items()},
         "peak": {"theoretical": theory, "theoretical_how": how, "measured": measured},
         "bound": {"body_mflop_per_token": flops.body / 1e6, "head_mflop_per_token": flops.head / 1e6,
                   "tokens_per_s_measured_peak": measured / flops.body, "tokens_per_s_theoretical_peak": theory / flops.body},
@@ -346,10 +347,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_generation:
             report["generation"][str(demos)] = generate_cell(args, engines, requests)
             print(json.dumps({"demos": demos, "generation": report["generation"][str(demos)]}), flush=True)
-    report["load_end"] = round(os.getloadavg()[0], 1)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "throughput.json").write_text(json.dumps(report, indent=2))
-    (args.out / "throughput.md").write_text(markdown(report))
+    report["load_end"] = micro.load()
+    micro.write(args.out / "throughput", report, markdown(report), indent=2)
     print(markdown(report))
     return 0
 

@@ -29,14 +29,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from throughput import cold_scoring, requests_for  # noqa: E402
 
 from promptlift.backends.torch import TorchBackend  # noqa: E402
+from promptlift.bench import micro  # noqa: E402
 from promptlift.softprompt.apply import ModelDims, insert_position  # noqa: E402
-from promptlift.training.soft_params import SoftParameters, init_token_ids  # noqa: E402
-from promptlift.training.packed import Trainer, encode_examples, frozen  # noqa: E402
 from promptlift.tasks.builtin import get_task  # noqa: E402
+from promptlift.training.packed import Trainer, encode_examples, frozen  # noqa: E402
+from promptlift.training.soft_params import SoftParameters, init_token_ids  # noqa: E402
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = micro.parser(__doc__, whole=True)
     p.add_argument("--device", default="cuda")
     p.add_argument("--model", default="smollm2", help="an embedded name or a transformers directory")
     p.add_argument("--steps", type=int, default=28)
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         report[mode] = step_times(backend, task, data, mode, args)
     print(json.dumps(report, indent=1))
     if args.out:
-        args.out.write_text(json.dumps(report, indent=1))
+        micro.write(args.out, report)
     return 0
 
 

@@ -18,7 +18,7 @@ from promptlift.backends import (
 )
 from promptlift.budget import Budget
 from promptlift.cache import ResponseCache
-from promptlift.callbacks import ProgressBar
+from promptlift.callbacks import Callback, ProgressBar
 from promptlift.errors import PromptliftError
 from promptlift.optimizers import FewShot, Optimizer, get_optimizer
 from promptlift.optimizers.auto import Auto
@@ -53,6 +53,7 @@ __all__ = [
     "BootstrapFewShot",
     "Budget",
     "Candidate",
+    "Callback",
     "Capabilities",
     "Completion",
     "Example",

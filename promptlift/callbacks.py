@@ -1,6 +1,6 @@
 """Callbacks: hooks into a run. Progress bars are a callback, never built into optimizers.
 
-A callback is any object with some of these methods (all optional)::
+A callback subclasses :class:`Callback` and overrides some of its hooks (the others do nothing)::
 
     on_start(run)                 the run begins (after config.json is written)
     on_examples(run, n)           n more examples were scored (for smooth progress)
@@ -12,30 +12,73 @@ A callback is any object with some of these methods (all optional)::
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterable, Protocol
+from typing import TYPE_CHECKING, Any, Iterable
+
+from promptlift.errors import ConfigError
+
+if TYPE_CHECKING:
+    from promptlift.result import Result, Trial
+    from promptlift.run import Run
 
 log = logging.getLogger(__name__)
 
 
-class Callback(Protocol):
-    """Marker protocol: implement any subset of on_start/on_examples/on_trial/on_end."""
+HOOKS = ("on_start", "on_examples", "on_trial", "on_phase", "on_end")
 
 
-def notify(callbacks: Iterable[Any], event: str, *args: Any) -> None:
+class Callback:
+    """Base class of every callback: the hooks are no-ops, so a subclass overrides only what it needs.
+
+    A subclass that defines an ``on_*`` method which is not a hook fails when the class is made
+    (a misspelt ``on_trail`` would otherwise never be called), and ``Optimizer.optimize`` refuses
+    a callback that is not a ``Callback``, as optuna refuses what is not a callable."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        unknown = sorted(name for name in vars(cls) if name.startswith("on_") and name not in HOOKS)
+        if unknown:
+            raise TypeError(f"{cls.__name__} defines {', '.join(unknown)}, which is no callback hook "
+                            f"(the hooks: {', '.join(HOOKS)})")
+
+    def on_start(self, run: Run) -> None:
+        """The run begins (after config.json is written)."""
+
+    def on_examples(self, run: Run, n: int) -> None:
+        """``n`` more examples were scored."""
+
+    def on_trial(self, run: Run, trial: Trial) -> None:
+        """A Trial was recorded."""
+
+    def on_phase(self, run: Run, name: str, total: int) -> None:
+        """A phase after the search began (``"scoring test"``) over ``total`` examples."""
+
+    def on_end(self, run: Run, result: Result) -> None:
+        """The Result is final."""
+
+
+def check(callbacks: Iterable[Any]) -> tuple[Callback, ...]:
+    """The callbacks as a tuple; a ConfigError names any that is not a :class:`Callback`."""
+    callbacks = tuple(callbacks)
     for callback in callbacks:
-        method = getattr(callback, event, None)
-        if method is not None:
-            method(*args)
+        if not isinstance(callback, Callback):
+            raise ConfigError(f"callback {callback!r} is not a promptlift.Callback: subclass promptlift.Callback "
+                             f"and override the hooks you need ({', '.join(HOOKS)})")
+    return callbacks
 
 
-class ProgressBar:
+def notify(callbacks: Iterable[Callback], event: str, *args: Any) -> None:
+    for callback in callbacks:
+        getattr(callback, event)(*args)
+
+
+class ProgressBar(Callback):
     """A tqdm bar over metric calls (or examples scored, when the budget has no call limit)."""
 
     def __init__(self, **tqdm_kwargs: Any) -> None:
         self._kwargs = tqdm_kwargs
         self._bar = None
 
-    def on_start(self, run: Any) -> None:
+    def on_start(self, run: Run) -> None:
         from tqdm.auto import tqdm
 
         total = run.budget.metric_calls

@@ -49,3 +49,24 @@ def score_over_calls(result: Result, path: str | Path | None = None):
     ax.step(xs, ys, where="post", color="C3", label="best so far")
     return finish(fig, ax, path, xlabel="metric calls", ylabel=f"val score ({result.task})",
                   title=f"{result.optimizer} on {result.task}")
+
+
+def score_over_prompt_tokens(result: Result, path: str | Path | None = None):
+    """Each validation trial's score against its prompt tokens per query; the Pareto front joined
+    and highlighted, inadmissible trials (over ``max_prompt_tokens``) hollow, the cap dashed."""
+    plt = _pyplot()
+    val = [t for t in result.trials if t.split == "val" and t.per_query.get("prompt_tokens") is not None]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for admissible, style in ((True, {"alpha": 0.6}), (False, {"facecolors": "none", "edgecolors": "C7"})):
+        group = [t for t in val if t.admissible == admissible]
+        if group:
+            ax.scatter([t.per_query["prompt_tokens"] for t in group], [t.mean for t in group], s=16,
+                       label="val trial" if admissible else "inadmissible", **style)
+    front = [t for t in result.front if t.per_query.get("prompt_tokens") is not None]
+    if front:
+        ax.plot([t.per_query["prompt_tokens"] for t in front], [t.mean for t in front], "o-", color="C3",
+                markersize=6, drawstyle="steps-post", label="Pareto front")
+    if result.max_prompt_tokens is not None:
+        ax.axvline(result.max_prompt_tokens, color="C7", linestyle="--", label="max prompt tokens")
+    return finish(fig, ax, path, xlabel="prompt tokens per query", ylabel=f"val score ({result.task})",
+                  title=f"{result.optimizer} on {result.task}: score vs prompt length", legend="best")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from promptlift import safefile
+from promptlift.objectives import COSTS
 from promptlift.types import Candidate, Usage
 
 SCHEMA_VERSION = 1
@@ -21,6 +22,9 @@ class Trial:
     ``parents`` are trial numbers this candidate was derived from (lineage); ``info`` holds
     optimizer-specific facts (generation, strategy, ...). ``value`` is set under a corpus-level
     metric (``macro_f1``: computed over the split, not a mean), and ``mean`` then returns it.
+    ``per_query`` holds what one query cost (``promptlift.objectives``: prompt and completion
+    tokens, seconds, dollars); ``admissible`` is False over the run's ``max_prompt_tokens``, and
+    ``scored`` False when the candidate was turned away before any model call (its scores are 0).
     """
 
     number: int
@@ -36,6 +40,9 @@ class Trial:
     usage: Usage = field(default_factory=Usage)
     seconds: float = 0.0
     value: float | None = None
+    per_query: Mapping[str, float | None] = field(default_factory=dict)
+    admissible: bool = True
+    scored: bool = True
 
     @property
     def mean(self) -> float:
@@ -60,6 +67,9 @@ class Trial:
             "usage": self.usage.to_dict(),
             "seconds": round(self.seconds, 4),
             **({"value": self.value} if self.value is not None else {}),
+            "per_query": dict(self.per_query),
+            **({} if self.admissible else {"admissible": False}),
+            **({} if self.scored else {"scored": False}),
         }
 
     @classmethod
@@ -78,6 +88,9 @@ class Trial:
             usage=Usage.from_dict(data.get("usage", {})),
             seconds=data.get("seconds", 0.0),
             value=data.get("value"),
+            per_query=data.get("per_query", {}),
+            admissible=data.get("admissible", True),
+            scored=data.get("scored", True),
         )
 
 
@@ -92,7 +105,9 @@ class Result:
     differs; ``predictions()`` reads them). ``classification`` holds the baselines, per-class
     metrics and confusion matrices of a classification task (``promptlift.classification``),
     ``warnings`` what the run found suspicious; ``search_seconds`` and ``test_seconds`` split
-    ``wall_seconds`` into the search and the test scoring after it.
+    ``wall_seconds`` into the search and the test scoring after it. ``front`` holds the validation
+    trials on the Pareto front of ``objectives`` (``promptlift.objectives``); under
+    ``max_prompt_tokens`` only admissible trials are on it, and ``best`` is the best admissible one.
     """
 
     task: str
@@ -116,6 +131,9 @@ class Result:
     warnings: tuple[str, ...] = ()
     search_seconds: float | None = None
     test_seconds: float | None = None
+    objectives: tuple[str, ...] = ("score",)
+    front: tuple[Trial, ...] = ()
+    max_prompt_tokens: int | None = None
 
     @property
     def best_candidate(self) -> Candidate:
@@ -165,6 +183,9 @@ class Result:
             "test_seconds": None if self.test_seconds is None else round(self.test_seconds, 3),
             "warnings": list(self.warnings),
             "classification": self.classification,
+            "objectives": list(self.objectives),
+            "max_prompt_tokens": self.max_prompt_tokens,
+            "front": [t.number for t in self.front],
             "trials": [t.to_dict() for t in self.trials],
             "test_trials": [t.to_dict() for t in self.test_trials],
         }
@@ -203,6 +224,9 @@ class Result:
             warnings=tuple(data.get("warnings", ())),
             search_seconds=data.get("search_seconds"),
             test_seconds=data.get("test_seconds"),
+            objectives=tuple(data.get("objectives", ("score",))),
+            front=tuple(by_number[n] for n in data.get("front", ())),
+            max_prompt_tokens=data.get("max_prompt_tokens"),
         )
 
     @classmethod
@@ -212,9 +236,12 @@ class Result:
         return cls.from_dict(json.loads(text))
 
     def to_dataframe(self):  # -> pandas.DataFrame
-        """One row per trial: number, split, mean, n, cumulative metric calls, lineage, candidate."""
+        """One row per trial: number, split, mean, n, cumulative metric calls, lineage, candidate, and
+        the objectives (per query: prompt_tokens, completion_tokens, seconds_per_query, dollars;
+        admissible, on_front)."""
         import pandas as pd
 
+        on_front = {t.number for t in self.front}
         rows = [
             {
                 "trial": t.number,
@@ -228,14 +255,22 @@ class Result:
                 "format": t.candidate.format,
                 "candidate": t.candidate.key,
                 "seconds": t.seconds,
+                **{("seconds_per_query" if k == "seconds" else k): t.per_query.get(k) for k in COSTS},
+                "admissible": t.admissible,
+                "on_front": t.number in on_front,
                 **{f"info.{k}": v for k, v in t.info.items()},
             }
             for t in self.trials
         ]
         return pd.DataFrame(rows)
 
-    def plot(self, path: str | Path | None = None):
-        """Validation score over metric calls, with the best-so-far line; saved if ``path``."""
-        from promptlift.plots import score_over_calls
+    def plot(self, path: str | Path | None = None, x: str | None = None):
+        """Validation score against ``x``: "metric_calls" (with the best-so-far line) or "prompt_tokens"
+        (per query, the Pareto front highlighted); by default prompt tokens when they are an
+        objective, else metric calls. Saved if ``path``."""
+        from promptlift.plots import score_over_calls, score_over_prompt_tokens
 
-        return score_over_calls(self, path)
+        x = x or ("prompt_tokens" if "prompt_tokens" in self.objectives else "metric_calls")
+        if x not in ("metric_calls", "prompt_tokens"):
+            raise ValueError(f"plot(x=...) is 'metric_calls' or 'prompt_tokens'; got {x!r}")
+        return (score_over_prompt_tokens if x == "prompt_tokens" else score_over_calls)(self, path)

@@ -3,6 +3,8 @@
 A Run owns the budget ledger, the response cache, the trial log and the callbacks, so these
 behave the same for every optimizer. ``evaluate`` renders, calls the (cached) task backend in
 chunks, resolves choices, scores, and records a Trial; ``generate`` calls the proposer model.
+Under ``max_prompt_tokens`` a candidate whose prompts are longer is recorded as inadmissible
+before any model call (``promptlift.objectives``), the same for every optimizer.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
+from promptlift import objectives as costs
 from promptlift.budget import Budget, Ledger
 from promptlift.cache import CachedBackend, ResponseCache
 from promptlift.callbacks import Callback, notify
+from promptlift.callbacks import check as check_callbacks
 from promptlift.errors import BudgetExhausted, CapabilityError, ConfigError
 from promptlift.result import Trial
 from promptlift.runlog import RunLog
@@ -57,6 +61,8 @@ class Run:
         config: dict[str, Any] | None = None,
         chunk: int = 32,
         metric_error_rate: float = MAX_METRIC_ERROR_RATE,
+        objectives: str | Sequence[str] = ("score",),
+        max_prompt_tokens: int | None = None,
     ) -> None:
         if budget.dollars is not None:
             _require_prices(backend, proposer)
@@ -67,14 +73,20 @@ class Run:
         self._ledger = Ledger(budget)
         self.seed = seed
         self.rng = random.Random(seed)
-        self.callbacks = tuple(callbacks)
+        self.callbacks = check_callbacks(callbacks)
         self.chunk = chunk
         self.trials: list[Trial] = []
         self.cache_hits = 0
         self._samples = 0
         self.metric_errors = MetricErrors(metric_error_rate)
         self.log = RunLog(run_dir) if run_dir is not None else None
-        self.config = config or {}
+        self.objectives = costs.parse(objectives)
+        if max_prompt_tokens is not None and not (isinstance(max_prompt_tokens, int) and max_prompt_tokens >= 1):
+            raise ConfigError(f"The 'max_prompt_tokens' option of Run must be an int >= 1. Got {max_prompt_tokens!r}.")
+        self.max_prompt_tokens = max_prompt_tokens
+        self._lengths: dict[str, float] = {}
+        self.config = (config or {}) | ({"objectives": list(self.objectives)} if len(self.objectives) > 1 else {}) | (
+            {"max_prompt_tokens": max_prompt_tokens} if max_prompt_tokens is not None else {})
         if self.log:
             self.log.start(self.config)
 
@@ -92,6 +104,8 @@ class Run:
         examples = tuple(examples)
         if not examples:
             raise ConfigError("Run.evaluate needs at least one example.")
+        if not self.admissible(candidate):
+            return self._turned_away(candidate, examples, split, parents, info)
         self._ledger.reserve(metric_calls=len(examples), lm_calls=len(examples) * max(1, candidate.votes))
         started = time.perf_counter()
         completions, usage = self._answers(candidate, examples, charge=True)
@@ -111,7 +125,10 @@ class Run:
             usage=usage,
             seconds=time.perf_counter() - started,
             value=self.task.aggregate(examples, [c.text for c in completions]),
+            per_query=costs.per_query(usage, len(examples)),
         )
+        if split == "val" and not self._fits(trial.per_query["prompt_tokens"]):  # estimated within, reported over
+            trial = replace(trial, admissible=False)
         self._record(trial)
         self.metric_errors.check()  # past the threshold: stop, with this trial saved
         return Evaluation(trial, examples, tuple(completions))
@@ -156,7 +173,8 @@ class Run:
         return Trial(number=number, candidate=candidate, split=split, example_ids=tuple(e.id for e in examples),
                      scores=tuple(s.value for s in scores), predictions=tuple(texts),
                      feedback=tuple(s.feedback for s in scores), usage=usage,
-                     seconds=time.perf_counter() - started, value=self.task.aggregate(examples, texts))
+                     seconds=time.perf_counter() - started, value=self.task.aggregate(examples, texts),
+                     per_query=costs.per_query(usage, len(examples)))
 
     def _answers(self, candidate: Candidate, examples: Sequence[Example], *, charge: bool,
                  progress: bool | None = None) -> tuple[list[Completion], Usage]:
@@ -196,6 +214,53 @@ class Run:
                 notify(self.callbacks, "on_examples", self, len(part))
         return completions, usage
 
+    # --- objectives ----------------------------------------------------------------------
+    def prompt_tokens(self, candidate: Candidate) -> float:
+        """``candidate``'s prompt tokens per query on the validation split, counted without a model call
+        (rendered, then the backend's tokenizer; a soft prompt's virtual tokens included)."""
+        if candidate.key not in self._lengths:
+            self._lengths[candidate.key] = costs.prompt_tokens(self.task, candidate, self.model, self.task.val)
+        return self._lengths[candidate.key]
+
+    def admissible(self, candidate: Candidate) -> bool:
+        """Whether ``candidate`` fits ``max_prompt_tokens`` (always, without a cap). The seed must fit:
+        it is the baseline every candidate is compared with."""
+        if self.max_prompt_tokens is None or self._fits(self.prompt_tokens(candidate)):
+            return True
+        if candidate == self.task.seed:
+            raise ConfigError(f"the seed candidate needs {self.prompt_tokens(candidate):.0f} prompt tokens per query, "
+                              f"over max_prompt_tokens={self.max_prompt_tokens}; raise the cap")
+        return False
+
+    def cap_warnings(self) -> list[str]:
+        """What the result must say about ``max_prompt_tokens``: nothing scored fitted it."""
+        val = self.val_trials()
+        if self.max_prompt_tokens is None or not val or any(t.admissible for t in val):
+            return []
+        return [f"no validated candidate fitted max_prompt_tokens={self.max_prompt_tokens} (the seed measured "
+                f"{val[0].per_query.get('prompt_tokens') or 0:.0f}); the best shown is the seed"]
+
+    def _fits(self, tokens: float | None) -> bool:
+        return self.max_prompt_tokens is None or tokens is None or tokens <= self.max_prompt_tokens
+
+    def _turned_away(self, candidate: Candidate, examples: tuple[Example, ...], split: str,
+                     parents: Sequence[int], info: dict[str, Any] | None) -> Evaluation:
+        """The record of an over-cap candidate: scores 0, no model call, no metric call spent."""
+        tokens = self.prompt_tokens(candidate)
+        why = f"inadmissible: {tokens:.0f} prompt tokens per query > max_prompt_tokens {self.max_prompt_tokens}"
+        n = len(examples)
+        trial = Trial(number=len(self.trials), candidate=candidate, split=split,
+                      example_ids=tuple(e.id for e in examples), scores=(0.0,) * n, predictions=("",) * n,
+                      feedback=(why,) * n, parents=tuple(parents), info=info or {},
+                      metric_calls=self._ledger.metric_calls, per_query={"prompt_tokens": tokens},
+                      admissible=False, scored=False)
+        self._record(trial)
+        return Evaluation(trial, examples, tuple(Completion(text="") for _ in examples))
+
+    def front(self) -> list[Trial]:
+        """The validation trials on the Pareto front of the run's objectives (admissible ones only)."""
+        return costs.front(self.trials, self.objectives)
+
     # --- state ---------------------------------------------------------------------------
     def _record(self, trial: Trial) -> None:
         self.trials.append(trial)
@@ -208,8 +273,10 @@ class Run:
         return [t for t in self.trials if t.split == "val"]
 
     def best(self) -> Trial:
-        """The validation trial with the highest mean; the earliest wins ties."""
+        """The admissible validation trial with the highest mean; the earliest wins ties (the seed's
+        trial when nothing was admissible: ``Result.warnings`` then says so)."""
         trials = self.val_trials()
+        trials = [t for t in trials if t.admissible] or trials[:1]
         if not trials:
             limit = self._ledger.budget.metric_calls
             allows = f", the budget allows {limit} metric calls" if limit is not None else ""

@@ -40,7 +40,9 @@ class RunLog:
         write_json(self.dir / "best_candidate.json", exported_candidate(result, task))
         try:
             if plot:
-                result.plot(self.dir / "score.png")
+                result.plot(self.dir / "score.png", x="metric_calls")
+            if plot and len(result.objectives) > 1:  # score against prompt length, the front highlighted
+                result.plot(self.dir / "front.png", x="prompt_tokens")
         except Exception as exc:  # a plot is a convenience: never lose a run over it
             log.warning("could not draw %s: %s", self.dir / "score.png", exc)
         if self._trials is not None:
@@ -61,6 +63,7 @@ def exported_candidate(result: Result, task: Task) -> dict[str, Any]:
         "prompt_text": as_text(request),
         "val": result.best.mean,
         "test": result.best_test,
+        "per_query": dict(result.best.per_query),
     }
 
 

@@ -19,6 +19,7 @@ import json
 import logging
 from typing import Any, Mapping
 
+from promptlift.callbacks import Callback
 from promptlift.errors import MissingDependency
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ def final_metrics(result: Any) -> dict[str, float]:
     return {k: float(v) for k, v in found.items() if v is not None}
 
 
-class MLflowCallback:
+class MLflowCallback(Callback):
     """Log a run to MLflow (see the module docstring). ``tracking_uri``: where; ``experiment``: its name."""
 
     def __init__(self, tracking_uri: str | None = None, *, experiment: str = "promptlift",

@@ -82,6 +82,10 @@ class LlamaCppBackend:
             return request.prompt
         return self._template(messages=[m.to_dict() for m in request.messages]).prompt
 
+    def count_tokens(self, requests: Sequence[Request]) -> list[int]:
+        """Each request's prompt tokens as ``complete`` reports them, without running the model."""
+        return [len(self.tokens(self.text(r))) for r in requests]
+
     def tokens(self, text: str, *, special: bool = True) -> list[int]:
         return self._llm.tokenize(text.encode("utf-8"), add_bos=special, special=special)
 

@@ -70,6 +70,8 @@ class ChoiceScorer:
         self.group_tokens = group_tokens
         self.n_vocab = llm.n_vocab()
         self._prefix: tuple[int, ...] = ()  # tokens held in sequence 0
+        self.decoded_tokens = 0  # tokens put into decode batches (benchmarks/scoring_rate.py)
+        self.decodes = 0
 
     @property
     def group_tokens(self) -> int:
@@ -139,7 +141,7 @@ class ChoiceScorer:
         for start in range(0, len(rest), self.n_batch):
             part = rest[start : start + self.n_batch]
             self._fill([(t, keep + start + j, 0, False) for j, t in enumerate(part)])
-            self._ctx.decode(self._batch)
+            self._decode()
         self._prefix = tuple(prefix)
 
     def _decode_suffixes(self, items: Sequence[ScoringItem], prefix_len: int) -> list[np.ndarray]:
@@ -152,7 +154,7 @@ class ChoiceScorer:
             entries += [(t, prefix_len + j, seq, j == len(suffix) - 1) for j, t in enumerate(suffix)]
             last.append(len(entries) - 1)
         self._fill(entries)
-        self._ctx.decode(self._batch)
+        self._decode()
         return [log_softmax(self._logits(row)) for row in last]
 
     def _add_tails(self, items: Sequence[ScoringItem], results: list[list[float]]) -> None:
@@ -171,7 +173,7 @@ class ChoiceScorer:
         if not entries:
             return
         self._fill(entries)
-        self._ctx.decode(self._batch)
+        self._decode()
         for i, j, row, target in reads:
             results[i][j] += float(log_softmax(self._logits(row))[target])
 
@@ -185,6 +187,26 @@ class ChoiceScorer:
             batch.n_seq_id[j] = 1
             batch.seq_id[j][0] = seq
             batch.logits[j] = logits
+
+    def _decode(self) -> None:
+        self._ctx.decode(self._batch)
+        self.decoded_tokens += self._batch.batch.n_tokens
+        self.decodes += 1
+
+    def clear(self) -> None:
+        """Forget every cached token (the next group decodes its prefix again)."""
+        self._ctx.kv_cache_clear()
+        self._prefix = ()
+
+    def decode_plain(self, tokens: Sequence[int]) -> None:
+        """Decode ``tokens`` (at most ``n_batch``) as one fresh sequence, logits for the last only:
+        the engine's own prompt processing, which ``benchmarks/scoring_rate.py`` sets scoring against."""
+        if not 0 < len(tokens) <= self.n_batch:
+            raise ValueError(f"decode_plain takes 1 to {self.n_batch} tokens, got {len(tokens)}")
+        self.clear()
+        self._fill([(t, j, 0, j == len(tokens) - 1) for j, t in enumerate(tokens)])
+        self._decode()
+        self.clear()
 
     def _logits(self, row: int) -> np.ndarray:
         pointer = self._ctx.get_logits_ith(row)

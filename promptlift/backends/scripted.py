@@ -34,6 +34,10 @@ class ScriptedBackend:
         self.batches += 1
         return [self._answer(r) for r in requests]
 
+    def count_tokens(self, requests: Sequence[Request]) -> list[int]:
+        """Each request's prompt "tokens" as ``complete`` reports them (its words)."""
+        return [_word_count(r) for r in requests]
+
     def _answer(self, request: Request) -> Completion:
         if request.soft_prompt or request.weights:  # like every backend without them: refused, never ignored
             raise CapabilityError("soft prompts and trained weights need a local torch backend", backend=self.id)

@@ -116,6 +116,13 @@ class TorchBackend:
         prompt = list(self.tokenizer(self.text(request)).input_ids)
         return prompt, [list(self._choice_ids(c)) for c in request.choices]
 
+    def count_tokens(self, requests: Sequence[Request]) -> list[int]:
+        """Each request's prompt tokens as ``complete`` reports them (a soft prompt's virtual tokens
+        included), without running the model."""
+        with self._lock:
+            virtual = {path: self._soft_prompt(path).n_tokens for path in {r.soft_prompt for r in requests} if path}
+        return [len(self.encode(r)[0]) + virtual.get(r.soft_prompt or "", 0) for r in requests]
+
     def _choice_ids(self, choice: str) -> tuple[int, ...]:
         """A choice's token ids, tokenized once: every request of a task repeats the same choices."""
         if choice not in self._choices:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
 from promptlift.backends.torch_prefix import Prefix, make_cache
-from promptlift.softprompt.apply import decoder
+from promptlift.softprompt.apply import cache_argument, decoder
 
 if TYPE_CHECKING:
     import torch
@@ -86,7 +86,7 @@ def _generator(job: Job, device: Any) -> torch.Generator | None:
 
 def _last_logits(model: Any, ids: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor, cache: Any) -> torch.Tensor:
     stack = decoder(model)
-    hidden = stack(input_ids=ids, position_ids=positions, attention_mask=mask, past_key_values=cache,
+    hidden = stack(input_ids=ids, position_ids=positions, attention_mask=mask, **cache_argument(stack, cache),
                      use_cache=True).last_hidden_state[:, -1]
     return model.get_output_embeddings()(hidden).float()
 

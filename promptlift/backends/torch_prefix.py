@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
 from promptlift.backends.base import common_prefix
-from promptlift.softprompt.apply import decoder
+from promptlift.softprompt.apply import cache_argument, decoder
 
 if TYPE_CHECKING:
     pass
@@ -118,7 +118,7 @@ def extend(model: Any, kv: KV, start: int, tokens: Sequence[int] = (), embeds: A
     inputs = {"inputs_embeds": embeds[None]} if embeds is not None else {
         "input_ids": torch.tensor([list(tokens)], device=device)}
     stack = decoder(model)
-    stack(**inputs, position_ids=positions, past_key_values=cache, use_cache=True)
+    stack(**inputs, position_ids=positions, **cache_argument(stack, cache), use_cache=True)
     return cache_kv(cache)
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
 from promptlift.backends.torch_prefix import PrefixStore, Root, common_prefix, make_cache
-from promptlift.softprompt.apply import decoder
+from promptlift.softprompt.apply import cache_argument, decoder
 
 if TYPE_CHECKING:
     import torch
@@ -164,7 +164,7 @@ def _run(model: Any, kv: list, prefix_length: int, packed: Packed) -> list[float
     mask = tree_mask(owner, branch, prefix_length)
     stack = decoder(model)
     hidden = stack(input_ids=tokens, position_ids=positions, attention_mask=mask,
-                     past_key_values=make_cache(kv), use_cache=True).last_hidden_state[0]
+                     **cache_argument(stack, make_cache(kv)), use_cache=True).last_hidden_state[0]
     rows = sorted({at for _, _, at, _ in packed.reads})
     where = {at: r for r, at in enumerate(rows)}
     logits = model.get_output_embeddings()(hidden[torch.tensor(rows, device=device)]).float()

@@ -21,12 +21,12 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from promptlift import safefile
 from promptlift.bench.config import Cell, ModelSpec, SweepConfig, TaskSpec, budget_label
-from promptlift.bench.peers import is_peer, peer_runner
+from promptlift.bench.peers import Meter, check_params, is_peer, peer_runner
 from promptlift.budget import Budget
 from promptlift.cache import CachedBackend, ResponseCache
 from promptlift.errors import ConfigError
 from promptlift.run import score_outside
-from promptlift.types import Candidate, Example, Usage
+from promptlift.types import Candidate, Example
 
 log = logging.getLogger(__name__)
 
@@ -56,21 +56,6 @@ class BackendPool:
                 close()
         self._loaded.clear()
         gc.collect()
-
-
-class Meter:
-    """Counts what passes through a backend (for peers, whose harnesses report no tokens)."""
-
-    def __init__(self, backend: Any) -> None:
-        self.inner = backend
-        self.id = backend.id
-        self.capabilities = backend.capabilities
-        self.usage = Usage()
-
-    def complete(self, requests: Sequence[Any]) -> list[Any]:
-        completions = self.inner.complete(requests)
-        self.usage = sum((c.usage for c in completions), self.usage)
-        return completions
 
 
 def build_task(spec: TaskSpec) -> Any:
@@ -119,13 +104,14 @@ def build_optimizer(name: str, params: Mapping[str, Any]) -> Any:
 
 def check_optimizers(config: SweepConfig) -> None:
     """Every optimizer of the sweep builds (name and fixed parameters) before a cell runs: a typo
-    fails the sweep at once instead of each of its cells. Peers check their parameters when run."""
+    fails the sweep at once instead of each of its cells. Peers check their parameters' names."""
     for spec in config.optimizers:
-        if is_peer(spec.name):
-            continue
         for label, params in (spec.variants() if config.search is None else [(spec.key, spec.params)]):
             try:
-                build_optimizer(spec.name, params)
+                if is_peer(spec.name):
+                    check_params(spec.name, params)
+                else:
+                    build_optimizer(spec.name, params)
             except ConfigError as exc:
                 raise ConfigError(f"optimizer {label!r}: {exc}") from None
 
@@ -235,7 +221,7 @@ def _run_promptlift(cell: Cell, task: Any, backend: Any, seed_scorer: Any, propo
 
 def _run_peer(cell: Cell, task: Any, backend: Any, seed_scorer: Any, responses: ResponseCache | None,
               run_dir: Path) -> dict[str, Any]:
-    meter = Meter(CachedBackend(backend, responses) if responses is not None else backend)
+    meter = Meter(backend, responses)
     measured = peer_runner(cell.optimizer)(task, meter, cell, run_dir)
     spent = measured.pop("search_usage", None) or meter.usage  # the search's calls, not the test evaluation
     baseline_val = score(task, task.seed, seed_scorer, task.val)

@@ -29,6 +29,8 @@ from promptlift.commands.fit import fit_val, has_split_column
 from promptlift.commands.outcome import report, summary
 from promptlift.commands.resume import CLI_FILE, load_saved, refuse_secrets, unconfirmed_endpoints
 from promptlift.errors import ConfigError
+from promptlift.objectives import OBJECTIVES
+from promptlift.objectives import parse as parse_objectives
 from promptlift.optimizers.auto import Auto
 from promptlift.optimizers.plan import Plan, time_seed
 from promptlift.optimizers.registry import OPTIMIZERS, get_optimizer
@@ -38,7 +40,7 @@ log = logging.getLogger(__name__)
 
 PLAN_FILE = "plan.json"
 RESUMABLE = ("task", "input_fields", "output_field", "metric", "choices", "sizes", "model", "model_option", "proposer",
-             "optimizer", "param", "budget", "max_seconds", "max_tokens", "seed")
+             "optimizer", "param", "budget", "max_seconds", "max_tokens", "seed", "objective", "max_prompt_tokens")
 
 
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
@@ -58,6 +60,11 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     search.add_argument("--dry-run", action="store_true",
                         help="print the plan (metric calls, LM calls and tokens of the task model and the proposer, "
                              "dollars, seconds, whether the budget pays for a proposal) and exit without a model call")
+    search.add_argument("--objective", type=objective_names, default="score",
+                        help="objectives of the Pareto front kept over validation, e.g. score,prompt_tokens "
+                             f"(from: {', '.join(OBJECTIVES)}; default: score)")
+    search.add_argument("--max-prompt-tokens", type=count(1), metavar="N",
+                        help="a candidate over N prompt tokens per query is inadmissible, in every optimizer")
     out = parser.add_argument_group("output")
     out.add_argument("--run-dir",
                      help="directory for config, trials, result and best candidate (default: runs/TASK-OPTIMIZER-TIME)")
@@ -78,6 +85,14 @@ def count(low: int, high: int = 10**12) -> Callable[[str], int]:
             raise argparse.ArgumentTypeError(f"must be a whole number in [{low}, {high:.0e}], got {text!r}")
         return int(text)
     return parse
+
+
+def objective_names(text: str) -> str:
+    """An argparse type: comma-separated objective names (checked, kept as text for cli.json)."""
+    try:
+        return ",".join(parse_objectives(text))
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def seconds(text: str) -> float:
@@ -128,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
         result = optimizer.optimize(
             task, backend, budget=budget, seed=args.seed, proposer=proposer, run_dir=run_dir,
             callbacks=callbacks, cache=cache,
+            objectives=args.objective or "score", max_prompt_tokens=args.max_prompt_tokens,
         )
     except KeyboardInterrupt:
         print(f"interrupted: what was done is in {run_dir}; continue with: promptlift optimize --resume {run_dir}",

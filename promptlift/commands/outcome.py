@@ -21,6 +21,8 @@ def summary(result: Result, run_dir: Path) -> dict[str, Any]:
         "search_seconds": _rounded(result.search_seconds), "test_seconds": _rounded(result.test_seconds),
         "stopped_by": result.stopped_by, "warnings": list(result.warnings),
         "classification": result.classification, "run_dir": str(run_dir),
+        "objectives": list(result.objectives), "max_prompt_tokens": result.max_prompt_tokens,
+        "front": [{"trial": t.number, "val": t.mean, **t.per_query} for t in result.front],
     }
 
 
@@ -38,6 +40,8 @@ def report(result: Result, run_dir: Path) -> str:
         f"wall time: {result.wall_seconds:.1f}s ({_seconds(result)})   "
         f"stopped by: {result.stopped_by or 'search finished'}",
     ]
+    if len(result.objectives) > 1 or result.max_prompt_tokens is not None:
+        lines += ["", front(result)]
     if info:
         lines += ["", per_class(info, "best")]
     lines += [f"warning: {w}" for w in result.warnings]
@@ -46,6 +50,22 @@ def report(result: Result, run_dir: Path) -> str:
         f"run directory: {run_dir}  (best prompt: {run_dir / 'best_candidate.json'}; report: {run_dir / 'report.html'})",
     ]
     return "\n".join(lines)
+
+
+def front(result: Result) -> str:
+    """The Pareto front over validation (score against each trial's costs per query), as a table."""
+    cap = f", max prompt tokens {result.max_prompt_tokens}" if result.max_prompt_tokens is not None else ""
+    turned = sum(not t.admissible for t in result.trials)
+    rows = [(t.number, f"{t.mean:.4f}", _num(t.per_query.get("prompt_tokens"), 1),
+             _num(t.per_query.get("completion_tokens"), 1), _num(t.per_query.get("seconds"), 4),
+             _num(t.per_query.get("dollars"), 6), t.candidate.describe(60)) for t in result.front]
+    head = (f"Pareto front of {','.join(result.objectives)} over val{cap} ({len(result.front)} trials; "
+            f"{turned} inadmissible), per query:")
+    return head + "\n" + table(rows, ("trial", "val", "prompt tok", "compl tok", "seconds", "dollars", "candidate"))
+
+
+def _num(value: float | None, digits: int) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
 
 
 def per_class(info: Mapping[str, Any], name: str) -> str:

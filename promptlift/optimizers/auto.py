@@ -25,9 +25,9 @@ import dataclasses
 import logging
 from typing import Any
 
-from promptlift import formats
 from promptlift.budget import Budget
 from promptlift.optimizers.base import Optimizer
+from promptlift.optimizers.options import Calibrate, Formats, PromptOptions, Verbalizers
 from promptlift.result import Result
 from promptlift.run import Run
 from promptlift.tasks.base import Task
@@ -47,7 +47,7 @@ class Choice:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class Auto(Optimizer):
+class Auto(PromptOptions, Optimizer):
     """Choose the search from the task and the budget (see the module docstring).
 
     k: demos per candidate. formats, verbalizers, calibrate: as in FewShot, handed to the chosen
@@ -57,23 +57,12 @@ class Auto(Optimizer):
 
     name = "auto"
     k: int = 4
-    formats: tuple[str, ...] | str = "auto"
-    verbalizers: str | tuple[tuple[str, ...], ...] = "auto"
-    calibrate: str | None = "auto"
-
-    def __post_init__(self) -> None:
-        if isinstance(self.verbalizers, list | tuple):  # JSON lists from the CLI become tuples
-            object.__setattr__(self, "verbalizers", tuple(tuple(v) for v in self.verbalizers))
-        object.__setattr__(self, "formats", formats.normalise_option(self.formats))
-        super().__post_init__()
+    formats: Formats = "auto"
+    verbalizers: Verbalizers = "auto"
+    calibrate: Calibrate = "auto"
 
     def _check(self) -> None:
-        from promptlift.optimizers.bootstrap import check_common
-        from promptlift.optimizers.fewshot import verbalizers_ok
-
-        check_common(self)
         self.require("k", isinstance(self.k, int) and self.k >= 1, "an int >= 1")
-        self.require("verbalizers", verbalizers_ok(self.verbalizers), "'auto' or a list of word lists")
 
     def choose(self, task: Task, backend: Any, budget: Budget | int) -> Choice:
         """The optimizer for ``task`` on ``backend`` within ``budget``, and the reason in one line."""

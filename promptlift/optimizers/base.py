@@ -13,7 +13,7 @@ import logging
 import time
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Iterable
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Sequence
 
 from promptlift import classification
 from promptlift.budget import Budget
@@ -66,8 +66,12 @@ class Optimizer(ABC):
         callbacks: Iterable[Callback] = (),
         cache: ResponseCache | None = DEFAULT_CACHE,
         evaluate_test: bool = True,
+        objectives: str | Sequence[str] = ("score",),
+        max_prompt_tokens: int | None = None,
     ) -> Result:
-        """Search for the best candidate of ``task`` on ``backend`` within ``budget`` (metric calls if int)."""
+        """Search for the best candidate of ``task`` on ``backend`` within ``budget`` (metric calls if int);
+        ``objectives`` (e.g. ``("score", "prompt_tokens")``) name the Pareto front kept in the Result, and a
+        candidate over ``max_prompt_tokens`` prompt tokens per query is inadmissible (never the best)."""
         budget = Budget(metric_calls=budget) if isinstance(budget, int) else budget
         cache = ResponseCache.default() if cache is DEFAULT_CACHE else cache
         if log.isEnabledFor(logging.INFO):
@@ -75,6 +79,7 @@ class Optimizer(ABC):
         run = Run(
             task, backend, budget=budget, seed=seed, proposer=proposer, run_dir=run_dir,
             callbacks=callbacks, cache=cache, config=self._run_config(task, backend, proposer, budget, seed),
+            objectives=objectives, max_prompt_tokens=max_prompt_tokens,
         )
         started = time.perf_counter()
         notify(run.callbacks, "on_start", run)
@@ -142,7 +147,7 @@ def finish(run: Run, optimizer: Optimizer, started: float, stopped_by: str | Non
     scored = {"baseline": tests[0], "best": tests[-1]} if tests else {"baseline": baseline, "best": best}
     summary = classification.summarize(run.task, run.task.test if tests else run.task.val, scored,
                                        "test" if tests else "val")
-    found = classification.warnings_for(run.task, summary)
+    found = classification.warnings_for(run.task, summary) + run.cap_warnings()
     for warning in found:  # in the Result, the report and the CLI's summary; logged for the record
         log.info("%s", warning)
     result = dataclasses.replace(
@@ -198,6 +203,9 @@ def _result(run: Run, optimizer: Optimizer, started: float, stopped_by: str | No
         cache_hits=run.cache_hits,
         wall_seconds=time.perf_counter() - started,
         stopped_by=stopped_by,
+        objectives=run.objectives,
+        front=tuple(run.front()),
+        max_prompt_tokens=run.max_prompt_tokens,
     )
 
 

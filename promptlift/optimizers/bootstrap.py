@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections import defaultdict
 from typing import Any, Sequence
 
-from promptlift import calibration, formats
+from promptlift import calibration
+from promptlift.demos import draw_demos
 from promptlift.optimizers.base import Optimizer
+from promptlift.optimizers.options import Calibrate, Formats, PromptOptions
+from promptlift.optimizers.prompt_cap import fit_demos
 from promptlift.run import Evaluation, Run
 from promptlift.types import Candidate, Example
 
@@ -26,7 +28,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class BootstrapFewShot(Optimizer):
+class BootstrapFewShot(PromptOptions, Optimizer):
     """Bootstrapped few-shot random search.
 
     k: bootstrapped demos per candidate. labeled: extra labeled demos per candidate.
@@ -35,9 +37,8 @@ class BootstrapFewShot(Optimizer):
     bootstrap_size: training examples the teacher answers per round (metric calls).
     threshold: the score a bootstrapped output needs to become a demo.
     balanced: spread demos over labels (choice tasks). max_candidates: candidates drawn at most.
-    formats: prompt formats to draw from (empty: the seed's; "auto": see JointSearch).
-    calibrate: "contextual", "batch", "auto" (contextual for a choice task) or None, applied
-    to each candidate before it is scored (choice tasks, not with reasoning).
+    formats, calibrate: the prompt options (see :mod:`promptlift.optimizers.options`); each
+    candidate draws a format and is calibrated before scoring (choice tasks, not with reasoning).
     """
 
     name = "bootstrap"
@@ -49,15 +50,10 @@ class BootstrapFewShot(Optimizer):
     threshold: float = 1.0
     balanced: bool = True
     max_candidates: int = 1000
-    formats: tuple[str, ...] | str = ()
-    calibrate: str | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "formats", formats.normalise_option(self.formats))
-        super().__post_init__()
+    formats: Formats = ()
+    calibrate: Calibrate = None
 
     def _check(self) -> None:
-        check_common(self)
         self.require("k", isinstance(self.k, int) and self.k >= 1, "an int >= 1")
         self.require("labeled", isinstance(self.labeled, int) and self.labeled >= 0, "an int >= 0")
         self.require("rounds", isinstance(self.rounds, int) and self.rounds >= 1, "an int >= 1")
@@ -79,32 +75,22 @@ class BootstrapFewShot(Optimizer):
                                        threshold=self.threshold, balanced=self.balanced)
         if not pool:
             log.warning("bootstrapping accepted no output; drawing labeled demos instead")
-        fmts = formats.resolve_option(run.backend, run.task, self.formats) if self.formats else ()
+        fmts = self.search_formats(run)
         used = {e.id for e in pool}
         plain = [e for e in task.train if e.id not in used]
         seen = {task.seed}
         for _ in range(self.max_candidates):
-            demos = draw(run, pool, self.k, task.choices, self.balanced) if pool else []
-            demos += draw(run, plain, self.labeled if pool else self.labeled or self.k, task.choices, self.balanced)
-            candidate = dress(run, teacher.with_(demos=tuple(demos)), fmts)
+            demos = draw_demos(pool, self.k, run.rng, task.choices, balanced=self.balanced)
+            demos += draw_demos(plain, self.labeled if pool else self.labeled or self.k, run.rng, task.choices,
+                                balanced=self.balanced)
+            candidate = fit_demos(run, dress(run, teacher.with_(demos=tuple(demos)), fmts))
             if candidate in seen:
                 continue
             seen.add(candidate)
             run.require_validation()
-            candidate = calibration.calibrate(run, candidate, self.calibrate)
+            candidate = calibration.calibrate(run, candidate, self.calibration_method(run))
             info = {"bootstrapped": sum(d.id in used for d in demos), "labeled": sum(d.id not in used for d in demos)}
             run.validate(candidate, parents=parents, info=info)
-
-
-def check_common(optimizer: Optimizer) -> None:
-    """Parameter checks shared by the few-shot family: formats and calibrate."""
-    fmts, method = optimizer.formats, optimizer.calibrate  # type: ignore[attr-defined]
-    optimizer.require("formats", fmts == formats.AUTO or all(f in formats.NEEDS for f in fmts),
-                      f"'auto' or a list of {list(formats.NEEDS)}")
-    optimizer.require("calibrate", method in (None, calibration.AUTO, *calibration.METHODS),
-                      f"None, 'auto' or one of {list(calibration.METHODS)}")
-    if method is not None and getattr(optimizer, "reasoning", False):
-        optimizer.require("calibrate", False, "None when reasoning=True (reasoning generates; nothing to calibrate)")
 
 
 def bootstrap_pool(run: Run, teacher: Candidate, *, k: int, rounds: int, size: int, threshold: float,
@@ -124,7 +110,7 @@ def bootstrap_pool(run: Run, teacher: Candidate, *, k: int, rounds: int, size: i
         batch, order = order[:room], order[room:]
         if not batch:
             break
-        demos = draw(run, accepted, k, task.choices, balanced) if accepted else []
+        demos = draw_demos(accepted, k, run.rng, task.choices, balanced=balanced)
         evaluation = run.evaluate(teacher.with_(demos=tuple(teacher.demos) + tuple(demos)), batch, split="train",
                                   info={"role": "bootstrap", "round": round_ + 1})
         accepted += traces(evaluation, threshold, choice_task=bool(task.choices))
@@ -141,29 +127,6 @@ def traces(evaluation: Evaluation, threshold: float, *, choice_task: bool) -> li
             output = example.output if choice_task else completion.text.strip()
             kept.append(Example(example.inputs, output, id=example.id, reasoning=completion.reasoning))
     return kept
-
-
-def draw(run: Run, pool: Sequence[Example], k: int, choices: Sequence[str], balanced: bool = True) -> list[Example]:
-    """``k`` demos from ``pool``, seeded by the run; for choice tasks (when ``balanced``) taken
-    round-robin over the labels present, a label that runs out skipped (bootstrapped pools are
-    often lopsided), then shuffled."""
-    if k <= 0 or not pool:
-        return []
-    if not (balanced and choices):
-        return run.sample(pool, k)
-    by_label: dict[str, list[Example]] = defaultdict(list)
-    for example in pool:
-        by_label[example.output].append(example)
-    labels = [c for c in choices if by_label[c]] + [o for o in by_label if o not in choices]
-    queues = {label: run.sample(by_label[label], k) for label in labels}
-    order = run.sample(labels, len(labels))
-    demos: list[Example] = []
-    while len(demos) < min(k, len(pool)):
-        for label in order:
-            if queues[label] and len(demos) < k:
-                demos.append(queues[label].pop())
-    run.rng.shuffle(demos)
-    return demos
 
 
 def dress(run: Run, candidate: Candidate, fmts: Sequence[str]) -> Candidate:

@@ -12,27 +12,25 @@ candidate, see :mod:`promptlift.calibration`) before it is scored.
 from __future__ import annotations
 
 import dataclasses
-from collections import defaultdict
 from typing import Any, Sequence
 
-from promptlift import calibration, formats, verbalizers
+from promptlift import calibration, verbalizers
+from promptlift.demos import draw_demos
 from promptlift.optimizers.base import Optimizer
-from promptlift.optimizers.bootstrap import check_common
+from promptlift.optimizers.options import Calibrate, Formats, PromptOptions, Verbalizers
+from promptlift.optimizers.prompt_cap import fit_demos
 from promptlift.run import Run
 from promptlift.types import Candidate, Example
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class FewShot(Optimizer):
+class FewShot(PromptOptions, Optimizer):
     """Labeled few-shot random search.
 
     k: demos per candidate. balanced: for choice tasks, spread demos evenly over labels.
     max_candidates: stop after this many candidates even if budget is left.
-    formats: prompt formats to draw from ("chat", "plain"); "auto": those the backend can score
-    for a classification task; empty keeps the seed's format.
-    verbalizers: "auto" (``verbalizers.candidates_for(task)``) or word lists to draw from;
-    empty keeps the seed's. calibrate: "contextual", "batch", "auto" (contextual for a
-    classification task, None otherwise) or None (scores as is).
+    formats, verbalizers, calibrate: the prompt options (see :mod:`promptlift.optimizers.options`);
+    each candidate draws a format and label words from them and is calibrated before scoring.
     zero_shot: with formats or calibrate, first try the seed without demos in each format.
     """
 
@@ -40,24 +38,14 @@ class FewShot(Optimizer):
     k: int = 4
     balanced: bool = True
     max_candidates: int = 1000
-    formats: tuple[str, ...] | str = ()
-    verbalizers: str | tuple[tuple[str, ...], ...] = ()
-    calibrate: str | None = None
+    formats: Formats = ()
+    verbalizers: Verbalizers = ()
+    calibrate: Calibrate = None
     zero_shot: bool = True
 
-    def __post_init__(self) -> None:
-        for name in ("formats", "verbalizers"):  # JSON lists from the CLI become tuples
-            value = getattr(self, name)
-            if isinstance(value, list | tuple):
-                object.__setattr__(self, name, tuple(tuple(v) if isinstance(v, list) else v for v in value))
-        object.__setattr__(self, "formats", formats.normalise_option(self.formats))
-        super().__post_init__()
-
     def _check(self) -> None:
-        check_common(self)
         self.require("k", isinstance(self.k, int) and self.k >= 1, "an int >= 1")
         self.require("max_candidates", isinstance(self.max_candidates, int) and self.max_candidates >= 1, "an int >= 1")
-        self.require("verbalizers", verbalizers_ok(self.verbalizers), "'auto' or a list of word lists")
 
     def _calls(self, task: Any, backend: Any, budget: Any) -> Any:
         """The plan's call pattern (``Optimizer.plan``): :func:`promptlift.optimizers.patterns.fewshot`."""
@@ -67,15 +55,13 @@ class FewShot(Optimizer):
 
     def _search(self, run: Run) -> None:
         task = run.task
-        fmts = formats.resolve_option(run.backend, task, self.formats) if self.formats else ()
-        words = verbalizers.resolve_option(task, self.verbalizers)
-        method = calibration.resolve_option(task, self.calibrate)
+        fmts, words, method = self.search_formats(run), self.search_verbalizers(run), self.calibration_method(run)
         seen = set() if method else {task.seed}  # the seed trial itself is uncalibrated
         for candidate in self._zero_shot(task.seed, fmts, method):  # in the first label words (the task's own)
             self._try(run, self.dress(run, candidate, (), words[:1]), seen, method)
         for _ in range(self.max_candidates):
             demos = self.draw(run, task.train, task.choices)
-            self._try(run, self.dress(run, task.seed.with_(demos=tuple(demos)), fmts, words), seen, method)
+            self._try(run, fit_demos(run, self.dress(run, task.seed.with_(demos=tuple(demos)), fmts, words)), seen, method)
 
     def _zero_shot(self, seed: Candidate, fmts: Sequence[str], method: str | None) -> list[Candidate]:
         """The seed without demos in each searched format (calibrated), tried before any demo set:
@@ -106,27 +92,5 @@ class FewShot(Optimizer):
         return candidate
 
     def draw(self, run: Run, pool: Sequence[Example], choices: Sequence[str]) -> list[Example]:
-        """k demos from ``pool``: balanced round-robin over labels when asked, then shuffled."""
-        if not (self.balanced and choices):
-            return run.sample(pool, self.k)
-        by_label: dict[str, list[Example]] = defaultdict(list)
-        for example in pool:
-            by_label[example.output].append(example)
-        labels = [c for c in choices if by_label[c]]
-        queues = {c: run.sample(by_label[c], self.k) for c in labels}
-        order = run.sample(labels, len(labels))
-        demos: list[Example] = []
-        turn = 0
-        while len(demos) < min(self.k, len(pool)):  # round robin; a label with no examples left is skipped
-            queue = queues[order[turn % len(order)]]
-            turn += 1
-            if queue:
-                demos.append(queue.pop())
-        run.rng.shuffle(demos)
-        return demos
-
-
-def verbalizers_ok(words: object) -> bool:
-    """The ``verbalizers`` option: "auto" or word lists (one word per choice in each)."""
-    return words == "auto" or isinstance(words, tuple) and all(
-        isinstance(w, tuple) and all(isinstance(x, str) for x in w) for w in words)
+        """k demos from ``pool`` (label-balanced when asked: :func:`promptlift.demos.draw_demos`)."""
+        return draw_demos(pool, self.k, run.rng, choices, balanced=self.balanced)

@@ -30,11 +30,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from promptlift import calibration, formats, verbalizers
+from promptlift import calibration, verbalizers
+from promptlift.demos import draw_demos
 from promptlift.optimizers import operators as ops
 from promptlift.optimizers.base import Optimizer
-from promptlift.optimizers.bootstrap import check_common
+from promptlift.optimizers.options import Calibrate, Formats, PromptOptions, Verbalizers
 from promptlift.optimizers.propose import ask, extract_instruction, rejected
+from promptlift.optimizers.renames import renamed
 from promptlift.result import Result, Trial
 from promptlift.run import Run
 from promptlift.types import Candidate, Example
@@ -88,22 +90,25 @@ class _State:
     verbalizers: tuple[tuple[str, ...], ...] = ()
 
 
+@renamed(minibatch="minibatch_size", max_demos="k")
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class GeneticSearch(Optimizer):
+class GeneticSearch(PromptOptions, Optimizer):
     """Evolutionary search (EvoPrompt GA or DE) over instructions and demos.
 
     mode: "ga" or "de". population_size: members kept (and children per generation).
     generations: at most this many generations after the initial population.
     selection, tournament_size: GA parent selection ("tournament" or "roulette").
-    minibatch, rungs, eta: successive halving; rung r scores ``minibatch * eta**r`` train
-    examples and keeps the best ``1/eta``; the survivors of the last rung are validated.
-    max_demos: largest demo set (0 searches instructions only).
+    minibatch_size, rungs, eta: successive halving; rung r scores ``minibatch_size * eta**r``
+    train examples and keeps the best ``1/eta``; the survivors of the last rung are validated.
+    k: demos per candidate at most (0 searches instructions only).
     proposer_rate: chance a child's instruction is written by the proposer model.
     mutation_rate: chance of an extra model-free mutation of the child's demos / sentences.
     max_sentences: longest instruction kept, in sentences.
     proposal_tokens: most tokens the proposer may write per proposal.
-    formats, verbalizers, calibrate: as in FewShot; searched formats and verbalizers are genes
-    (inherited from a parent, sometimes redrawn); every child is calibrated before scoring.
+    formats, verbalizers, calibrate: the prompt options (see :mod:`promptlift.optimizers.options`);
+    searched formats and verbalizers are genes (inherited from a parent, sometimes redrawn);
+    every child is calibrated before scoring. ``minibatch`` and ``max_demos`` are the old names
+    of ``minibatch_size`` and ``k`` (accepted with a DeprecationWarning until the next release).
     """
 
     name = "genetic"
@@ -112,25 +117,17 @@ class GeneticSearch(Optimizer):
     generations: int = 10
     selection: str = "tournament"
     tournament_size: int = 2
-    minibatch: int = 8
+    minibatch_size: int = 8
     rungs: int = 2
     eta: int = 2
-    max_demos: int = 4
+    k: int = 4
     proposer_rate: float = 0.5
     mutation_rate: float = 0.5
     max_sentences: int = 6
     proposal_tokens: int = 64
-    formats: tuple[str, ...] | str = ()
-    verbalizers: str | tuple[tuple[str, ...], ...] = ()
-    calibrate: str | None = None
-
-    def __post_init__(self) -> None:
-        for name in ("formats", "verbalizers"):  # JSON lists from the CLI become tuples
-            value = getattr(self, name)
-            if isinstance(value, list | tuple):
-                object.__setattr__(self, name, tuple(tuple(v) if isinstance(v, list) else v for v in value))
-        object.__setattr__(self, "formats", formats.normalise_option(self.formats))
-        super().__post_init__()
+    formats: Formats = ()
+    verbalizers: Verbalizers = ()
+    calibrate: Calibrate = None
 
     def _check(self) -> None:
         self.require("mode", self.mode in MODES, f"one of {MODES}")
@@ -141,17 +138,14 @@ class GeneticSearch(Optimizer):
             log.warning("GeneticSearch with generations=0 scores the initial population only: no search")
         self.require("selection", self.selection in SELECTIONS, f"one of {SELECTIONS}")
         self.require("tournament_size", _int(self.tournament_size, 1), "an int >= 1")
-        self.require("minibatch", _int(self.minibatch, 1), "an int >= 1")
+        self.require("minibatch_size", _int(self.minibatch_size, 1), "an int >= 1")
         self.require("rungs", _int(self.rungs, 0), "an int >= 0")
         self.require("eta", _int(self.eta, 2), "an int >= 2")
-        self.require("max_demos", _int(self.max_demos, 0), "an int >= 0")
+        self.require("k", _int(self.k, 0), "an int >= 0")
         self.require("proposer_rate", _rate(self.proposer_rate), "a float in [0, 1]")
         self.require("mutation_rate", _rate(self.mutation_rate), "a float in [0, 1]")
         self.require("max_sentences", _int(self.max_sentences, 1), "an int >= 1")
         self.require("proposal_tokens", _int(self.proposal_tokens, 1), "an int >= 1")
-        check_common(self)
-        self.require("verbalizers", self.verbalizers == "auto" or not isinstance(self.verbalizers, str),
-                     "'auto' or a list of word lists")
 
     def save_plots(self, result: Result, directory: Path) -> None:
         """``generations.png``: best and mean population score per generation."""
@@ -186,12 +180,11 @@ class GeneticSearch(Optimizer):
 
     def _state(self, run: Run) -> _State:
         train = run.sample(run.task.train, len(run.task.train))  # a seeded shuffle
-        if self.max_demos and len(train) >= 2:
+        if self.k and len(train) >= 2:
             demo_pool, batch_pool = train[: len(train) // 2], train[len(train) // 2 :]
         else:
             demo_pool, batch_pool = ([], train)
-        fmts = formats.resolve_option(run.backend, run.task, self.formats) if self.formats else ()
-        words = verbalizers.resolve_option(run.task, self.verbalizers)
+        fmts, words = self.search_formats(run), self.search_verbalizers(run)
         return _State(tuple(demo_pool), tuple(batch_pool or run.task.val), tuple(run.task.choices), set(),
                       fmts, words)
 
@@ -207,7 +200,7 @@ class GeneticSearch(Optimizer):
         """Metric calls that successive halving spends on ``children`` (``pool`` minibatch examples)."""
         alive, cost, start = children, 0, 0
         for rung in range(self.rungs):
-            end = min(self.minibatch * self.eta**rung, pool)
+            end = min(self.minibatch_size * self.eta**rung, pool)
             cost += alive * (end - start)
             start = end
             alive = max(1, math.ceil(alive / self.eta))
@@ -230,11 +223,11 @@ class GeneticSearch(Optimizer):
         """Score children on growing minibatches; validate the survivors of the last rung."""
         if not children:
             return []
-        batch = run.sample(pool, self.minibatch * self.eta ** (self.rungs - 1)) if self.rungs else []
+        batch = run.sample(pool, self.minibatch_size * self.eta ** (self.rungs - 1)) if self.rungs else []
         scores: dict[int, list[float]] = {i: [] for i in range(len(children))}
         alive, start = list(range(len(children))), 0
         for rung in range(self.rungs):
-            end = min(self.minibatch * self.eta**rung, len(batch))
+            end = min(self.minibatch_size * self.eta**rung, len(batch))
             for i in (alive if end > start else ()):
                 child = children[i]
                 evaluation = run.evaluate(child.candidate, batch[start:end], parents=child.parents,
@@ -267,7 +260,7 @@ class GeneticSearch(Optimizer):
                                      run.task.choices)
             operator = "paraphrase" if instruction != seed.candidate.instruction else "seed"
             k = self._demo_count(run, state)
-            demos = ops.draw_demos(state.demo_pool, run.rng, k, state.labels) if k else seed.candidate.demos
+            demos = tuple(draw_demos(state.demo_pool, k, run.rng, state.labels)) if k else seed.candidate.demos
             candidate = self._dress(run, state, seed.candidate.with_(instruction=instruction, demos=demos),
                                     (seed.candidate,), redraw=True)
             child = self._novel(run, state, Child(candidate, (seed.trial,), operator, slot), population)
@@ -306,7 +299,7 @@ class GeneticSearch(Optimizer):
                                                             self.max_sentences), "sentence"
             if run.rng.random() < self.mutation_rate:
                 instruction = self._mutate_text(run, instruction, population)
-        demos = ops.crossover_demos(first.demos, second.demos, run.rng, self.max_demos) if self.max_demos \
+        demos = ops.crossover_demos(first.demos, second.demos, run.rng, self.k) if self.k \
             else first.demos
         demos = self._maybe_mutate_demos(run, state, demos)
         parents = tuple(dict.fromkeys((a.trial, b.trial)))
@@ -329,9 +322,9 @@ class GeneticSearch(Optimizer):
                                                      run.rng, self.max_sentences)
             operator = "sentence"
         demos = current.candidate.demos
-        if self.max_demos:
+        if self.k:
             demos = ops.differential_demos(a.candidate.demos, b.candidate.demos, best.candidate.demos,
-                                           current.candidate.demos, run.rng, self.max_demos)
+                                           current.candidate.demos, run.rng, self.k)
         demos = self._maybe_mutate_demos(run, state, demos)
         parents = tuple(dict.fromkeys((a.trial, b.trial, best.trial, current.trial)))
         candidate = self._dress(run, state, current.candidate.with_(instruction=instruction, demos=demos),
@@ -344,12 +337,12 @@ class GeneticSearch(Optimizer):
             if child.candidate not in state.seen:
                 state.seen.add(child.candidate)
                 if self.calibrate:  # the bias is measured after the novelty check, on the final prompt
-                    calibrated = calibration.calibrate(run, child.candidate, self.calibrate)
+                    calibrated = calibration.calibrate(run, child.candidate, self.calibration_method(run))
                     child = dataclasses.replace(child, candidate=calibrated)
                 return child
             candidate = child.candidate
-            if self.max_demos and state.demo_pool and run.rng.random() < 0.7:
-                demos, _ = ops.mutate_demos(candidate.demos, state.demo_pool, run.rng, self.max_demos, state.labels)
+            if self.k and state.demo_pool and run.rng.random() < 0.7:
+                demos, _ = ops.mutate_demos(candidate.demos, state.demo_pool, run.rng, self.k, state.labels)
                 candidate = candidate.with_(demos=demos)
             else:
                 candidate = candidate.with_(instruction=self._mutate_text(run, candidate.instruction, population))
@@ -371,8 +364,8 @@ class GeneticSearch(Optimizer):
         return candidate.with_(calibration=())
 
     def _maybe_mutate_demos(self, run: Run, state: _State, demos: tuple[Example, ...]) -> tuple[Example, ...]:
-        if self.max_demos and state.demo_pool and run.rng.random() < self.mutation_rate:
-            demos, _ = ops.mutate_demos(demos, state.demo_pool, run.rng, self.max_demos, state.labels)
+        if self.k and state.demo_pool and run.rng.random() < self.mutation_rate:
+            demos, _ = ops.mutate_demos(demos, state.demo_pool, run.rng, self.k, state.labels)
         return demos
 
     def _mutate_text(self, run: Run, text: str, population: list[Member]) -> str:
@@ -395,10 +388,10 @@ class GeneticSearch(Optimizer):
     def _demo_count(self, run: Run, state: _State) -> int:
         """A random demo count for an initial member, rounded up to a multiple of the labels
         (a small model copies the label mix of its demos)."""
-        if not (self.max_demos and state.demo_pool):
+        if not (self.k and state.demo_pool):
             return 0
-        k, labels = run.rng.randint(1, self.max_demos), len(state.labels)
-        return min(self.max_demos, math.ceil(k / labels) * labels) if 0 < labels <= self.max_demos else k
+        k, labels = run.rng.randint(1, self.k), len(state.labels)
+        return min(self.k, math.ceil(k / labels) * labels) if 0 < labels <= self.k else k
 
 
 def _int(value: Any, low: int) -> bool:

@@ -30,6 +30,7 @@ from typing import Any, Sequence
 
 from promptlift import calibration
 from promptlift.errors import ConfigError
+from promptlift.optimizers import options
 from promptlift.optimizers.base import Optimizer
 from promptlift.optimizers.merge import merge_candidates
 from promptlift.optimizers.pareto import Member, Pool
@@ -99,8 +100,7 @@ class GEPA(Optimizer):
                      "a float in [0, 2]")
         self.require("template", isinstance(self.template, str) and check_template(self.template) is None,
                      "a str holding the placeholders <instruction> and <examples>")
-        self.require("calibrate", self.calibrate in (None, calibration.AUTO, *calibration.METHODS),
-                     f"None, 'auto' or one of {list(calibration.METHODS)}")
+        options.check(self)  # calibrate, as every optimizer that offers it
         for name in ("merge", "skip_perfect", "reuse_scores"):
             self.require(name, isinstance(getattr(self, name), bool), "a bool")
 

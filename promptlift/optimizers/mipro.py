@@ -29,12 +29,14 @@ from collections import defaultdict
 from typing import Any, Sequence
 
 from promptlift import calibration, formats, safefile
+from promptlift.demos import draw_demos
 from promptlift.errors import ConfigError
 from promptlift.optimizers.base import Optimizer
-from promptlift.optimizers.bootstrap import bootstrap_pool, check_common, draw
+from promptlift.optimizers.bootstrap import bootstrap_pool
+from promptlift.optimizers.options import Calibrate, Formats, PromptOptions
 from promptlift.optimizers.propose import ask, extract_instruction, rejected
 from promptlift.run import Run
-from promptlift.tasks.render import field_lines, label
+from promptlift.tasks.fields import field_lines, label
 from promptlift.types import Candidate, Example, digest
 
 log = logging.getLogger(__name__)
@@ -52,7 +54,7 @@ Config = tuple[int, int, int]  # (instruction, demo set, format) indices
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class JointSearch(Optimizer):
+class JointSearch(PromptOptions, Optimizer):
     """Joint instruction x demo-set search with TPE and minibatch evaluation (MIPROv2-style).
 
     n_instructions / n_demo_sets: candidates per component, the seed instruction and the empty
@@ -80,15 +82,10 @@ class JointSearch(Optimizer):
     n_startup_trials: int = 5
     max_trials: int = 200
     grounding: int = 3
-    formats: tuple[str, ...] | str = formats.AUTO
-    calibrate: str | None = calibration.AUTO
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "formats", formats.normalise_option(self.formats))
-        super().__post_init__()
+    formats: Formats = formats.AUTO
+    calibrate: Calibrate = calibration.AUTO
 
     def _check(self) -> None:
-        check_common(self)
         for name in ("n_instructions", "n_demo_sets", "k", "minibatch_size", "full_eval_every", "max_trials"):
             value = getattr(self, name)
             self.require(name, isinstance(value, int) and value >= 1, "an int >= 1")
@@ -107,7 +104,7 @@ class JointSearch(Optimizer):
         study, stored = open_study(run, self, space)
         if stored is not None:
             space = stored
-        board = Board(space, calibration.resolve_option(run.task, self.calibrate))
+        board = Board(space, self.calibration_method(run))
         done = [t for t in study.trials if t.state.name == "COMPLETE"]
         minibatch = min(self.minibatch_size, len(run.task.val))
         for number in range(self.max_trials):
@@ -134,11 +131,12 @@ class JointSearch(Optimizer):
         for _ in range(20 * self.n_demo_sets):
             if len(sets) >= self.n_demo_sets:
                 break
-            demos = tuple(draw(run, pool if len(pool) >= self.k else task.train, self.k, task.choices, self.balanced))
+            demos = tuple(draw_demos(pool if len(pool) >= self.k else task.train, self.k, run.rng, task.choices,
+                                     balanced=self.balanced))
             if demos and demos not in sets:
                 sets.append(demos)
         instructions = [task.seed.instruction] + propose_instructions(run, self.n_instructions - 1, self.grounding)
-        fmts = formats.resolve_option(run.backend, task, self.formats)
+        fmts = self.search_formats(run) or (task.seed.format,)
         return Space(tuple(dict.fromkeys(instructions)), tuple(sets), fmts, task.seed)
 
     def new_trial(self, study: Any, run: Run, space: Space, number: int) -> Any:

@@ -213,14 +213,6 @@ def differential_demos(a: Demos, b: Demos, best: Demos, current: Demos, rng: ran
     return crossover_demos(mutant, current, rng, max_demos) if rng.random() < 0.5 else mutant
 
 
-def draw_demos(pool: Sequence[Example], rng: random.Random, k: int, labels: Sequence[str] = ()) -> Demos:
-    """``k`` demos from ``pool`` built by repeated ``add_demo`` (label-balanced with ``labels``)."""
-    demos: Demos = ()
-    for _ in range(k):
-        demos = add_demo(demos, pool, rng, labels)
-    return demos
-
-
 # --- selection and survival ------------------------------------------------------------------
 def roulette(fitness: Sequence[float], rng: random.Random) -> int:
     """Index drawn with probability proportional to fitness (uniform when all are zero)."""

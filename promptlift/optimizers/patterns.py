@@ -179,7 +179,7 @@ def genetic(optimizer: Any, task: Task, backend: Any, budget: Budget) -> Calls:
 
     n_val, limit = len(task.val), budget.metric_calls
     train = len(task.train)
-    pool = train - train // 2 if optimizer.max_demos and train >= 2 else train
+    pool = train - train // 2 if optimizer.k and train >= 2 else train
     pool = pool or n_val
     left = limit - n_val if limit is not None else math.inf
     metric, children, asked, validated = n_val, 0, 0.0, 0
@@ -192,7 +192,7 @@ def genetic(optimizer: Any, task: Task, backend: Any, budget: Budget) -> Calls:
         metric, left, children = metric + cost, left - cost, children + n
         asked += n if generation == 0 else n * optimizer.proposer_rate
         validated += _finalists(optimizer, n)
-    probes = probe_requests(task, optimizer.calibrate, optimizer.max_demos)
+    probes = probe_requests(task, optimizer.calibrate, optimizer.k)
     k = _mean_demos(optimizer, len(task.choices))
     instruction = task.seed.instruction
     return Calls(metric_calls=metric, task_requests=metric + children * probes, seed_requests=n_val,
@@ -248,7 +248,7 @@ def _finalists(optimizer: Any, children: int) -> int:
 
 def _mean_demos(optimizer: Any, labels: int) -> int:
     """The mean demo count of an initial member (``GeneticSearch._demo_count``), rounded."""
-    top = optimizer.max_demos
+    top = optimizer.k
     if not top:
         return 0
     counts = [min(top, math.ceil(k / labels) * labels) if 0 < labels <= top else k for k in range(1, top + 1)]

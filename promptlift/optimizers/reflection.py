@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
 from promptlift.optimizers.propose import extract_instruction, rejected
-from promptlift.tasks.render import label
+from promptlift.tasks.fields import label
 from promptlift.types import Example
 
 if TYPE_CHECKING:

@@ -11,6 +11,7 @@ from typing import Any
 
 from promptlift.errors import ConfigError, param_error
 from promptlift.optimizers.base import Optimizer
+from promptlift.optimizers.renames import new_names
 
 OPTIMIZERS: dict[str, str] = {
     "auto": "promptlift.optimizers.auto:Auto",
@@ -45,6 +46,7 @@ def optimizer_class(name: str) -> type[Optimizer]:
 def get_optimizer(name: str, **params: Any) -> Optimizer:
     """An optimizer by name with hyperparameters; unknown names or parameters are listed."""
     cls = optimizer_class(name)
+    params = new_names(cls, params)  # an old parameter name still loads, with a DeprecationWarning
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(params) - set(fields))
     if unknown:

@@ -16,10 +16,10 @@ import itertools
 import logging
 from typing import Any
 
-from promptlift import calibration, formats
+from promptlift import calibration
 from promptlift.embeddings import EMBEDDERS
 from promptlift.optimizers.base import Optimizer
-from promptlift.optimizers.bootstrap import check_common
+from promptlift.optimizers.options import Calibrate, Formats, PromptOptions
 from promptlift.run import Run
 from promptlift.tasks import retrieval
 from promptlift.types import Retrieval
@@ -28,14 +28,14 @@ log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class SimilarityFewShot(Optimizer):
+class SimilarityFewShot(PromptOptions, Optimizer):
     """Nearest-neighbour demos per input (KNN few-shot), searched over k, balancing and format.
 
     ks: the numbers of demos to try. embedder: "minilm" (all-MiniLM-L6-v2, offline) or
     "hashing" (character trigrams). balanced: True/False, or None to try both (choice tasks).
     pool_size: how many training examples form the pool (None: all, else a seeded sample).
-    formats: prompt formats to try (empty: the seed's; "auto": see JointSearch). calibrate:
-    "contextual", "batch", "auto" (contextual for a choice task) or None.
+    formats, calibrate: the prompt options (see :mod:`promptlift.optimizers.options`); each
+    format is a grid point, each point calibrated before scoring.
     """
 
     name = "similarity"
@@ -43,16 +43,14 @@ class SimilarityFewShot(Optimizer):
     embedder: str = "minilm"
     balanced: bool | None = None
     pool_size: int | None = None
-    formats: tuple[str, ...] = ()
-    calibrate: str | None = None
+    formats: Formats = ()
+    calibrate: Calibrate = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ks", (self.ks,) if isinstance(self.ks, int) else tuple(self.ks))
-        object.__setattr__(self, "formats", formats.normalise_option(self.formats))
         super().__post_init__()
 
     def _check(self) -> None:
-        check_common(self)
         self.require("ks", bool(self.ks) and all(isinstance(k, int) and k >= 1 for k in self.ks),
                      "a non-empty list of ints >= 1")
         self.require("embedder", self.embedder in EMBEDDERS, f"one of {list(EMBEDDERS)}")
@@ -77,7 +75,7 @@ class SimilarityFewShot(Optimizer):
             run.require_validation()
             spec = Retrieval(pool=pool, k=k, embedder=self.embedder, balanced=balanced)
             candidate = task.seed.with_(retrieval=spec, **({"format": fmt} if fmt else {}))
-            candidate = calibration.calibrate(run, candidate, self.calibrate)
+            candidate = calibration.calibrate(run, candidate, self.calibration_method(run))
             run.validate(candidate, parents=(0,), info={"k": k, "balanced": balanced, "embedder": self.embedder})
 
     def grid(self, run: Run) -> list[tuple[int, bool, str | None]]:
@@ -86,6 +84,6 @@ class SimilarityFewShot(Optimizer):
         balancing = [False, True] if self.balanced is None and choices else [bool(self.balanced) and choices]
         fmts: list[str | None] = [None]  # None: the seed's format
         if self.formats:
-            fmts = list(formats.resolve_option(run.backend, run.task, self.formats))
+            fmts = list(self.search_formats(run))
         settings = list(itertools.product(balancing, fmts))
         return [(k, b, f) for b, f in settings for k in dict.fromkeys(self.ks)]

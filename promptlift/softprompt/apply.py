@@ -13,6 +13,7 @@ HF PEFT's prefix tuning); the query positions start at n.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -85,6 +86,13 @@ def decoder(model: Any) -> Any:
     return getattr(model, model.base_model_prefix)
 
 
+def cache_argument(stack: Any, cache: Any) -> dict[str, Any]:
+    """The keyword that passes a KV cache to ``stack.forward``: ``cache`` since transformers 5.x
+    renamed it (the old ``past_key_values`` warns there on every call), ``past_key_values`` before."""
+    keyword = "cache" if "cache" in inspect.signature(stack.forward).parameters else "past_key_values"
+    return {keyword: cache}
+
+
 def _compute_dtype(model: Any, device_type: str) -> Any:
     import torch
 
@@ -119,7 +127,7 @@ def soft_hidden(
     if kind == "prefix":
         cache = prefix_cache(tensor, batch, _compute_dtype(model, input_ids.device.type))
         mask = torch.cat([ones, attention_mask], dim=1)
-        out = stack(input_ids=input_ids, attention_mask=mask, past_key_values=cache, use_cache=True)
+        out = stack(input_ids=input_ids, attention_mask=mask, **cache_argument(stack, cache), use_cache=True)
         return out.last_hidden_state
     raise ValueError(f"unknown soft-prompt kind {kind!r}")
 

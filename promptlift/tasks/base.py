@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from promptlift.errors import ConfigError, MetricError
 from promptlift.tasks import render as rendering
-from promptlift.tasks.metrics import Metric, accuracy, exact_match, get_metric, to_score
-from promptlift.types import Candidate, Completion, Example, Request, Score, choice_argmax
+from promptlift.tasks.metric_names import get_metric
+from promptlift.tasks.metrics import Metric, accuracy, exact_match, to_score
+from promptlift.types import Candidate, Completion, Example, Request, Score
 
 log = logging.getLogger(__name__)
 
@@ -54,15 +55,9 @@ class Task:
         return rendering.render(self, candidate, example)
 
     def resolve(self, candidate: Candidate, completion: Completion) -> Completion:
-        """Map a choice completion back to the task's label (calibration and verbalizer applied)."""
-        if candidate.reasoning and not completion.choice_logprobs:
-            from promptlift.tasks import reasoning
-
-            return reasoning.resolve(self, candidate, completion)
-        if not self.choices or not completion.choice_logprobs:
-            return completion
-        best = choice_argmax(completion.choice_logprobs, candidate.calibration)
-        return replace(completion, text=self.choices[best])
+        """Map a completion back to the task's answer: a choice to its label (calibration and
+        verbalizer applied), a reasoning output to its answer line."""
+        return rendering.resolve(self, candidate, completion)
 
     def score(self, example: Example, completion: Completion) -> Score:
         """Score one completion. Bad model output scores 0 with feedback; a raising metric (or one

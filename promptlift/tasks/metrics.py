@@ -10,11 +10,10 @@ import math
 import numbers
 import re
 import string
-import warnings
 from collections import Counter
 from typing import Callable
 
-from promptlift.errors import ConfigError, MetricError
+from promptlift.errors import MetricError
 from promptlift.types import Example, Score
 
 Metric = Callable[[Example, str], "Score | float | bool"]
@@ -101,23 +100,6 @@ METRICS: dict[str, Metric] = {
     "number": number,
 }
 f1 = word_f1  # the old name, kept for imports
-DEPRECATED = {"f1": "word_f1"}
-
-
-def get_metric(name: str) -> Metric:
-    """A metric by name: per-example (``METRICS``) or corpus-level (``macro_f1``, ``balanced_accuracy``)."""
-    from promptlift.tasks.corpus_metrics import CORPUS_METRICS
-
-    if name in DEPRECATED:
-        warnings.warn(f"the metric name {name!r} is deprecated: it is word-overlap F1, which equals accuracy on "
-                      f"one-word labels; use {DEPRECATED[name]!r} (or 'macro_f1' for a classification task)",
-                      FutureWarning, stacklevel=2)
-        name = DEPRECATED[name]
-    found = METRICS.get(name) or CORPUS_METRICS.get(name)
-    if found is None:
-        names = sorted([*METRICS, *CORPUS_METRICS])
-        raise ConfigError(f"Unknown metric {name!r}. Available: {', '.join(names)}.")
-    return found
 
 
 def to_score(value: "Score | float | bool", *, metric: str = "metric", example: str = "?") -> Score:

@@ -20,7 +20,8 @@ import re
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from promptlift.tasks.render import choice_words, field_lines, label, output_word
+from promptlift.tasks import direct
+from promptlift.tasks.fields import choice_words, field_lines, label, output_word
 from promptlift.types import Candidate, Completion, Example, Message, Request
 
 if TYPE_CHECKING:
@@ -88,7 +89,10 @@ def to_choice(task: Task, candidate: Candidate, answer: str) -> str:
 
 
 def resolve(task: Task, candidate: Candidate, completion: Completion) -> Completion:
-    """The completion with ``text`` the answer alone and ``reasoning`` the rationale."""
+    """The completion with ``text`` the answer alone and ``reasoning`` the rationale (a choice-scored
+    completion, which carries no rationale, resolves as a direct one)."""
+    if completion.choice_logprobs:
+        return direct.resolve(task, candidate, completion)
     rationale, answer = parse(task, completion.text)
     if task.choices:
         answer = to_choice(task, candidate, answer)

@@ -1,80 +1,48 @@
-"""Rendering a candidate and an example into a Request, in the two prompt formats.
+"""Where a task decides how a candidate prompts: the one dispatch between the prompting modes.
 
-chat:  system = instruction; each demo a user turn (``Field: value`` lines) and an assistant
-       turn (its output); then the example as the last user turn.
-plain: one completion text, ``instruction``, then each demo as ``Field: value`` lines ending
-       in ``Output: answer``, then the example ending in ``Output:``; choices are scored as
-       the continuation with a leading space.
+A candidate with ``reasoning`` set generates a rationale before its answer
+(``tasks.reasoning``); every other candidate answers directly (``tasks.direct``: choices
+scored, or a short generation). ``mode`` makes that choice once, and both rendering a request
+and resolving its completion ask it. Per-input demos (``retrieval``) are made fixed for the
+example before either mode renders.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol
 
-from promptlift.types import Candidate, Example, Message, Request
+from promptlift.tasks import direct, reasoning
+from promptlift.types import Candidate, Completion, Example, Request
 
 if TYPE_CHECKING:
     from promptlift.tasks.base import Task
 
 
-def label(name: str) -> str:
-    """How a field name is shown: ``question_text`` -> ``Question text``."""
-    return name.replace("_", " ").strip().capitalize()
+class Mode(Protocol):
+    """A prompting mode: how a candidate's request is rendered and its completion read back."""
+
+    def render(self, task: Task, candidate: Candidate, example: Example) -> Request: ...
+
+    def resolve(self, task: Task, candidate: Candidate, completion: Completion) -> Completion: ...
 
 
-def field_lines(task: Task, example: Example) -> str:
-    return "\n".join(f"{label(name)}: {example.inputs.get(name, '')}" for name in task.input_fields)
-
-
-def choice_words(task: Task, candidate: Candidate) -> tuple[str, ...]:
-    """The words the choices are scored by: the candidate's verbalizer, else the task's choices."""
-    if candidate.verbalizer and len(candidate.verbalizer) == len(task.choices):
-        return candidate.verbalizer
-    return task.choices
-
-
-def output_word(task: Task, candidate: Candidate, output: str) -> str:
-    """A demo's output as it appears in the prompt (verbalized for choice tasks)."""
-    words = choice_words(task, candidate)
-    if output in task.choices:
-        return words[task.choices.index(output)]
-    return output
-
-
-def chat_messages(task: Task, candidate: Candidate, example: Example) -> tuple[Message, ...]:
-    messages = [Message("system", candidate.instruction)] if candidate.instruction else []
-    for demo in candidate.demos:
-        messages.append(Message("user", field_lines(task, demo)))
-        messages.append(Message("assistant", output_word(task, candidate, demo.output)))
-    messages.append(Message("user", field_lines(task, example)))
-    return tuple(messages)
-
-
-def plain_prompt(task: Task, candidate: Candidate, example: Example) -> str:
-    answer = label(task.output_field)
-    blocks = [candidate.instruction.strip()] if candidate.instruction.strip() else []
-    for demo in candidate.demos:
-        blocks.append(f"{field_lines(task, demo)}\n{answer}: {output_word(task, candidate, demo.output)}")
-    blocks.append(f"{field_lines(task, example)}\n{answer}:")
-    return "\n\n".join(blocks)
+def mode(candidate: Candidate) -> Mode:
+    """The prompting mode of ``candidate``: reasoning first, or the answer directly."""
+    return reasoning if candidate.reasoning else direct
 
 
 def render(task: Task, candidate: Candidate, example: Example) -> Request:
+    """The Request that asks the model for ``example`` under ``candidate``."""
     if candidate.retrieval is not None:  # per-input demos: made fixed for this example first
         from promptlift.tasks.retrieval import resolve
 
         candidate = resolve(task, candidate, example)
-    if candidate.reasoning:  # generate a rationale, then the answer (parsed in Task.resolve)
-        from promptlift.tasks import reasoning
+    return mode(candidate).render(task, candidate, example)
 
-        return reasoning.render(task, candidate, example)
-    words = choice_words(task, candidate)
-    common: dict[str, Any] = {"max_tokens": task.max_tokens, "soft_prompt": candidate.soft_prompt,
-              "weights": candidate.weights}
-    if candidate.format == "plain":
-        choices = tuple(" " + w for w in words)
-        return Request(prompt=plain_prompt(task, candidate, example), choices=choices, stop=("\n",), **common)
-    return Request(messages=chat_messages(task, candidate, example), choices=words, **common)
+
+def resolve(task: Task, candidate: Candidate, completion: Completion) -> Completion:
+    """Map a completion back to the task's answer under ``candidate``'s mode."""
+    return mode(candidate).resolve(task, candidate, completion)
 
 
 def as_text(request: Request) -> str:

@@ -5,7 +5,8 @@ pool examples nearest to the input (cosine similarity of their embeddings) are a
 candidate's fixed demos, the most similar one last, next to the input. The input itself is
 never its own demo (pool examples with the input's id or the same inputs are skipped), so
 scoring on the pool's own split stays honest. ``balanced`` takes the nearest example of each
-label in turn (for choice tasks), so the demos do not all carry one label.
+label in turn (for choice tasks; :func:`promptlift.demos.interleave`), so the demos do not all
+carry one label.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import TYPE_CHECKING, Sequence
 
+from promptlift.demos import interleave
 from promptlift.embeddings import get_embedder
 from promptlift.types import Candidate, Example, Retrieval
 
@@ -43,11 +45,9 @@ def nearest(task: Task, spec: Retrieval, example: Example) -> list[Example]:
     if not allowed or spec.k <= 0:
         return []
     sims = similarities(spec.embedder, tuple(query_text(task, e) for e in spec.pool), text)
-    ranked = sorted(allowed, key=lambda i: (-sims[i], i))
-    if spec.balanced and task.choices:
-        ranked = _interleave_labels(ranked, spec.pool)
-    picked = ranked[: spec.k]
-    return [spec.pool[i] for i in reversed(picked)]
+    ranked = [spec.pool[i] for i in sorted(allowed, key=lambda i: (-sims[i], i))]
+    picked = interleave(ranked, spec.k) if spec.balanced and task.choices else ranked[: spec.k]
+    return picked[::-1]
 
 
 def warm(task: Task, spec: Retrieval, examples: Sequence[Example]) -> None:
@@ -71,15 +71,3 @@ def _pool_matrix(embedder_name: str, pool_texts: tuple[str, ...]) -> numpy.ndarr
 
     return np.asarray(get_embedder(embedder_name).embed(list(pool_texts)), dtype=np.float32)
 
-
-def _interleave_labels(ranked: list[int], pool: Sequence[Example]) -> list[int]:
-    """Round-robin over labels, each label's nearest first, labels ordered by their best match."""
-    queues: dict[str, list[int]] = {}
-    for i in ranked:
-        queues.setdefault(pool[i].output, []).append(i)
-    out: list[int] = []
-    while any(queues.values()):
-        for label in list(queues):
-            if queues[label]:
-                out.append(queues[label].pop(0))
-    return out

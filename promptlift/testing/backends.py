@@ -11,7 +11,8 @@ Use it from a test module::
 
 What it checks is what optimizers and the cache rely on: one Completion per Request in the
 same order and number, one log-probability per choice (the text is the most likely choice),
-an id that is the same for an equal backend, and a ``CapabilityError`` (never a wrong answer)
+an id that is the same for an equal backend, prompt tokens counted before a call as the call
+then reports them (``count_tokens``, where a backend has it), and a ``CapabilityError`` (never a wrong answer)
 for a request it cannot serve.
 """
 
@@ -55,6 +56,16 @@ class BackendContract:
             else:
                 assert isinstance(completion.text, str) and not completion.choice_logprobs
             assert completion.usage.calls == 1
+
+    def test_counted_prompt_tokens_are_the_reported_ones(self):
+        """``count_tokens`` (optional: what a ``max_prompt_tokens`` cap is checked with before scoring)
+        counts each prompt as ``complete`` then reports it."""
+        backend, requests = self.make(), self.requests()
+        if not hasattr(backend, "count_tokens"):
+            pytest.skip("no count_tokens: prompt tokens are estimated at ~4 characters per token")
+        counted = backend.count_tokens(requests)
+        assert counted == [c.usage.prompt_tokens for c in backend.complete(requests)]
+        assert all(n > 0 for n in counted)
 
     def test_order_does_not_change_the_answers(self):
         backend, requests = self.make(), [r for r in self.requests() if r.choices]

@@ -2,10 +2,13 @@
 
 ``toy_task`` is a synthetic sentiment task; ``keyword_script`` is a ScriptedBackend script
 (a test double, not a model) whose accuracy rises with the number of demos and with
-certain instruction words, so optimizers have a signal to find.
+certain instruction words, so optimizers have a signal to find. ``dspy_double`` also answers
+DSPy's own format (for the DSPy peer and interop).
 """
 
 from __future__ import annotations
+
+import re
 
 from promptlift import Candidate, Example, Request, ScriptedBackend, Task
 
@@ -59,3 +62,27 @@ class ToyEngine:
     @classmethod
     def from_spec(cls, model: str, **options) -> ScriptedBackend:
         return scripted(model)
+
+
+POSITIVE = ("good", "great", "best", "fun", "love", "beautiful", "funny", "charming")
+
+
+def dspy_script(request: Request) -> list[float] | str:
+    """Labels by keywords; answers every output field DSPy's ChatAdapter asks for, in its format."""
+    text = request.prompt or request.messages[-1].content
+    guess = "positive" if any(w in text.lower() for w in POSITIVE) else "negative"
+    if request.choices:
+        return [0.0 if c.strip() == guess else -1.0 for c in request.choices]
+    system = str(request.messages[0].content)
+    if "[[ ##" in system:
+        fields = re.findall(r"^\d+\. `(\w+)`", system.split("Your output fields are:")[-1], re.M)
+        options = re.findall(r"one of: ([^\n]+)", system)
+        labels = [o.strip() for o in options[0].split(";")] if options else []
+        label = guess if guess in labels or not labels else labels[0]
+        return "".join(f"[[ ## {f} ## ]]\n{label if f in ('sentiment', 'answer_type') else 'Decide the label.'}\n\n"
+                       for f in fields) + "[[ ## completed ## ]]"
+    return "Decide the label."
+
+
+def dspy_double(name: str = "benchmark-double") -> ScriptedBackend:
+    return ScriptedBackend(dspy_script, name=name)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from typing import Any
 
 import pytest
@@ -28,10 +29,12 @@ class OptimizerContract:
     def make(self) -> Optimizer:  # pragma: no cover - overridden
         raise NotImplementedError
 
-    def run(self, tmp_path, seed: int = 0, budget: int | None = None, run_dir=None) -> Result:
+    def run(self, tmp_path, seed: int = 0, budget: int | None = None, run_dir=None, **options) -> Result:
+        """One run on the toy task; ``options`` go to ``optimize`` (e.g. ``max_prompt_tokens``)."""
         task = toy_task()
         return self.make().optimize(
-            task, scripted(), budget=Budget(metric_calls=budget or self.budget), seed=seed, cache=None, run_dir=run_dir
+            task, scripted(), budget=Budget(metric_calls=budget or self.budget), seed=seed, cache=None, run_dir=run_dir,
+            **options,
         )
 
     def test_returns_result_with_best_among_trials(self, tmp_path):
@@ -66,6 +69,23 @@ class OptimizerContract:
         lines = (tmp_path / "run" / "trials.jsonl").read_text().splitlines()
         assert len(lines) == len(result.trials)
         assert Result.from_json(tmp_path / "run" / "result.json").best.candidate == result.best.candidate
+
+    def test_max_prompt_tokens_is_honoured(self, tmp_path):
+        """No admissible trial, and never the best, is over the cap; over-cap candidates spend no metric call.
+        The cap lies halfway between the seed's prompt tokens and the longest the uncapped search validated."""
+        free = self.run(tmp_path)
+        seed = free.baseline.per_query["prompt_tokens"]
+        longest = max(t.per_query["prompt_tokens"] for t in free.trials if t.split == "val")
+        cap = math.ceil(seed + (longest - seed) / 2)
+        result = self.run(tmp_path, max_prompt_tokens=cap, objectives=("score", "prompt_tokens"))
+        assert result.best.admissible and result.best.per_query["prompt_tokens"] <= cap
+        assert all(t.per_query["prompt_tokens"] <= cap for t in result.trials if t.split == "val" and t.admissible)
+        assert all(not t.admissible for t in result.trials if t.per_query.get("prompt_tokens", 0) > cap
+                   and t.split == "val")
+        assert sum(len(t.scores) for t in result.trials if t.scored) == result.metric_calls
+        assert result.front and all(t.admissible for t in result.front)
+        again = Result.from_dict(result.to_dict())
+        assert again.max_prompt_tokens == cap and [t.number for t in again.front] == [t.number for t in result.front]
 
     def test_bad_hyperparameter_names_itself(self):
         with pytest.raises(ConfigError, match=r"The '\w+' parameter of \w+ must"):

@@ -24,7 +24,7 @@ from typing import Any, Iterator, Sequence
 
 import torch
 
-from promptlift.softprompt.apply import decoder
+from promptlift.softprompt.apply import cache_argument, decoder
 from promptlift.training.soft_params import SoftParameters
 
 log = logging.getLogger(__name__)
@@ -148,8 +148,10 @@ class Trainer:
         inputs = torch.cat([embeds, embed(tensor(common + packed.tokens))])[None]
         positions = tensor(list(range(cached, length)) + packed.positions)[None]
         mask = rooted_mask(tensor(packed.owner), tensor(packed.branch), cached, before)
-        hidden = decoder(self.model)(
-            inputs_embeds=inputs, position_ids=positions, attention_mask=mask, past_key_values=cache, use_cache=cache is not None,
+        stack = decoder(self.model)
+        hidden = stack(
+            inputs_embeds=inputs, position_ids=positions, attention_mask=mask, **cache_argument(stack, cache),
+            use_cache=cache is not None,
         ).last_hidden_state[0]
         width = len(batch[0].choices)
         reads = tensor([(index, target, item * width + choice) for item, choice, index, target in packed.reads])

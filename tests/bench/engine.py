@@ -47,10 +47,10 @@ class SlowScripted:
 class BenchEngine:
     @classmethod
     def from_spec(cls, model: str, *, delay: float = 0.0, gate: str | None = None) -> Any:
-        if model == "dspy":  # the DSPy harness's own double: it also answers in DSPy's format
-            from promptlift.bench.peers import load_script
+        if model == "dspy":  # the shipped DSPy double: it also answers in DSPy's format
+            from promptlift.testing.doubles import dspy_double
 
-            return load_script("fewshot_vs_dspy").scripted_backend()
+            return dspy_double()
         return SlowScripted(model, delay, gate)
 
 

@@ -84,7 +84,7 @@ def test_yaml_file_and_overrides(tmp_path):
 
 
 def test_shipped_configs_parse():
-    for name in ("smoke", "standard", "reduced"):
+    for name in ("smoke", "standard", "reduced", "fewshot_vs_dspy", "gepa_vs_gepa", "soft_prompt_vs_peft"):
         config = load_config(ROOT / "benchmarks" / "configs" / f"{name}.yaml")
         assert grid_cells(config)
 
@@ -118,3 +118,22 @@ def test_no_progress_silences_the_peers_bars_too(monkeypatch, tmp_path):
     with pytest.raises(PromptliftError):
         bench.run(args)  # fails on the missing config, after the environment is set for tqdm (DSPy's bars)
     assert os.environ["TQDM_DISABLE"] == "1"
+
+
+def test_a_misspelt_peer_parameter_fails_the_sweep_before_any_cell(tmp_path):
+    import subprocess
+    import sys
+
+    from promptlift.bench.runner import check_optimizers
+    from promptlift.errors import ConfigError
+    from tests.bench.helpers import toy_config
+
+    config = load_config(toy_config(tmp_path, optimizers=[{"name": "dspy:labeled", "params": {"max_token": 24}}]))
+    with pytest.raises(ConfigError, match=r"dspy:labeled.*no parameter.*'max_token'.*max_tokens"):
+        check_optimizers(config)
+    check_optimizers(load_config(toy_config(tmp_path, optimizers=[{"name": "gepa-package", "params": {"minibatch": 2}}])))
+    code = ("import sys; from promptlift.bench.peers import check_params; "
+            "[check_params(n, {}) for n in ('dspy:labeled', 'gepa-package', 'peft:prompt_tuning')]; "
+            "print(sorted(m for m in ('dspy', 'gepa', 'peft', 'torch') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"  # checking names imports none of the peers' libraries

@@ -30,10 +30,10 @@ def backend(tmp_path_factory):
 
 
 def run_cell(backend, name: str, tmp_path, **params):
-    from promptlift.bench.peers import PEERS
+    from promptlift.bench.peers import Meter, peer_runner
 
     cell = SimpleNamespace(optimizer=name, params={**FAST, **params}, seed=0, budget={"metric_calls": 100})
-    return PEERS[name](toy_task(40), backend, cell, tmp_path)
+    return peer_runner(name)(toy_task(40), Meter(backend), cell, tmp_path)
 
 
 def test_prompt_tuning_cell_reports_a_row_and_leaves_the_backend_untouched(backend, tmp_path):
@@ -54,6 +54,14 @@ def test_prefix_tuning_cell_trains_one_key_and_value_prefix_per_layer(backend, t
     kv_width = config.hidden_size // config.num_attention_heads * config.num_key_value_heads
     assert row["trainable"] in {FAST["n_tokens"] * 2 * config.num_hidden_layers * w for w in (kv_width, config.hidden_size)}
     assert row["mode"] == "prefix"
+
+
+def test_a_backend_that_cannot_train_is_refused_up_front(tmp_path):
+    from promptlift.errors import CapabilityError
+    from promptlift.testing.doubles import scripted
+
+    with pytest.raises(CapabilityError, match="needs a torch backend"):
+        run_cell(scripted(), "peft:prompt_tuning", tmp_path)
 
 
 def test_an_unknown_peer_parameter_is_refused_by_name(backend, tmp_path):

@@ -2,14 +2,14 @@
 
 import json
 
-from promptlift.bench.peers import load_script
 from promptlift.testing.doubles import toy_task
+from tests.benchmarks import script
 from tests.test_calibration import biased
 
 
 def test_harness_scores_every_cell_three_ways_and_merges(tmp_path, monkeypatch):
     monkeypatch.setenv("PROMPTLIFT_CACHE", str(tmp_path / "cache"))
-    bench = load_script("calibration")  # the same loader the bench peers use
+    bench = script("calibration")
     monkeypatch.setattr(bench, "load_backend", lambda spec: biased())
     monkeypatch.setattr(bench, "get_task", lambda name: toy_task())
     out = tmp_path / "table"

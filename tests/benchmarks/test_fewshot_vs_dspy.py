@@ -6,12 +6,12 @@ import pytest
 
 pytest.importorskip("dspy")
 
-from promptlift.bench.peers import load_script  # noqa: E402
+from tests.benchmarks import script  # noqa: E402
 
 
 def test_harness_writes_a_row_per_method_and_the_table(tmp_path, monkeypatch):
     monkeypatch.setenv("PROMPTLIFT_CACHE", str(tmp_path / "cache"))
-    bench = load_script("fewshot_vs_dspy")  # the same loader the bench peers use
+    bench = script("fewshot_vs_dspy")
     out = tmp_path / "table"
     methods = ["promptlift/fewshot", "promptlift/mipro", "dspy/labeled", "dspy/bootstrap_rs"]
     assert bench.main(["--scripted", "--tasks", "sentiment", "--sizes", "30", "10", "8", "--seeds", "0",

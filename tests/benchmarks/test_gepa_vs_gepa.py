@@ -2,7 +2,7 @@
 
 import json
 
-from promptlift.bench.peers import load_script
+from tests.benchmarks import script
 
 
 def rows(framework: str, walls: list[float], tests: list[float]) -> list[dict]:
@@ -18,7 +18,7 @@ def write(path, runs, **args):
 
 
 def test_combined_table_gives_wall_ratios_only_between_rows_of_the_same_runs(tmp_path):
-    bench = load_script("gepa_vs_gepa")
+    bench = script("gepa_vs_gepa")
     same = write(tmp_path / "same.json", rows("gepa", [30, 30], [0.6, 0.6]) + rows("promptlift", [10, 20], [0.5, 0.7]))
     later = write(tmp_path / "later.json", rows("promptlift+cal", [5, 5], [0.9, 0.9]), budget=120)
     out = tmp_path / "all"
@@ -34,7 +34,7 @@ def test_combined_table_gives_wall_ratios_only_between_rows_of_the_same_runs(tmp
 
 
 def test_row_names_say_which_variant_ran():
-    bench = load_script("gepa_vs_gepa")
+    bench = script("gepa_vs_gepa")
     args = bench.parse(["--calibrate", "contextual"])
     assert bench.row_name("gepa", args) == "gepa"
     assert bench.row_name("promptlift", args) == "promptlift+cal"

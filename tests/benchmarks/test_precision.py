@@ -1,11 +1,11 @@
 """benchmarks/precision.py: comparing float32 and bf16 scores (made-up log-probabilities)."""
 
-from promptlift.bench.peers import load_script
 from promptlift.testing.doubles import toy_task
+from tests.benchmarks import script
 
 
 def test_compare_counts_agreement_accuracy_and_the_largest_difference():
-    bench = load_script("precision")
+    bench = script("precision")
     task = toy_task()
     examples = task.val[:4]
     gold = [task.choices.index(e.output) for e in examples]

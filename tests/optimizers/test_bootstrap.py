@@ -86,14 +86,3 @@ def test_no_accepted_output_falls_back_to_labeled_demos():
     vals = [t for t in result.trials if t.split == "val" and t.number > 0]
     assert vals and all(t.info["bootstrapped"] == 0 and t.info["labeled"] == 2 for t in vals)
 
-
-def test_balanced_draw_from_a_lopsided_pool_takes_what_each_label_has():
-    from promptlift import Budget, Run
-    from promptlift.optimizers.bootstrap import draw
-
-    task = toy_task()
-    pool = [e for e in task.train if e.output == "negative"][:5] + [e for e in task.train if e.output == "positive"][:1]
-    run = Run(task, scripted(), budget=Budget(metric_calls=10), seed=0)
-    demos = draw(run, pool, 4, task.choices)
-    assert len(demos) == 4 and sorted(d.output for d in demos) == ["negative"] * 3 + ["positive"]
-    assert len(draw(run, pool[:2], 4, task.choices)) == 2

@@ -15,7 +15,7 @@ from promptlift.testing import OptimizerContract
 
 class TestGeneticGAContract(OptimizerContract):
     def make(self):
-        return GeneticSearch(mode="ga", population_size=4, minibatch=4)
+        return GeneticSearch(mode="ga", population_size=4, minibatch_size=4)
 
     def make_invalid(self):
         return GeneticSearch(population_size=1)
@@ -23,7 +23,7 @@ class TestGeneticGAContract(OptimizerContract):
 
 class TestGeneticDEContract(OptimizerContract):
     def make(self):
-        return GeneticSearch(mode="de", population_size=4, minibatch=4)
+        return GeneticSearch(mode="de", population_size=4, minibatch_size=4)
 
     def make_invalid(self):
         return GeneticSearch(mode="de", population_size=2)
@@ -50,7 +50,7 @@ def test_search_finds_demos_that_lift_the_toy_task_with_a_useless_proposer(mode)
 
 def test_proposer_instructions_are_used_when_usable():
     proposer = ScriptedBackend(writer_script, name="writer")
-    optimizer = GeneticSearch(max_demos=0, proposer_rate=1.0, population_size=3)
+    optimizer = GeneticSearch(k=0, proposer_rate=1.0, population_size=3)
     result = optimizer.optimize(toy_task(), scripted(), budget=200, proposer=proposer, cache=None)
     assert result.best.mean == 1.0
     assert result.best_candidate.instruction == "Decide the sentiment of the review."
@@ -63,7 +63,7 @@ def test_proposer_instructions_are_used_when_usable():
 
 def test_successive_halving_scores_children_on_growing_minibatches():
     task = toy_task()
-    optimizer = GeneticSearch(population_size=6, minibatch=4, rungs=2, eta=2)
+    optimizer = GeneticSearch(population_size=6, minibatch_size=4, rungs=2, eta=2)
     result = optimizer.optimize(task, scripted(), budget=400, cache=None)
     demo_ids = {d.id for t in result.trials for d in t.candidate.demos}
     by_generation = {}
@@ -95,7 +95,7 @@ def test_without_rungs_every_child_is_validated():
 
 
 def test_lineage_and_generation_are_recorded():
-    result = GeneticSearch(population_size=4, minibatch=4).optimize(toy_task(), scripted(), budget=300, cache=None)
+    result = GeneticSearch(population_size=4, minibatch_size=4).optimize(toy_task(), scripted(), budget=300, cache=None)
     val_numbers = {t.number for t in result.trials if t.split == "val"}
     frame = result.to_dataframe()
     assert "info.generation" in frame.columns
@@ -108,7 +108,7 @@ def test_lineage_and_generation_are_recorded():
 
 @pytest.mark.parametrize("mode", ["ga", "de"])
 def test_population_history_is_elitist_and_plots(tmp_path, mode):
-    result = GeneticSearch(mode=mode, population_size=4, minibatch=4).optimize(
+    result = GeneticSearch(mode=mode, population_size=4, minibatch_size=4).optimize(
         toy_task(), scripted(), budget=400, cache=None)
     rows = population_history(result)
     assert [r["generation"] for r in rows] == sorted({t.info["generation"] for t in result.trials[1:]
@@ -123,7 +123,7 @@ def test_population_history_is_elitist_and_plots(tmp_path, mode):
 
 def test_replay_from_the_cache_repeats_the_run(tmp_path):
     cache = ResponseCache(tmp_path / "cache.sqlite")
-    optimizer = GeneticSearch(population_size=4, minibatch=4, proposer_rate=1.0)
+    optimizer = GeneticSearch(population_size=4, minibatch_size=4, proposer_rate=1.0)
     proposer = ScriptedBackend(writer_script, name="writer")
     first = optimizer.optimize(toy_task(), scripted(), budget=200, proposer=proposer, cache=cache)
     again = ScriptedBackend(keyword_script, name="toy")
@@ -134,7 +134,7 @@ def test_replay_from_the_cache_repeats_the_run(tmp_path):
 
 
 def test_run_dir_gets_the_generation_plot(tmp_path):
-    GeneticSearch(population_size=3, minibatch=4).optimize(toy_task(), scripted(), budget=150, cache=None,
+    GeneticSearch(population_size=3, minibatch_size=4).optimize(toy_task(), scripted(), budget=150, cache=None,
                                                            run_dir=tmp_path / "run")
     assert (tmp_path / "run" / "generations.png").stat().st_size > 1000
 
@@ -157,7 +157,7 @@ def test_registry_name_builds_it():
         ({"selection": "rank"}, "The 'selection' parameter"),
         ({"eta": 1}, "The 'eta' parameter of GeneticSearch must be an int >= 2. Got 1."),
         ({"proposer_rate": 1.5}, "The 'proposer_rate' parameter of GeneticSearch must be a float in"),
-        ({"max_demos": True}, "The 'max_demos' parameter"),
+        ({"k": True}, "The 'k' parameter"),
     ],
 )
 def test_bad_hyperparameters_name_themselves(params, message):
@@ -166,7 +166,7 @@ def test_bad_hyperparameters_name_themselves(params, message):
 
 
 def test_format_verbalizer_and_calibration_are_searched():
-    optimizer = GeneticSearch(population_size=4, minibatch=4, formats=["chat", "plain"], verbalizers="auto",
+    optimizer = GeneticSearch(population_size=4, minibatch_size=4, formats=["chat", "plain"], verbalizers="auto",
                               calibrate="contextual")
     result = optimizer.optimize(toy_task(), scripted(), budget=400, cache=None)
     children = [t.candidate for t in result.trials[1:]]
@@ -178,7 +178,7 @@ def test_format_verbalizer_and_calibration_are_searched():
 
 def test_plain_format_is_skipped_on_a_chat_only_backend():
     backend = ScriptedBackend(keyword_script, name="chat-only", raw_prompt=False)
-    result = GeneticSearch(population_size=3, minibatch=4, formats=("chat", "plain")).optimize(
+    result = GeneticSearch(population_size=3, minibatch_size=4, formats=("chat", "plain")).optimize(
         toy_task(), backend, budget=200, cache=None)
     assert {t.candidate.format for t in result.trials} == {"chat"}
 
@@ -194,8 +194,8 @@ def test_genetic_search_runs_on_the_real_default_model(tmp_path, monkeypatch):
     except Exception as exc:  # noqa: BLE001 - a missing model file skips, it does not fail
         pytest.skip(str(exc))
     task = get_task("sentiment", sizes=(6, 2, 2))
-    optimizer = GeneticSearch(population_size=2, minibatch=2, rungs=1, generations=1, proposal_tokens=16,
-                              proposer_rate=0.0, max_demos=2)
+    optimizer = GeneticSearch(population_size=2, minibatch_size=2, rungs=1, generations=1, proposal_tokens=16,
+                              proposer_rate=0.0, k=2)
     result = optimizer.optimize(task, backend, budget=16, run_dir=tmp_path / "run", cache=ResponseCache(tmp_path / "c"))
     assert result.metric_calls <= 16 and result.best_test is not None
     assert {t.info.get("generation") for t in result.trials[1:]} >= {0}
@@ -208,13 +208,13 @@ def test_generation_task_without_choices():
     import dataclasses
 
     task = dataclasses.replace(toy_task(), choices=(), metric="exact_match")
-    result = GeneticSearch(population_size=4, minibatch=4).optimize(task, scripted(), budget=300, cache=None)
+    result = GeneticSearch(population_size=4, minibatch_size=4).optimize(task, scripted(), budget=300, cache=None)
     assert result.best.mean == 1.0 and result.baseline.mean == 0.5
     assert all(len(t.candidate.demos) <= 4 for t in result.trials)
 
 
 def test_initial_members_get_label_balanced_demo_sets():
-    result = GeneticSearch(population_size=6, minibatch=4).optimize(toy_task(), scripted(), budget=200, cache=None)
+    result = GeneticSearch(population_size=6, minibatch_size=4).optimize(toy_task(), scripted(), budget=200, cache=None)
     initial = [t.candidate for t in result.trials if t.info.get("operator") in ("seed", "paraphrase")]
     assert initial
     for candidate in initial:

@@ -57,9 +57,9 @@ class TestGEPAContractWithProposer(OptimizerContract):
     def make_invalid(self):
         return GEPA(template="no placeholders")
 
-    def run(self, tmp_path, seed: int = 0, budget: int | None = None, run_dir=None):
+    def run(self, tmp_path, seed: int = 0, budget: int | None = None, run_dir=None, **options):
         return self.make().optimize(toy_task(), scripted(), budget=Budget(metric_calls=budget or self.budget),
-                                    seed=seed, cache=None, run_dir=run_dir, proposer=proposer())
+                                    seed=seed, cache=None, run_dir=run_dir, proposer=proposer(), **options)
 
 
 def test_reflection_finds_the_instruction_that_lifts_the_toy_task():

@@ -3,6 +3,7 @@ import dataclasses
 import pytest
 
 from promptlift import Budget, ScriptedBackend
+from promptlift.callbacks import Callback
 from promptlift.errors import ConfigError
 from promptlift.optimizers.mipro import STUDY_FILE, JointSearch, grounded_prompt
 from promptlift.testing import OptimizerContract
@@ -40,9 +41,9 @@ class TestJointSearchContract(OptimizerContract):
     def make_invalid(self):
         return JointSearch(minibatch_size=0)
 
-    def run(self, tmp_path, seed=0, budget=None, run_dir=None):
+    def run(self, tmp_path, seed=0, budget=None, run_dir=None, **options):
         return self.make().optimize(toy_task(), backend(), budget=Budget(metric_calls=budget or self.budget),
-                                    seed=seed, cache=None, run_dir=run_dir)
+                                    seed=seed, cache=None, run_dir=run_dir, **options)
 
 
 def test_components_are_searched_on_minibatches_and_validated_in_full():
@@ -85,7 +86,7 @@ def test_the_proposer_is_grounded_in_the_task_and_examples():
 def test_study_is_stored_in_the_run_dir_and_an_interrupted_run_resumes(tmp_path):
     whole = small().optimize(toy_task(), backend(), budget=200, cache=None, run_dir=tmp_path / "whole")
 
-    class StopAfter:
+    class StopAfter(Callback):
         def __init__(self, n):
             self.n = n
 

@@ -147,12 +147,6 @@ def test_differential_demos_adds_the_donor_difference_to_best():
     assert (ex(5), ex(1)) in mutants  # the pure mutant: best plus what a has and b lacks
 
 
-def test_draw_demos_is_balanced_and_seeded():
-    out = ops.draw_demos(POOL, random.Random(4), 4, labels=("positive", "negative"))
-    assert sorted(d.output for d in out) == ["negative", "negative", "positive", "positive"]
-    assert out == ops.draw_demos(POOL, random.Random(4), 4, labels=("positive", "negative"))
-
-
 # --- selection and survival ------------------------------------------------------------------
 def test_roulette_follows_fitness():
     rng = random.Random(0)

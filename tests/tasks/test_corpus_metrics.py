@@ -6,7 +6,8 @@ from promptlift import Budget, FewShot
 from promptlift.errors import ConfigError
 from promptlift.run import Run
 from promptlift.tasks.corpus_metrics import CORPUS_METRICS
-from promptlift.tasks.metrics import get_metric, word_f1
+from promptlift.tasks.metric_names import get_metric
+from promptlift.tasks.metrics import word_f1
 from promptlift.testing.doubles import scripted, toy_task
 from promptlift.types import Example
 

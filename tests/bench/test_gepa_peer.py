@@ -1,4 +1,5 @@
-"""The gepa-package harness of benchmarks/gepa_vs_gepa.py, on test doubles (no model)."""
+"""The gepa-package peer (promptlift.bench.peers.gepa) and benchmarks/gepa_vs_gepa.py's promptlift runner,
+on test doubles (no model)."""
 
 from __future__ import annotations
 
@@ -15,10 +16,10 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("gepa") is None, reason
 GOOD = "Decide the sentiment of the review: positive or negative."
 
 
-def harness():
-    from promptlift.bench.peers import load_script
+def peer():
+    from promptlift.bench.peers import gepa
 
-    return load_script("gepa_vs_gepa")
+    return gepa
 
 
 def double(request):
@@ -28,13 +29,15 @@ def double(request):
     return f"```\n{GOOD}\n```"
 
 
+SETTINGS = dict(budget=90, minibatch=3, temperature=0.7, proposal_tokens=64, no_merge=False)
+
+
 def args(**changes):
-    base = dict(budget=90, minibatch=3, temperature=0.7, proposal_tokens=64, no_merge=False, calibrate=None)
-    return argparse.Namespace(**{**base, **changes})
+    return argparse.Namespace(**{**SETTINGS, "calibrate": None, **changes})
 
 
 def test_adapter_scores_and_builds_the_reflective_dataset():
-    module = harness()
+    module = peer()
     task = toy_task()
     adapter = module.PromptliftAdapter(task, ScriptedBackend(double))
     batch = list(task.train[:4])
@@ -47,7 +50,7 @@ def test_adapter_scores_and_builds_the_reflective_dataset():
 
 def test_gepa_package_runs_on_our_backend_within_its_budget(tmp_path):
     task = toy_task()
-    best, row = harness().run_gepa_package(task, ScriptedBackend(double), 0, args(), tmp_path)
+    best, row = peer().run(task, ScriptedBackend(double), 0, peer().GEPASettings(**SETTINGS), tmp_path)
     assert best.instruction == GOOD and row["val"] == 1.0
     assert row["metric_calls"] == row["reported_metric_calls"] >= 20
     assert row["proposer_calls"] >= 1
@@ -55,6 +58,8 @@ def test_gepa_package_runs_on_our_backend_within_its_budget(tmp_path):
 
 def test_promptlift_runner_reports_the_same_fields(tmp_path):
     task = toy_task()
-    best, row = harness().run_promptlift(task, ScriptedBackend(double), 0, args(), tmp_path)
+    from tests.benchmarks import script
+
+    best, row = script("gepa_vs_gepa").run_promptlift(task, ScriptedBackend(double), 0, args(), tmp_path)
     assert best.instruction == GOOD and row["val"] == 1.0
     assert row["metric_calls"] <= 90 and row["proposer_calls"] >= 1
