@@ -28,6 +28,7 @@ from promptlift.optimizers.finetune import FineTuning, LoRA
 from promptlift.optimizers.genetic import GeneticSearch
 from promptlift.optimizers.gepa import GEPA
 from promptlift.optimizers.mipro import JointSearch
+from promptlift.optimizers.plan import Plan
 from promptlift.optimizers.probe import LinearProbe
 from promptlift.optimizers.rft import RejectionSamplingFineTuning
 from promptlift.optimizers.similarity import SimilarityFewShot
@@ -64,6 +65,7 @@ __all__ = [
     "Message",
     "OpenAIBackend",
     "Optimizer",
+    "Plan",
     "ProgressBar",
     "PromptliftError",
     "Request",

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Sequence
 
 from promptlift.errors import CacheError
-from promptlift.types import Completion, Request, canonical_json, digest
+from promptlift.types import Completion, Request, Usage, canonical_json, digest
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +94,22 @@ class ResponseCache:
         with self._lock:
             self._db.executemany("INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?)", rows)
             self._db.commit()
+
+    def recent_usage(self, backend_id: str, limit: int) -> list[Usage]:
+        """The usage (tokens, seconds) stored with the ``limit`` most recent answers of a backend:
+        its measured throughput, which a plan reads before any model call."""
+        with self._lock:
+            rows = self._db.execute("SELECT completion FROM responses WHERE backend = ? ORDER BY created DESC LIMIT ?",
+                                    (backend_id, limit)).fetchall()
+        found = []
+        for (text,) in rows:
+            try:
+                usage = Usage.from_dict(json.loads(text).get("usage") or {})
+            except (ValueError, TypeError, AttributeError):
+                continue
+            if usage.seconds > 0:
+                found.append(usage)
+        return found
 
     def stats(self) -> dict[str, int]:
         """Entries per backend id."""

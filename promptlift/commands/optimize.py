@@ -32,11 +32,13 @@ from promptlift.errors import ConfigError
 from promptlift.objectives import OBJECTIVES
 from promptlift.objectives import parse as parse_objectives
 from promptlift.optimizers.auto import Auto
+from promptlift.optimizers.plan import Plan, time_seed
 from promptlift.optimizers.registry import OPTIMIZERS, get_optimizer
 from promptlift.tracking import MLflowCallback
 
 log = logging.getLogger(__name__)
 
+PLAN_FILE = "plan.json"
 RESUMABLE = ("task", "input_fields", "output_field", "metric", "choices", "sizes", "model", "model_option", "proposer",
              "optimizer", "param", "budget", "max_seconds", "max_tokens", "seed", "objective", "max_prompt_tokens")
 
@@ -55,6 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     search.add_argument("--max-seconds", type=seconds, help="stop the search after this many seconds")
     search.add_argument("--max-tokens", type=count(1), help="stop the search after this many tokens (task + proposer)")
     search.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    search.add_argument("--dry-run", action="store_true",
+                        help="print the plan (metric calls, LM calls and tokens of the task model and the proposer, "
+                             "dollars, seconds, whether the budget pays for a proposal) and exit without a model call")
     search.add_argument("--objective", type=objective_names, default="score",
                         help="objectives of the Pareto front kept over validation, e.g. score,prompt_tokens "
                              f"(from: {', '.join(OBJECTIVES)}; default: score)")
@@ -113,10 +118,6 @@ def run(args: argparse.Namespace) -> int:
     optimizer = get_optimizer(args.optimizer, **key_values(args.param, "--param"))  # a typo fails before a model loads
     backend = backend_from_args(args)
     proposer = backend_from_args(args, args.proposer) if args.proposer else None
-    run_dir = Path(args.run_dir or f"runs/{task.name}-{args.optimizer}-{time.strftime('%Y%m%d-%H%M%S')}")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    saved = {k: getattr(args, k, None) for k in (*RESUMABLE, "no_cache")}
-    safefile.write_text(run_dir / CLI_FILE, json.dumps(saved, indent=1))
     budget = Budget(metric_calls=args.budget, seconds=args.max_seconds, tokens=args.max_tokens)
     callbacks: list[Any] = [] if args.no_progress else [ProgressBar(file=sys.stderr)]
     if getattr(args, "mlflow", None):
@@ -128,10 +129,20 @@ def run(args: argparse.Namespace) -> int:
         choice = optimizer.choose(task, backend, budget)
         print(f"auto: {choice.reason}", file=sys.stderr)
         optimizer = choice.optimizer
+    cache = None if args.no_cache else ResponseCache.default()
+    plan = planned(optimizer, task, backend, budget, proposer, cache, dry_run=args.dry_run)
+    if args.dry_run:
+        print(json.dumps(plan.to_dict(), indent=1) if args.json else plan)
+        return 0
+    run_dir = Path(args.run_dir or f"runs/{task.name}-{args.optimizer}-{time.strftime('%Y%m%d-%H%M%S')}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    saved = {k: getattr(args, k, None) for k in (*RESUMABLE, "no_cache")}
+    safefile.write_text(run_dir / CLI_FILE, json.dumps(saved, indent=1))
+    safefile.write_text(run_dir / PLAN_FILE, json.dumps(plan.to_dict(), indent=1))
     try:
         result = optimizer.optimize(
             task, backend, budget=budget, seed=args.seed, proposer=proposer, run_dir=run_dir,
-            callbacks=callbacks, cache=None if args.no_cache else ResponseCache.default(),
+            callbacks=callbacks, cache=cache,
             objectives=args.objective or "score", max_prompt_tokens=args.max_prompt_tokens,
         )
     except KeyboardInterrupt:
@@ -140,6 +151,25 @@ def run(args: argparse.Namespace) -> int:
         return 130
     print(json.dumps(summary(result, run_dir), indent=1) if args.json else report(result, run_dir))
     return 0
+
+
+def planned(optimizer: Any, task: Any, backend: Any, budget: Budget, proposer: Any, cache: ResponseCache | None, *,
+            dry_run: bool) -> Plan:
+    """The run's plan, printed as its first line (a dry run prints the whole plan instead). A
+    budget that cannot validate one candidate after the seed is a ConfigError naming the smallest
+    that can. Without a stored rate a real run times the seed on a few validation examples
+    first (cached: the seed's test scoring replays them)."""
+    plan = optimizer.plan(task, backend, budget, proposer=proposer, cache=cache)
+    if plan.affordable is False:
+        raise ConfigError(f"--budget {budget.metric_calls} cannot pay for {plan.first} after the seed with "
+                          f"{plan.optimizer} ({len(task.val)} validation examples): use --budget {plan.min_budget} "
+                          "or more (--dry-run shows the plan)")
+    if not dry_run and plan.seconds is None and cache is not None:
+        time_seed(task, backend, cache)
+        plan = optimizer.plan(task, backend, budget, proposer=proposer, cache=cache)
+    if not dry_run:
+        print(plan.line(), file=sys.stderr)
+    return plan
 
 
 def _resumed(args: argparse.Namespace) -> argparse.Namespace:

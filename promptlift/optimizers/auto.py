@@ -92,6 +92,10 @@ class Auto(PromptOptions, Optimizer):
         log.info("auto: %s", choice.reason)
         return choice.optimizer.optimize(task, backend, budget=budget, **kwargs)
 
+    def plan(self, task: Task, backend: Any, budget: Budget | int, **kwargs: Any) -> Any:
+        """The chosen optimizer's plan (``Optimizer.plan``)."""
+        return self.choose(task, backend, budget).optimizer.plan(task, backend, budget, **kwargs)
+
     def _search(self, run: Run) -> None:
         """Run the chosen optimizer's search on an existing Run (the Python API's other entry)."""
         choice = self.choose(run.task, run.backend, run.budget)

@@ -13,7 +13,7 @@ import logging
 import time
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, ClassVar, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Sequence
 
 from promptlift import classification
 from promptlift.budget import Budget
@@ -23,6 +23,9 @@ from promptlift.errors import BudgetExhausted, param_error
 from promptlift.result import Result, Trial
 from promptlift.run import Run
 from promptlift.tasks.base import Task
+
+if TYPE_CHECKING:
+    from promptlift.optimizers.plan import Calls, Plan
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,8 @@ class Optimizer(ABC):
         candidate over ``max_prompt_tokens`` prompt tokens per query is inadmissible (never the best)."""
         budget = Budget(metric_calls=budget) if isinstance(budget, int) else budget
         cache = ResponseCache.default() if cache is DEFAULT_CACHE else cache
+        if log.isEnabledFor(logging.INFO):
+            self._log_plan(task, backend, budget, proposer, cache)
         run = Run(
             task, backend, budget=budget, seed=seed, proposer=proposer, run_dir=run_dir,
             callbacks=callbacks, cache=cache, config=self._run_config(task, backend, proposer, budget, seed),
@@ -88,6 +93,33 @@ class Optimizer(ABC):
             _finish_partial(run, self, started, "interrupted" if isinstance(exc, KeyboardInterrupt) else f"error: {exc}")
             raise
         return finish(run, self, started, stopped_by, evaluate_test=evaluate_test)
+
+    def plan(self, task: Task, backend: Any, budget: Budget | int, *, proposer: Any = None,
+             cache: ResponseCache | None = DEFAULT_CACHE, cached: bool = True) -> Plan:
+        """What ``optimize`` with these arguments is expected to spend, without calling a model:
+        metric calls, LM calls and tokens of the task model and the proposer, dollars, seconds,
+        and whether ``budget`` validates one new candidate after the seed (``plan.min_budget``
+        is the smallest that does). ``cache``: the response cache the run would use (its stored
+        timings give the seconds); ``cached=False`` for a run without one."""
+        from promptlift.optimizers.plan import build
+
+        budget = Budget(metric_calls=budget) if isinstance(budget, int) else budget
+        cache = ResponseCache.default() if cache is DEFAULT_CACHE else cache
+        return build(self, task, backend, budget, proposer=proposer, cache=cache, cached=cached and cache is not None)
+
+    def _log_plan(self, task: Task, backend: Any, budget: Budget, proposer: Any, cache: ResponseCache | None) -> None:
+        """The plan as the run's first log line (a plan that cannot be made never stops a run)."""
+        try:
+            log.info("%s", self.plan(task, backend, budget, proposer=proposer, cache=cache).line())
+        except Exception as exc:  # noqa: BLE001
+            log.debug("no plan for %s: %s", self.name, exc)
+
+    def _calls(self, task: Task, backend: Any, budget: Budget) -> Calls:
+        """This optimizer's call pattern for ``plan`` (override where it differs from the default:
+        every candidate validated on the whole validation split, no proposer)."""
+        from promptlift.optimizers.patterns import validations
+
+        return validations(task, budget)
 
     def _run_config(self, task: Task, backend: Any, proposer: Any, budget: Budget, seed: int) -> dict[str, Any]:
         return {

@@ -47,6 +47,12 @@ class BestOfN(Optimizer):
         return {"optimizer": self.name, "n": list(self.n),
                 "initial": self.initial.to_dict() if self.initial is not None else None}
 
+    def _calls(self, task: Any, backend: Any, budget: Any) -> Any:
+        """The plan's call pattern (``Optimizer.plan``): :func:`promptlift.optimizers.patterns.best_of_n`."""
+        from promptlift.optimizers import patterns
+
+        return patterns.best_of_n(self, task, backend, budget)
+
     def _search(self, run: Run) -> None:
         if run.task.choices:
             raise ConfigError(f"BestOfN samples generated answers; {run.task.name!r} is a classification task")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Sequence
+from typing import Any, Sequence
 
 from promptlift import calibration
 from promptlift.demos import draw_demos
@@ -61,6 +61,12 @@ class BootstrapFewShot(PromptOptions, Optimizer):
         self.require("threshold", isinstance(self.threshold, int | float) and 0 < self.threshold <= 1,
                      "a number in (0, 1]")
         self.require("max_candidates", isinstance(self.max_candidates, int) and self.max_candidates >= 1, "an int >= 1")
+
+    def _calls(self, task: Any, backend: Any, budget: Any) -> Any:
+        """The plan's call pattern (``Optimizer.plan``): :func:`promptlift.optimizers.patterns.bootstrap`."""
+        from promptlift.optimizers import patterns
+
+        return patterns.bootstrap(self, task, backend, budget)
 
     def _search(self, run: Run) -> None:
         task = run.task

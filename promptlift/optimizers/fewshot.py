@@ -12,7 +12,7 @@ candidate, see :mod:`promptlift.calibration`) before it is scored.
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from typing import Any, Sequence
 
 from promptlift import calibration, verbalizers
 from promptlift.demos import draw_demos
@@ -46,6 +46,12 @@ class FewShot(PromptOptions, Optimizer):
     def _check(self) -> None:
         self.require("k", isinstance(self.k, int) and self.k >= 1, "an int >= 1")
         self.require("max_candidates", isinstance(self.max_candidates, int) and self.max_candidates >= 1, "an int >= 1")
+
+    def _calls(self, task: Any, backend: Any, budget: Any) -> Any:
+        """The plan's call pattern (``Optimizer.plan``): :func:`promptlift.optimizers.patterns.fewshot`."""
+        from promptlift.optimizers import patterns
+
+        return patterns.fewshot(self, task, backend, budget)
 
     def _search(self, run: Run) -> None:
         task = run.task

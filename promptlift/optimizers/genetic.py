@@ -154,6 +154,12 @@ class GeneticSearch(PromptOptions, Optimizer):
         plot_generations(result, Path(directory) / "generations.png")
 
     # --- the loop ---------------------------------------------------------------------------
+    def _calls(self, task: Any, backend: Any, budget: Any) -> Any:
+        """The plan's call pattern (``Optimizer.plan``): :func:`promptlift.optimizers.patterns.genetic`."""
+        from promptlift.optimizers import patterns
+
+        return patterns.genetic(self, task, backend, budget)
+
     def _search(self, run: Run) -> None:
         state = self._state(run)
         seed = run.val_trials()[0]

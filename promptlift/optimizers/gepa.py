@@ -127,6 +127,12 @@ class GEPA(Optimizer):
         self.require("confidence", self.confidence is None or isinstance(self.confidence, bool), "None or a bool")
 
     # --- the loop ------------------------------------------------------------------------
+    def _calls(self, task: Any, backend: Any, budget: Any) -> Any:
+        """The plan's call pattern (``Optimizer.plan``): :func:`promptlift.optimizers.patterns.gepa`."""
+        from promptlift.optimizers import patterns
+
+        return patterns.gepa(self, task, backend, budget)
+
     def _search(self, run: Run) -> None:
         if not run.task.train:
             raise ConfigError(f"GEPA needs training examples for its minibatches; task {run.task.name!r} has none.")

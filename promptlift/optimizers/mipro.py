@@ -93,6 +93,12 @@ class JointSearch(PromptOptions, Optimizer):
             value = getattr(self, name)
             self.require(name, isinstance(value, int) and value >= 0, "an int >= 0")
 
+    def _calls(self, task: Any, backend: Any, budget: Any) -> Any:
+        """The plan's call pattern (``Optimizer.plan``): :func:`promptlift.optimizers.patterns.joint`."""
+        from promptlift.optimizers import patterns
+
+        return patterns.joint(self, task, backend, budget)
+
     def _search(self, run: Run) -> None:
         space = self.space(run)
         study, stored = open_study(run, self, space)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import logging
+from typing import Any
 
 from promptlift import calibration
 from promptlift.embeddings import EMBEDDERS
@@ -56,6 +57,12 @@ class SimilarityFewShot(PromptOptions, Optimizer):
         self.require("balanced", self.balanced in (None, True, False), "True, False or None")
         self.require("pool_size", self.pool_size is None or (isinstance(self.pool_size, int) and self.pool_size >= 1),
                      "None or an int >= 1")
+
+    def _calls(self, task: Any, backend: Any, budget: Any) -> Any:
+        """The plan's call pattern (``Optimizer.plan``): :func:`promptlift.optimizers.patterns.similarity`."""
+        from promptlift.optimizers import patterns
+
+        return patterns.similarity(self, task, backend, budget)
 
     def _search(self, run: Run) -> None:
         task = run.task

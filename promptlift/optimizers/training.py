@@ -93,6 +93,12 @@ class GradientTraining(Optimizer):
         """``backend`` as a GradientBackend (override to require more)."""
         return require_gradients(backend, type(self).__name__)
 
+    def _calls(self, task: Any, backend: Any, budget: Any) -> Any:
+        """The plan's call pattern (``Optimizer.plan``): :func:`promptlift.optimizers.patterns.training`."""
+        from promptlift.optimizers import patterns
+
+        return patterns.training(self, task, backend, budget)
+
     def total_steps(self, n_train: int) -> int:
         return total_steps(self.steps, self.epochs, n_train, self.batch_size)
 

@@ -12,11 +12,13 @@ Use it from a test module::
 from __future__ import annotations
 
 import copy
+import json
 import math
+from typing import Any
 
 import pytest
 
-from promptlift import Budget, Optimizer, Result
+from promptlift import Budget, Optimizer, Plan, Result
 from promptlift.errors import ConfigError
 from promptlift.testing.doubles import scripted, toy_task
 
@@ -89,6 +91,28 @@ class OptimizerContract:
         with pytest.raises(ConfigError, match=r"The '\w+' parameter of \w+ must"):
             self.make_invalid()
 
+    def test_plan_calls_no_model_and_stays_within_the_budget(self):
+        backend = _Counting(scripted())
+        plan = self.make().plan(toy_task(), backend, Budget(metric_calls=self.budget), cache=None)
+        assert backend.requests == 0
+        assert isinstance(plan, Plan) and plan.metric_calls <= self.budget and plan.affordable in (True, False)
+        assert str(plan).startswith("plan: ") and json.loads(json.dumps(plan.to_dict()))["lm_calls"] == plan.lm_calls
+
     def make_invalid(self) -> Optimizer:
         """Override: construct the optimizer with one invalid hyperparameter."""
         pytest.skip("no invalid configuration declared")
+
+
+class _Counting:
+    """A backend wrapper that counts the requests sent through it (any backend, test double or real)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.requests = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def complete(self, requests: Any) -> Any:
+        self.requests += len(requests)
+        return self.inner.complete(requests)

@@ -1,0 +1,264 @@
+"""The call patterns of the optimizers, for their plans (``Optimizer._calls`` -> :class:`Calls`).
+
+Each function mirrors its optimizer's ``_search`` at the level of counts: how many metric
+calls the budget buys, how many task-model and proposer requests that takes, which
+requests repeat one the same run made before (the response cache answers those), and the
+smallest budget that validates one new candidate after the seed. Where a search depends on
+what the model answers (GEPA accepts some children, a proposer writes unusable text) the
+expected value is planned with the assumption stated in the plan's notes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import defaultdict
+from typing import Any
+
+from promptlift import calibration, formats, verbalizers
+from promptlift.budget import Budget
+from promptlift.optimizers.plan import Calls
+from promptlift.tasks.base import Task
+from promptlift.types import Candidate, Example
+
+# GEPA's plan: the share of children accepted on the minibatch and of proposer draws unusable
+# (assumed; SmolLM2 as its own proposer on sentiment accepted 2 children of 8 in the first measured
+# run, benchmarks/results/plan_vs_actual.md).
+GEPA_ACCEPTED = 0.25
+GEPA_UNUSABLE = 0.3
+
+
+def probe_requests(task: Task, method: str | None, demos: int = 0) -> int:
+    """Calibration probe requests per candidate (contextual: one per content-free input)."""
+    method = calibration.resolve_option(task, method)
+    if method == "contextual":
+        return len(calibration.CONTENT_FREE)
+    if method == "batch":
+        return min(calibration.BATCH_SIZE, max(0, len(task.train) - demos))
+    return 0
+
+
+def with_demos(task: Task, k: int, candidate: Candidate | None = None) -> Candidate:
+    """``candidate`` (the seed) with ``k`` training demos, label-balanced: a typical searched prompt."""
+    candidate = candidate or task.seed
+    by_label: dict[str, list[Example]] = defaultdict(list)
+    for example in task.train:
+        by_label[example.output if task.choices else ""].append(example)
+    queues = list(by_label.values())
+    demos: list[Example] = []
+    while len(demos) < min(k, len(task.train)):
+        for queue in queues:
+            if queue and len(demos) < k:
+                demos.append(queue.pop(0))
+    return candidate.with_(demos=tuple(demos))
+
+
+def validations(task: Task, budget: Budget, *, cap: int | None = None, before: int = 0, probes: int = 0,
+                samples: int = 1, typical: Candidate | None = None, first: str = "one candidate",
+                notes: tuple[str, ...] = ()) -> Calls:
+    """The default pattern: ``before`` metric calls, then candidates validated on the whole
+    validation split (``probes`` calibration requests and ``samples`` requests per example each)
+    until the budget or ``cap`` ends it."""
+    n_val, limit = len(task.val), budget.metric_calls
+    afford = (cap or 0) if limit is None else max(0, (limit - n_val - before) // n_val)
+    n = afford if cap is None else min(cap, afford)
+    metric = n_val + before + n * n_val
+    return Calls(metric_calls=metric, task_requests=n_val + before + n * (n_val * samples + probes),
+                 seed_requests=n_val, min_budget=2 * n_val + before, first=first, candidates=n, typical=typical,
+                 notes=notes)
+
+
+def fewshot(optimizer: Any, task: Task, backend: Any, budget: Budget) -> Calls:
+    """FewShot: calibrated zero-shot candidates first (one per format), then ``k``-demo sets."""
+    fmts = formats.resolve_option(backend, task, optimizer.formats) if optimizer.formats else ()
+    words = verbalizers.resolve_option(task, optimizer.verbalizers)
+    method = calibration.resolve_option(task, optimizer.calibrate)
+    zero = [verbalizers.apply(task, c, words[0]) if words else c for c in optimizer._zero_shot(task.seed, fmts, method)]
+    if not method:
+        zero = [c for c in zero if c != task.seed]  # the seed itself is not tried again
+    typical = with_demos(task, optimizer.k)
+    calls = validations(task, budget, cap=len(zero) + optimizer.max_candidates, probes=probe_requests(task, method),
+                        typical=typical)
+    n_zero = min(calls.candidates, len(zero))
+    n_val = len(task.val)
+    same = any(_same_requests(task, c, task.seed) for c in zero[:n_zero])  # the seed's prompt, calibrated
+    return _replace(calls, seed_requests=n_val * (1 + n_zero), repeats=n_val if same else 0)
+
+
+def bootstrap(optimizer: Any, task: Task, backend: Any, budget: Budget) -> Calls:
+    """BootstrapFewShot: ``rounds`` teacher passes over training examples, then demo sets."""
+    n_val, limit = len(task.val), budget.metric_calls
+    taught = 0
+    for _ in range(optimizer.rounds):
+        room = optimizer.bootstrap_size if limit is None else min(optimizer.bootstrap_size, limit - taught - 2 * n_val)
+        taught += max(0, min(room, len(task.train) - taught))
+    typical = with_demos(task, optimizer.k + optimizer.labeled)
+    calls = validations(task, budget, cap=optimizer.max_candidates, before=taught,
+                        probes=probe_requests(task, optimizer.calibrate, optimizer.k), typical=typical)
+    return _replace(calls, seed_requests=n_val + taught, min_budget=2 * n_val + 1)
+
+
+def similarity(optimizer: Any, task: Task, backend: Any, budget: Budget) -> Calls:
+    """SimilarityFewShot: one validation per point of its (k, balancing, format) grid."""
+    balancing = [False, True] if optimizer.balanced is None and task.choices else [bool(optimizer.balanced)]
+    fmts = formats.resolve_option(backend, task, optimizer.formats) if optimizer.formats else (None,)
+    ks = list(dict.fromkeys(optimizer.ks))
+    grid = [(k, b) for b in balancing for _ in fmts for k in ks]  # the order of SimilarityFewShot.grid
+    calls = validations(task, budget, cap=len(grid), probes=probe_requests(task, optimizer.calibrate),
+                        typical=with_demos(task, sorted(ks)[len(ks) // 2]),
+                        notes=("retrieved demos are counted as a fixed set of the median k",))
+    # with one demo, balancing the labels retrieves the same nearest example: the same requests again
+    same = sum(1 for k, b in grid[: calls.candidates] if k == 1 and b and len(balancing) == 2)
+    return _replace(calls, repeats=same * len(task.val))
+
+
+def best_of_n(optimizer: Any, task: Task, backend: Any, budget: Budget) -> Calls:
+    """BestOfN: the hard candidate validated once per vote count, ``votes`` requests per example."""
+    n_val = len(task.val)
+    calls = validations(task, budget, cap=len(optimizer.n), samples=1)
+    votes = sum(optimizer.n[: calls.candidates])
+    return _replace(calls, task_requests=n_val + n_val * votes, seed_requests=n_val + n_val * votes)
+
+
+def training(optimizer: Any, task: Task, backend: Any, budget: Budget) -> Calls:
+    """The gradient rungs: a validation every ``eval_every`` steps; each training example of a
+    step is charged as one LM call (it is no request to a model server)."""
+    steps = optimizer.total_steps(len(task.train))
+    checks = math.ceil(steps / optimizer.eval_every)
+    calls = validations(task, budget, cap=checks, first="one trained checkpoint")
+    trained = steps * optimizer.batch_size if calls.candidates else 0
+    return _replace(calls, task_requests=calls.task_requests + trained,
+                    notes=(f"{trained:,} of the task-model calls are training examples (steps x batch), charged "
+                           "as LM calls; early stopping may end sooner",))
+
+
+def gepa(optimizer: Any, task: Task, backend: Any, budget: Budget) -> Calls:
+    """GEPA: per iteration a parent minibatch, a reflection (``draws`` at most), the child's
+    minibatch and, if accepted, its validation; the expected value under the assumed shares of
+    accepted children and unusable proposals (merges left out)."""
+    from promptlift.optimizers.reflection import Outcome, build_prompt, records
+
+    n_val, size = len(task.val), min(optimizer.minibatch_size, max(1, len(task.train)))
+    method = calibration.resolve_option(task, optimizer.calibrate)
+    probes, limit = probe_requests(task, method), budget.metric_calls
+    start, requests, repeats, accepted = float(n_val), float(n_val), 0, 0.0
+    if method and (limit is None or limit - n_val >= n_val + size):  # the calibrated seed: the seed's requests again
+        start, requests, repeats, accepted = start + n_val, requests + n_val + probes, n_val, 1.0
+    usable = 1 - GEPA_UNUSABLE ** optimizer.draws
+    # one iteration: the parent's minibatch; if a draw is usable the child's, and if accepted its validation
+    big = usable * GEPA_ACCEPTED
+    step = size + usable * size + big * n_val
+    if limit is None:
+        steps = float(optimizer.max_iterations)
+    else:  # the search stops once the budget left cannot validate (renewal estimate of what is left then:
+        # half the validation after an accepted child crosses that line, about a validation after a small step)
+        crossing = big * (2 * size + n_val) / step
+        left = crossing * (n_val + size) / 2 + (1 - crossing) * n_val
+        steps = min(float(optimizer.max_iterations), max(0.0, (limit - start - left) / step))
+    metric = start + steps * step
+    requests += steps * (step + usable * probes)
+    accepted += steps * big
+    draws = sum(GEPA_UNUSABLE**i for i in range(optimizer.draws))
+    batch = task.train[:size]
+    outcome = Outcome(tuple(batch), tuple(0.0 for _ in batch), tuple(e.output for e in batch),
+                      tuple(f"expected {e.output!r}" for e in batch))
+    prompt = build_prompt(optimizer.template, task, task.seed.instruction,
+                          records(outcome, optimizer.reflection_examples), optimizer.example_chars)
+    return Calls(metric_calls=round(metric), task_requests=round(requests), seed_requests=round(requests),
+                 repeats=repeats, min_budget=2 * n_val + 2 * size + (n_val if method else 0), first="one reflection",
+                 proposer_requests=round(steps * draws), candidates=round(accepted), proposals=round(steps),
+                 proposer_prompt=prompt, proposal_tokens=optimizer.proposal_tokens,
+                 notes=(f"GEPA's plan assumes {GEPA_ACCEPTED:.0%} of children accepted and {GEPA_UNUSABLE:.0%} of "
+                        "proposer answers unusable (merges left out)",))
+
+
+def genetic(optimizer: Any, task: Task, backend: Any, budget: Budget) -> Calls:
+    """GeneticSearch: generations of children by successive halving, exactly as ``_affordable``
+    sizes them; proposer requests: the initial paraphrases, then ``proposer_rate`` per child."""
+    from promptlift.optimizers.genetic import GA_TEMPLATE, PARAPHRASE
+
+    n_val, limit = len(task.val), budget.metric_calls
+    train = len(task.train)
+    pool = train - train // 2 if optimizer.k and train >= 2 else train
+    pool = pool or n_val
+    left = limit - n_val if limit is not None else math.inf
+    metric, children, asked, validated = n_val, 0, 0.0, 0
+    for generation in range(optimizer.generations + 1):
+        wanted = optimizer.population_size - (1 if generation == 0 else 0)
+        n = next((k for k in range(wanted, 0, -1) if optimizer.generation_cost(k, pool, n_val) <= left), 0)
+        if n == 0:
+            break
+        cost = optimizer.generation_cost(n, pool, n_val)
+        metric, left, children = metric + cost, left - cost, children + n
+        asked += n if generation == 0 else n * optimizer.proposer_rate
+        validated += _finalists(optimizer, n)
+    probes = probe_requests(task, optimizer.calibrate, optimizer.k)
+    k = _mean_demos(optimizer, len(task.choices))
+    instruction = task.seed.instruction
+    return Calls(metric_calls=metric, task_requests=metric + children * probes, seed_requests=n_val,
+                 min_budget=n_val + optimizer.generation_cost(1, pool, n_val), first="one child",
+                 proposer_requests=round(asked), candidates=validated,
+                 proposals=round(asked), typical=with_demos(task, k),
+                 proposer_prompt=GA_TEMPLATE.format(a=instruction, b=instruction) if optimizer.mode == "ga"
+                 else PARAPHRASE.format(a=instruction),
+                 proposal_tokens=optimizer.proposal_tokens)
+
+
+def joint(optimizer: Any, task: Task, backend: Any, budget: Budget) -> Calls:
+    """JointSearch: bootstrapping, proposed instructions, then minibatch trials on validation
+    examples with a full validation every ``full_eval_every`` trials and with what is left."""
+    from promptlift.optimizers.mipro import TIPS, grounded_prompt
+
+    n_val, limit = len(task.val), budget.metric_calls
+    size = min(optimizer.minibatch_size, n_val)
+    taught = 0
+    if optimizer.bootstrap and optimizer.bootstrap_size:
+        taught = optimizer.bootstrap_size if limit is None else max(0, min(optimizer.bootstrap_size,
+                                                                           limit - 2 * n_val, len(task.train)))
+    left = (limit - n_val - taught) if limit is not None else math.inf
+    trials = validated = 0
+    while trials < optimizer.max_trials and left >= n_val + size:
+        trials, left = trials + 1, left - size
+        if trials % optimizer.full_eval_every == 0 and left >= n_val:
+            validated, left = validated + 1, left - n_val
+    fmts = len(formats.resolve_option(backend, task, optimizer.formats))
+    space = optimizer.n_instructions * optimizer.n_demo_sets * fmts
+    configs = min(trials, space)
+    while left >= n_val and validated < configs:
+        validated, left = validated + 1, left - n_val
+    metric = n_val + taught + trials * size + validated * n_val
+    repeats = validated * size + round(trials * size / space)  # validations repeat their minibatch examples
+    probes = probe_requests(task, optimizer.calibrate, optimizer.k)
+    ask = optimizer.n_instructions - 1
+    return Calls(metric_calls=metric, task_requests=metric + configs * probes, seed_requests=n_val + taught,
+                 repeats=repeats, min_budget=2 * n_val + size + taught, first="one minibatch trial and validation",
+                 proposer_requests=ask, candidates=validated, proposals=ask,
+                 typical=with_demos(task, optimizer.k // 2 if optimizer.n_demo_sets > 1 else 0),
+                 proposer_prompt=grounded_prompt(task, task.train[: optimizer.grounding], TIPS[0]),
+                 proposal_tokens=256, notes=("JointSearch's plan assumes as many distinct configurations as trials",))
+
+
+# --- helpers ------------------------------------------------------------------------------
+def _finalists(optimizer: Any, children: int) -> int:
+    alive = children
+    for _ in range(optimizer.rungs):
+        alive = max(1, math.ceil(alive / optimizer.eta))
+    return alive
+
+
+def _mean_demos(optimizer: Any, labels: int) -> int:
+    """The mean demo count of an initial member (``GeneticSearch._demo_count``), rounded."""
+    top = optimizer.k
+    if not top:
+        return 0
+    counts = [min(top, math.ceil(k / labels) * labels) if 0 < labels <= top else k for k in range(1, top + 1)]
+    return round(sum(counts) / len(counts))
+
+
+def _same_requests(task: Task, a: Candidate, b: Candidate) -> bool:
+    example = task.val[0]
+    return task.render(a, example) == task.render(b, example)
+
+
+def _replace(calls: Calls, **changes: Any) -> Calls:
+    return dataclasses.replace(calls, **changes)
