@@ -12,6 +12,7 @@ other trial beats on every objective (``score`` maximised, the costs minimised).
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
 COSTS = ("prompt_tokens", "completion_tokens", "seconds", "dollars")
 OBJECTIVES = ("score", *COSTS)  # score is maximised, every cost minimised
 
+
+log = logging.getLogger(__name__)
+CHARS_PER_TOKEN = 4  # the estimate where a backend has no tokenizer (API models)
 
 def parse(objectives: str | Iterable[str]) -> tuple[str, ...]:
     """``"score,prompt_tokens"`` or a sequence of names, checked (one-line ConfigError otherwise)."""
@@ -45,15 +49,25 @@ def per_query(usage: Usage, queries: int) -> dict[str, float | None]:
 def prompt_tokens(task: Task, candidate: Candidate, backend: Any, examples: Sequence[Example]) -> float:
     """Mean prompt tokens per query of ``candidate`` on ``examples`` as ``backend`` counts them, with no
     model call (``backend.count_tokens(requests)`` where it exists, else ~4 characters per token)."""
-    requests = [task.render(candidate, e) for e in examples]
-    count = getattr(backend, "count_tokens", None)
-    counts = count(requests) if count is not None else [_estimate(r) for r in requests]
+    counts, _ = count_tokens(backend, [task.render(candidate, e) for e in examples])
     return max(1, candidate.votes) * sum(counts) / max(1, len(counts))
+
+
+def count_tokens(backend: Any, requests: Sequence[Request]) -> tuple[list[int], str]:
+    """Each request's prompt tokens as ``backend`` counts them (``backend.count_tokens``, never a model
+    call), else ~``CHARS_PER_TOKEN`` characters per token; and how they were counted."""
+    count = getattr(backend, "count_tokens", None)
+    if count is not None:
+        try:
+            return list(count(requests)), "the model's tokenizer"
+        except (ValueError, TypeError, RuntimeError) as exc:  # a request the tokenizer cannot render
+            log.debug("counting tokens failed (%s); estimating", exc)
+    return [_estimate(r) for r in requests], f"{CHARS_PER_TOKEN} characters per token (no tokenizer)"
 
 
 def _estimate(request: Request) -> int:
     text = request.prompt if request.prompt is not None else " ".join(m.content for m in request.messages)
-    return max(1, len(text) // 4)
+    return max(1, len(text) // CHARS_PER_TOKEN)
 
 
 def value(trial: Trial, name: str) -> float:

@@ -136,3 +136,15 @@ def test_the_cli_prints_the_front_and_refuses_unknown_objectives(toy_engine, tmp
     assert "Pareto front of score,prompt_tokens over val, max prompt tokens 200" in out
     saved = json.loads((tmp_path / "run" / "result.json").read_text())
     assert saved["front"] and saved["max_prompt_tokens"] == 200
+
+
+def test_tokens_are_estimated_from_characters_where_a_backend_cannot_count_them():
+    from promptlift.objectives import count_tokens
+    from promptlift.types import Message, Request
+
+    class NoTokenizer:  # an API model: no count_tokens
+        pass
+
+    request = Request(messages=(Message("user", "x" * 40),))
+    assert count_tokens(NoTokenizer(), [request]) == ([10], "4 characters per token (no tokenizer)")
+    assert count_tokens(scripted(), [request])[1] == "the model's tokenizer"

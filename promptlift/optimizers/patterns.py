@@ -133,8 +133,8 @@ def training(optimizer: Any, task: Task, backend: Any, budget: Budget) -> Calls:
 
 
 def gepa(optimizer: Any, task: Task, backend: Any, budget: Budget) -> Calls:
-    """GEPA: per iteration a parent minibatch, a reflection (``draws`` at most), the child's
-    minibatch and, if accepted, its validation; the expected value under the assumed shares of
+    """GEPA: per step each parent's minibatch, a reflection per child (``draws`` at most), each
+    child's minibatch and, if accepted, its validation; the expected value under the assumed shares of
     accepted children and unusable proposals (merges left out)."""
     from promptlift.optimizers.reflection import Outcome, build_prompt, records
 
@@ -145,9 +145,11 @@ def gepa(optimizer: Any, task: Task, backend: Any, budget: Budget) -> Calls:
     if method and (limit is None or limit - n_val >= n_val + size):  # the calibrated seed: the seed's requests again
         start, requests, repeats, accepted = start + n_val, requests + n_val + probes, n_val, 1.0
     usable = 1 - GEPA_UNUSABLE ** optimizer.draws
-    # one iteration: the parent's minibatch; if a draw is usable the child's, and if accepted its validation
-    big = usable * GEPA_ACCEPTED
-    step = size + usable * size + big * n_val
+    parents, children = optimizer.parents_per_step, optimizer.parents_per_step * optimizer.children_per_parent
+    # one step: each parent's minibatch; for each child whose draw is usable its minibatch, and if accepted
+    # its validation (P parents x N children; P = N = 1 is one parent and one child)
+    big = usable * GEPA_ACCEPTED * children
+    step = parents * size + usable * children * size + big * n_val
     if limit is None:
         steps = float(optimizer.max_iterations)
     else:  # the search stops once the budget left cannot validate (renewal estimate of what is left then:
@@ -156,7 +158,7 @@ def gepa(optimizer: Any, task: Task, backend: Any, budget: Budget) -> Calls:
         left = crossing * (n_val + size) / 2 + (1 - crossing) * n_val
         steps = min(float(optimizer.max_iterations), max(0.0, (limit - start - left) / step))
     metric = start + steps * step
-    requests += steps * (step + usable * probes)
+    requests += steps * (step + usable * children * probes)
     accepted += steps * big
     draws = sum(GEPA_UNUSABLE**i for i in range(optimizer.draws))
     batch = task.train[:size]
@@ -166,7 +168,8 @@ def gepa(optimizer: Any, task: Task, backend: Any, budget: Budget) -> Calls:
                           records(outcome, optimizer.reflection_examples), optimizer.example_chars)
     return Calls(metric_calls=round(metric), task_requests=round(requests), seed_requests=round(requests),
                  repeats=repeats, min_budget=2 * n_val + 2 * size + (n_val if method else 0), first="one reflection",
-                 proposer_requests=round(steps * draws), candidates=round(accepted), proposals=round(steps),
+                 proposer_requests=round(steps * children * draws), candidates=round(accepted),
+                 proposals=round(steps * children),
                  proposer_prompt=prompt, proposal_tokens=optimizer.proposal_tokens,
                  notes=(f"GEPA's plan assumes {GEPA_ACCEPTED:.0%} of children accepted and {GEPA_UNUSABLE:.0%} of "
                         "proposer answers unusable (merges left out)",))

@@ -28,10 +28,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from promptlift import objectives
 from promptlift.budget import Budget
 from promptlift.cache import CachedBackend, ResponseCache
 from promptlift.tasks.base import Task
@@ -42,7 +42,6 @@ log = logging.getLogger(__name__)
 SAMPLE = 8  # examples rendered to count a candidate's prompt tokens
 TIMED = 32  # requests a real run times first: one chunk of Run, as the run sends them (8 ran 2-3x slower per call)
 RATE_ROWS = 2000  # most recent cached answers a rate is measured from
-CHARS_PER_TOKEN = 4
 
 
 @dataclass(frozen=True)
@@ -238,15 +237,8 @@ class _Prompt:
 
 def _count(backend: Any, request: Request) -> tuple[int, str]:
     """Prompt tokens of ``request`` on ``backend`` and how they were counted (never a model call)."""
-    try:
-        if hasattr(backend, "encode") and hasattr(backend, "tokenizer"):  # torch
-            return len(backend.encode(request)[0]), "the model's tokenizer"
-        if hasattr(backend, "tokens") and hasattr(backend, "text"):  # llama.cpp
-            return len(backend.tokens(backend.text(request))), "the model's tokenizer"
-    except Exception as exc:  # noqa: BLE001 - a plan falls back to an estimate rather than fail
-        log.debug("plan: could not tokenize (%s); estimating", exc)
-    text = request.prompt if request.prompt is not None else " ".join(m.content for m in request.messages)
-    return max(1, math.ceil(len(text) / CHARS_PER_TOKEN)), f"{CHARS_PER_TOKEN} characters per token (no tokenizer)"
+    counts, how = objectives.count_tokens(backend, [request])
+    return counts[0], how
 
 
 def _held(cache: ResponseCache, backend: Any, task: Task, seed: Candidate) -> tuple[int, int]:

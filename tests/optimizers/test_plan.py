@@ -45,6 +45,7 @@ CASES = [
     ("fewshot", {"calibrate": "contextual", "formats": "auto", "verbalizers": "auto"}, 300),
     ("gepa", {}, 600),
     ("gepa", {"calibrate": "contextual"}, 600),
+    ("gepa", {"parents_per_step": 2, "children_per_parent": 2}, 600),
     ("genetic", {}, 400),
     ("genetic", {"mode": "de", "calibrate": "contextual"}, 400),
     ("mipro", {"formats": "auto", "calibrate": "contextual"}, 400),
@@ -91,7 +92,7 @@ def test_the_plan_reads_like_a_table_and_round_trips_as_json():
     text = str(plan)
     assert text.startswith("plan: genetic on toy with scripted:scripted")
     assert "search: task model" in text and "search: proposer" in text and "test: seed and best" in text
-    assert "4 characters per token (no tokenizer)" in text and "time unknown" in text
+    assert "tokens counted by the model's tokenizer" in text and "time unknown" in text  # the double counts words
     data = json.loads(json.dumps(plan.to_dict()))
     assert data["lm_calls"] == plan.lm_calls and data["dollars"] == 0.0 and data["seconds"] is None
     assert plan.line().startswith(f"plan: genetic, {plan.metric_calls} metric calls, ~{plan.lm_calls:,} LM calls")
