@@ -76,3 +76,13 @@ def test_dry_run_is_in_the_help(capsys):
     with pytest.raises(SystemExit):
         cli.main(["optimize", "--help"])
     assert "--dry-run" in capsys.readouterr().out
+
+
+def test_a_run_on_a_fresh_cache_times_the_search_once_the_seed_is_scored(server, tmp_path, capsys):
+    argv = optimize_args(reviews(tmp_path / "data.jsonl", n=100), server.url, tmp_path / "run", "--budget", "160")
+    code, _, err = run(argv, capsys)
+    assert code == 0
+    timed = [line for line in err.splitlines() if line.startswith("plan: the search takes ~")]
+    assert len(timed) == 1 and "(timed on the seed's calls)" in timed[0], err
+    saved = json.loads((tmp_path / "run" / "plan.json").read_text())
+    assert saved["seconds"] is None and saved["seconds_timed_on_seed"] > 0

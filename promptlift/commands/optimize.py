@@ -15,7 +15,7 @@ from typing import Any, Callable
 from promptlift import safefile
 from promptlift.budget import Budget
 from promptlift.cache import ResponseCache
-from promptlift.callbacks import ProgressBar
+from promptlift.callbacks import Callback, ProgressBar
 from promptlift.classification import imbalance_warning
 from promptlift.commands.common import (
     add_model_arguments,
@@ -32,8 +32,10 @@ from promptlift.errors import ConfigError
 from promptlift.objectives import OBJECTIVES
 from promptlift.objectives import parse as parse_objectives
 from promptlift.optimizers.auto import Auto
-from promptlift.optimizers.plan import Plan, time_seed
+from promptlift.optimizers.plan import Plan
 from promptlift.optimizers.registry import OPTIMIZERS, get_optimizer
+from promptlift.result import Trial
+from promptlift.run import Run
 from promptlift.tracking import MLflowCallback
 
 log = logging.getLogger(__name__)
@@ -139,6 +141,9 @@ def run(args: argparse.Namespace) -> int:
     saved = {k: getattr(args, k, None) for k in (*RESUMABLE, "no_cache")}
     safefile.write_text(run_dir / CLI_FILE, json.dumps(saved, indent=1))
     safefile.write_text(run_dir / PLAN_FILE, json.dumps(plan.to_dict(), indent=1))
+    if plan.seconds is None and cache is not None:
+        callbacks.append(TimeEstimate(lambda: optimizer.plan(task, backend, budget, proposer=proposer, cache=cache),
+                                      run_dir / PLAN_FILE))
     try:
         result = optimizer.optimize(
             task, backend, budget=budget, seed=args.seed, proposer=proposer, run_dir=run_dir,
@@ -157,16 +162,13 @@ def planned(optimizer: Any, task: Any, backend: Any, budget: Budget, proposer: A
             dry_run: bool) -> Plan:
     """The run's plan, printed as its first line (a dry run prints the whole plan instead). A
     budget that cannot validate one candidate after the seed is a ConfigError naming the smallest
-    that can. Without a stored rate a real run times the seed on a few validation examples
-    first (cached: the seed's test scoring replays them)."""
+    that can. Without a stored rate the time is unknown until the seed is scored
+    (:class:`TimeEstimate` then prints it)."""
     plan = optimizer.plan(task, backend, budget, proposer=proposer, cache=cache)
     if plan.affordable is False:
         raise ConfigError(f"--budget {budget.metric_calls} cannot pay for {plan.first} after the seed with "
                           f"{plan.optimizer} ({len(task.val)} validation examples): use --budget {plan.min_budget} "
                           "or more (--dry-run shows the plan)")
-    if not dry_run and plan.seconds is None and cache is not None:
-        time_seed(task, backend, cache)
-        plan = optimizer.plan(task, backend, budget, proposer=proposer, cache=cache)
     if not dry_run:
         print(plan.line(), file=sys.stderr)
     return plan
@@ -198,3 +200,23 @@ def _defaults() -> dict[str, Any]:
     parser = argparse.ArgumentParser(add_help=False)
     add_arguments(parser, "optimize")
     return vars(parser.parse_args([]))
+
+
+class TimeEstimate(Callback):
+    """The plan's time, once the seed's validation is scored: on a fresh cache the first line
+    says "time unknown"; the seed's answers then hold the engine's timings, so the plan is made
+    again (no model call) and its time printed on a line of its own and added to plan.json
+    (``seconds_timed_on_seed``)."""
+
+    def __init__(self, replan: Callable[[], Plan], path: Path) -> None:
+        self._replan, self._path, self._done = replan, path, False
+
+    def on_trial(self, run: Run, trial: Trial) -> None:
+        if self._done or trial.split != "val":
+            return
+        self._done = True
+        plan = self._replan()
+        if plan.seconds is not None:
+            print(f"plan: the search takes ~{plan.seconds:.0f} s (timed on the seed's calls)", file=sys.stderr)
+            before = json.loads(self._path.read_text())  # the plan stays the one made before the run
+            safefile.write_text(self._path, json.dumps({**before, "seconds_timed_on_seed": plan.seconds}, indent=1))

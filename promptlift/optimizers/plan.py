@@ -17,8 +17,8 @@ budget that validates one new candidate after the seed. :func:`build` turns that
 - **Seconds** come from the engine's measured throughput: the per-call seconds stored with
   the answers of this backend already in the response cache (the most recent ones), as
   seconds per choice-scored call and per generated token, divided by the backend's concurrency.
-  With nothing stored the time is unknown; a real run can time the seed on a few test
-  examples first (:func:`time_seed`; those answers are cached, so the run replays them).
+  With nothing stored the time is unknown; a real run plans again once its seed is scored
+  (the CLI's ``TimeEstimate`` callback prints that time).
 
 No request is ever sent by :func:`build`; test-split scoring (outside the budget) is planned
 as its own part.
@@ -40,7 +40,6 @@ from promptlift.types import Candidate, Message, Request
 log = logging.getLogger(__name__)
 
 SAMPLE = 8  # examples rendered to count a candidate's prompt tokens
-TIMED = 32  # requests a real run times first: one chunk of Run, as the run sends them (8 ran 2-3x slower per call)
 RATE_ROWS = 2000  # most recent cached answers a rate is measured from
 
 
@@ -215,14 +214,6 @@ def build(optimizer: Any, task: Task, backend: Any, budget: Budget, *, proposer:
         tokens_counted_by=seed.counted_by, seconds_from=_rates_text(task_rate, proposer_rate, calls.proposer_requests),
         notes=tuple(notes),
     )
-
-
-def time_seed(task: Task, backend: Any, cache: ResponseCache, n: int = TIMED) -> None:
-    """Score the seed on up to ``n`` test examples (validation ones without a test split) through
-    ``cache`` (model calls!), so the engine's throughput is measured and stored; the run replays
-    these answers when it scores the seed on that split (the search's requests stay as planned)."""
-    requests = [task.render(task.seed, e) for e in (task.test or task.val)[:n]]
-    CachedBackend(_unwrap(backend), cache).complete(requests)
 
 
 # --- prompt tokens --------------------------------------------------------------------------
