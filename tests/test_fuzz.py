@@ -74,7 +74,8 @@ def outcome(argv: list[str]) -> None:
     except BaseException:
         TALLY["tracebacks"] += 1
         raise
-    lines = [line for line in err.getvalue().splitlines() if line and not line.startswith(("WARNING", "INFO"))]
+    info = ("WARNING", "INFO", "note: ", "warning: ", "auto: ", "plan: ")  # lines that say what a run does, not errors
+    lines = [line for line in err.getvalue().splitlines() if line and not line.startswith(info)]
     assert code in (0, 2), (code, err.getvalue())
     if code == 2:
         assert len(lines) == 1 and ": error: " in lines[0], err.getvalue()

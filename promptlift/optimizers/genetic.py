@@ -158,7 +158,10 @@ class GeneticSearch(PromptOptions, Optimizer):
         """The plan's call pattern (``Optimizer.plan``): :func:`promptlift.optimizers.patterns.genetic`."""
         from promptlift.optimizers import patterns
 
-        return patterns.genetic(self, task, backend, budget)
+        instruction = task.seed.instruction
+        prompt = (GA_TEMPLATE.format(a=instruction, b=instruction) if self.mode == "ga"
+                  else PARAPHRASE.format(a=instruction))
+        return patterns.genetic(self, task, backend, budget, proposer_prompt=prompt)
 
     def _search(self, run: Run) -> None:
         state = self._state(run)

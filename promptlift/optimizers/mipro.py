@@ -97,7 +97,8 @@ class JointSearch(PromptOptions, Optimizer):
         """The plan's call pattern (``Optimizer.plan``): :func:`promptlift.optimizers.patterns.joint`."""
         from promptlift.optimizers import patterns
 
-        return patterns.joint(self, task, backend, budget)
+        prompt = grounded_prompt(task, task.train[: self.grounding], TIPS[0])
+        return patterns.joint(self, task, backend, budget, proposer_prompt=prompt)
 
     def _search(self, run: Run) -> None:
         space = self.space(run)

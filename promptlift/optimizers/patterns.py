@@ -175,11 +175,10 @@ def gepa(optimizer: Any, task: Task, backend: Any, budget: Budget) -> Calls:
                         "proposer answers unusable (merges left out)",))
 
 
-def genetic(optimizer: Any, task: Task, backend: Any, budget: Budget) -> Calls:
+def genetic(optimizer: Any, task: Task, backend: Any, budget: Budget, *, proposer_prompt: str) -> Calls:
     """GeneticSearch: generations of children by successive halving, exactly as ``_affordable``
-    sizes them; proposer requests: the initial paraphrases, then ``proposer_rate`` per child."""
-    from promptlift.optimizers.genetic import GA_TEMPLATE, PARAPHRASE
-
+    sizes them; proposer requests: the initial paraphrases, then ``proposer_rate`` per child
+    (``proposer_prompt``: a typical one, from genetic.py: this module imports no optimizer)."""
     n_val, limit = len(task.val), budget.metric_calls
     train = len(task.train)
     pool = train - train // 2 if optimizer.k and train >= 2 else train
@@ -197,21 +196,17 @@ def genetic(optimizer: Any, task: Task, backend: Any, budget: Budget) -> Calls:
         validated += _finalists(optimizer, n)
     probes = probe_requests(task, optimizer.calibrate, optimizer.k)
     k = _mean_demos(optimizer, len(task.choices))
-    instruction = task.seed.instruction
     return Calls(metric_calls=metric, task_requests=metric + children * probes, seed_requests=n_val,
                  min_budget=n_val + optimizer.generation_cost(1, pool, n_val), first="one child",
                  proposer_requests=round(asked), candidates=validated,
                  proposals=round(asked), typical=with_demos(task, k),
-                 proposer_prompt=GA_TEMPLATE.format(a=instruction, b=instruction) if optimizer.mode == "ga"
-                 else PARAPHRASE.format(a=instruction),
-                 proposal_tokens=optimizer.proposal_tokens)
+                 proposer_prompt=proposer_prompt, proposal_tokens=optimizer.proposal_tokens)
 
 
-def joint(optimizer: Any, task: Task, backend: Any, budget: Budget) -> Calls:
+def joint(optimizer: Any, task: Task, backend: Any, budget: Budget, *, proposer_prompt: str) -> Calls:
     """JointSearch: bootstrapping, proposed instructions, then minibatch trials on validation
-    examples with a full validation every ``full_eval_every`` trials and with what is left."""
-    from promptlift.optimizers.mipro import TIPS, grounded_prompt
-
+    examples with a full validation every ``full_eval_every`` trials and with what is left
+    (``proposer_prompt``: a typical one, from mipro.py)."""
     n_val, limit = len(task.val), budget.metric_calls
     size = min(optimizer.minibatch_size, n_val)
     taught = 0
@@ -237,7 +232,7 @@ def joint(optimizer: Any, task: Task, backend: Any, budget: Budget) -> Calls:
                  repeats=repeats, min_budget=2 * n_val + size + taught, first="one minibatch trial and validation",
                  proposer_requests=ask, candidates=validated, proposals=ask,
                  typical=with_demos(task, optimizer.k // 2 if optimizer.n_demo_sets > 1 else 0),
-                 proposer_prompt=grounded_prompt(task, task.train[: optimizer.grounding], TIPS[0]),
+                 proposer_prompt=proposer_prompt,
                  proposal_tokens=256, notes=("JointSearch's plan assumes as many distinct configurations as trials",))
 
 
