@@ -135,7 +135,7 @@ class Run:
         answers = iter(self._answers_many(scored, charge=True) if scored else [])
         share = (time.perf_counter() - started) / max(1, sum(len(j.examples) for j in scored))
         return [self._trial(job, next(answers), share * len(job.examples)) if ok else
-                self._turned_away(job.candidate, job.examples, job.split, job.parents, job.info)
+                self._turned_away(job)
                 for job, ok in zip(jobs, fits)]
 
     def _trial(self, job: Job, completions: Sequence[Completion], model_seconds: float) -> Evaluation:
@@ -287,15 +287,15 @@ class Run:
     def _fits(self, tokens: float | None) -> bool:
         return self.max_prompt_tokens is None or tokens is None or tokens <= self.max_prompt_tokens
 
-    def _turned_away(self, candidate: Candidate, examples: tuple[Example, ...], split: str,
-                     parents: Sequence[int], info: dict[str, Any] | None) -> Evaluation:
+    def _turned_away(self, job: Job) -> Evaluation:
         """The record of an over-cap candidate: scores 0, no model call, no metric call spent."""
+        candidate, examples = job.candidate, job.examples
         tokens = self.prompt_tokens(candidate)
         why = f"inadmissible: {tokens:.0f} prompt tokens per query > max_prompt_tokens {self.max_prompt_tokens}"
         n = len(examples)
-        trial = Trial(number=len(self.trials), candidate=candidate, split=split,
+        trial = Trial(number=len(self.trials), candidate=candidate, split=job.split,
                       example_ids=tuple(e.id for e in examples), scores=(0.0,) * n, predictions=("",) * n,
-                      feedback=(why,) * n, parents=tuple(parents), info=info or {},
+                      feedback=(why,) * n, parents=job.parents, info=job.info or {},
                       metric_calls=self._ledger.metric_calls, per_query={"prompt_tokens": tokens},
                       admissible=False, scored=False)
         self._record(trial)
