@@ -221,9 +221,9 @@ class _Prompt:
     """A candidate's mean prompt tokens per request over a few validation examples."""
 
     def __init__(self, backend: Any, task: Task, candidate: Candidate) -> None:
-        counts = [_count(backend, task.render(candidate, e)) for e in task.val[:SAMPLE]]
-        self.tokens = round(sum(c[0] for c in counts) / len(counts)) if counts else 0
-        self.counted_by = counts[0][1] if counts else "nothing"
+        counts, how = objectives.count_tokens(backend, [task.render(candidate, e) for e in task.val[:SAMPLE]])
+        self.tokens = round(sum(counts) / len(counts)) if counts else 0
+        self.counted_by = how if counts else "nothing"
 
 
 def _count(backend: Any, request: Request) -> tuple[int, str]:
