@@ -48,7 +48,7 @@ UNLIMITED = Budget(metric_calls=10**9)
 def evaluate(task, backend, cache: ResponseCache | None = None) -> tuple[float, Any]:
     run = Run(task, backend, budget=UNLIMITED, cache=cache)
     started = time.perf_counter()
-    evaluation = run.evaluate(task.seed, task.test, split="test")
+    evaluation = run.evaluate(task.seed, task.test, role="test")
     return time.perf_counter() - started, evaluation
 
 

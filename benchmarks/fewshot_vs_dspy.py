@@ -32,6 +32,7 @@ from typing import Any, Callable
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from promptlift import Budget, ResponseCache, get_task, load_backend  # noqa: E402
+from promptlift.answers import score_outside  # noqa: E402
 from promptlift.bench import micro  # noqa: E402
 from promptlift.bench.peers import dspy as peer  # noqa: E402
 from promptlift.cache import CachedBackend  # noqa: E402
@@ -39,7 +40,6 @@ from promptlift.optimizers.bootstrap import BootstrapFewShot  # noqa: E402
 from promptlift.optimizers.fewshot import FewShot  # noqa: E402
 from promptlift.optimizers.mipro import JointSearch  # noqa: E402
 from promptlift.optimizers.similarity import SimilarityFewShot  # noqa: E402
-from promptlift.run import score_outside  # noqa: E402
 from promptlift.testing.doubles import dspy_double  # noqa: E402
 from promptlift.types import one_line  # noqa: E402
 

@@ -36,11 +36,11 @@ from typing import Any, Sequence
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # gepa imports litellm: stay offline
 
 from promptlift import Budget, ResponseCache, get_task, load_backend  # noqa: E402
+from promptlift.answers import score_outside  # noqa: E402
 from promptlift.bench import micro  # noqa: E402
 from promptlift.bench.peers import gepa as peer  # noqa: E402
 from promptlift.cache import CachedBackend  # noqa: E402
 from promptlift.optimizers.gepa import GEPA  # noqa: E402
-from promptlift.run import score_outside  # noqa: E402
 from promptlift.tasks.base import Task  # noqa: E402
 from promptlift.types import Candidate  # noqa: E402
 

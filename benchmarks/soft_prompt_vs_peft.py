@@ -37,11 +37,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from promptlift import Budget, get_task, load_backend  # noqa: E402
+from promptlift.answers import score_outside  # noqa: E402
 from promptlift.bench import micro  # noqa: E402
 from promptlift.bench.peers import peft as peer  # noqa: E402
 from promptlift.optimizers.fewshot import FewShot  # noqa: E402
 from promptlift.optimizers.soft_prompt import SoftPromptTuning  # noqa: E402
-from promptlift.run import score_outside  # noqa: E402
 
 log = logging.getLogger("soft_prompt_vs_peft")
 

@@ -8,6 +8,7 @@ stored: a backend raises on a malformed answer before anything reaches the cache
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -17,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+from promptlift.backends.base import Backend, streams
 from promptlift.errors import CacheError
 from promptlift.types import Completion, Request, Usage, canonical_json, digest
 
@@ -148,15 +150,15 @@ class CachedBackend:
     during a chunk of an API run lost the 15-30 answers already received).
     """
 
-    def __init__(self, backend, cache: ResponseCache, *, chunk: int = 64) -> None:  # noqa: ANN001
-        self.inner = backend
+    def __init__(self, backend: Backend, cache: ResponseCache, *, chunk: int = 64) -> None:
+        self.inner = backend  # what it wraps: ``unwrap`` gives it back
         self.cache = cache
         self.chunk = chunk
         self.id = backend.id
         self.capabilities = backend.capabilities
 
-    def _store(self, request: Request, completion: Completion) -> None:
-        self.cache.put_many(self.id, [request], [completion])
+    def _store_nth(self, asked: Sequence[Request], n: int, completion: Completion) -> None:
+        self.cache.put_many(self.id, [asked[n]], [completion])
 
     def complete(self, requests: Sequence[Request]) -> list[Completion]:
         answers = self.cache.get_many(self.id, requests)
@@ -164,8 +166,8 @@ class CachedBackend:
         for start in range(0, len(missing), self.chunk):
             part = missing[start : start + self.chunk]
             asked = [requests[i] for i in part]
-            if getattr(self.inner, "streams_completions", False):
-                fresh = self.inner.complete(asked, on_completion=lambda j, c, asked=asked: self._store(asked[j], c))
+            if streams(self.inner):
+                fresh = self.inner.complete(asked, on_completion=functools.partial(self._store_nth, asked))
             else:
                 fresh = self.inner.complete(asked)
                 self.cache.put_many(self.id, asked, fresh)
@@ -173,3 +175,8 @@ class CachedBackend:
                 answers[i] = completion
         log.debug("%s: %d requests, %d from cache", self.id, len(requests), len(requests) - len(missing))
         return answers  # type: ignore[return-value]
+
+
+def unwrap(backend: Backend) -> Backend:
+    """The backend itself, without a response cache around it (what trainers and tokenizers read)."""
+    return backend.inner if isinstance(backend, CachedBackend) else backend

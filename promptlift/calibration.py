@@ -29,11 +29,14 @@ from __future__ import annotations
 import logging
 import math
 import random
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from promptlift.errors import CapabilityError, ConfigError
 from promptlift.tasks.base import Task
 from promptlift.types import Candidate, Completion, Example
+
+if TYPE_CHECKING:
+    from promptlift.run import Run
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +47,11 @@ BATCH_SIZE = 32
 DIGITS = 6  # the bias is stored rounded, so best_candidate.json stays readable
 
 
-def calibrate(run: Any, candidate: Candidate, method: str | None, **options: Any) -> Candidate:
+def calibrate(run: Run, candidate: Candidate, method: str | None, **options: Any) -> Candidate:
     """``candidate`` with its bias measured by ``method`` ("contextual", "batch", "auto": contextual
     for a classification task; None: unchanged).
 
-    ``run`` is a :class:`promptlift.Run` (anything with ``task``, ``seed`` and ``complete``).
+    ``run`` is the :class:`promptlift.Run` whose task model is probed.
     ``options`` go to the method: ``inputs`` for contextual, ``examples``/``n`` for batch.
     """
     method = resolve_option(run.task, method)
@@ -69,7 +72,7 @@ def resolve_option(task: Task, option: str | None) -> str | None:
     return option
 
 
-def contextual(run: Any, candidate: Candidate, *, inputs: Sequence[str] = CONTENT_FREE) -> Candidate:
+def contextual(run: Run, candidate: Candidate, *, inputs: Sequence[str] = CONTENT_FREE) -> Candidate:
     """Contextual calibration: the bias is measured on content-free inputs under the full prompt."""
     task = _choice_task(run.task, candidate)
     if not inputs:
@@ -78,7 +81,7 @@ def contextual(run: Any, candidate: Candidate, *, inputs: Sequence[str] = CONTEN
     return candidate.with_(calibration=with_prior(contextual_bias(_probe(run, candidate, probes)), class_prior(task)))
 
 
-def batch(run: Any, candidate: Candidate, *, examples: Sequence[Example] | None = None, n: int = BATCH_SIZE) -> Candidate:
+def batch(run: Run, candidate: Candidate, *, examples: Sequence[Example] | None = None, n: int = BATCH_SIZE) -> Candidate:
     """Batch re-centring: the bias is the mean log-probability of each choice over unlabeled inputs.
 
     ``examples`` default to ``n`` training examples (the candidate's demos left out), drawn with
@@ -87,7 +90,7 @@ def batch(run: Any, candidate: Candidate, *, examples: Sequence[Example] | None 
     """
     task = _choice_task(run.task, candidate)
     if examples is None:
-        examples = unlabeled_sample(task, candidate, n, seed=getattr(run, "seed", 0))
+        examples = unlabeled_sample(task, candidate, n, seed=run.seed)
     if not examples:
         raise ConfigError(f"batch calibration needs unlabeled inputs; task {task.name!r} has no training examples left.")
     return candidate.with_(calibration=with_prior(batch_bias(_probe(run, candidate, examples)), class_prior(task)))
@@ -149,13 +152,13 @@ def unlabeled_sample(task: Task, candidate: Candidate, n: int, *, seed: int = 0)
     return [Example(e.inputs, "", id=e.id) for e in chosen]
 
 
-def _probe(run: Any, candidate: Candidate, examples: Sequence[Example]) -> list[tuple[float, ...]]:
+def _probe(run: Run, candidate: Candidate, examples: Sequence[Example]) -> list[tuple[float, ...]]:
     """The choice log-probabilities of ``candidate`` on ``examples`` (task model, no trial)."""
     requests = [run.task.render(candidate, e) for e in examples]
     completions: list[Completion] = run.complete(requests)
     missing = [c for c in completions if len(c.choice_logprobs) != len(run.task.choices)]
     if missing:
-        backend = getattr(getattr(run, "backend", None), "id", "the backend")
+        backend = run.backend.id
         raise CapabilityError(f"calibration needs choice log-probabilities; {backend} returned none "
                               "(score without it: --param calibrate=null)", backend=backend)
     rows = [c.choice_logprobs for c in completions]

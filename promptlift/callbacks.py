@@ -89,7 +89,7 @@ class ProgressBar(Callback):
             self._bar.update(n)
 
     def on_trial(self, run: Any, trial: Any) -> None:
-        if self._bar is not None and trial.split == "val":
+        if self._bar is not None and trial.role == "val":
             self._bar.set_postfix(best=f"{run.best().mean:.3f}", last=f"{trial.mean:.3f}")
 
     def on_phase(self, run: Any, name: str, total: int) -> None:

@@ -11,10 +11,14 @@ backend whose ``capabilities.raw_prompt`` is true (a raw prompt bypasses the cha
 from __future__ import annotations
 
 import logging
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Sequence
 
+from promptlift.backends.base import Backend
 from promptlift.errors import CapabilityError, ConfigError
-from promptlift.types import FORMATS
+from promptlift.types import FORMATS, Request
+
+if TYPE_CHECKING:
+    from promptlift.tasks.base import Task
 
 log = logging.getLogger(__name__)
 
@@ -22,11 +26,21 @@ NEEDS: dict[str, str | None] = {"chat": "chat", "plain": "raw_prompt"}
 AUTO = "auto"  # an optimizer option: every format the backend can score, for a classification task
 
 
-def supports(backend: Any, fmt: str) -> bool:
+def supports(backend: Backend, fmt: str) -> bool:
     """Whether ``backend`` can score a candidate in format ``fmt``."""
-    capabilities = getattr(backend, "capabilities", None)
     need = NEEDS[fmt]
-    return capabilities is None or need is None or bool(getattr(capabilities, need, False))
+    return need is None or backend.capabilities.has(need)
+
+
+def require_raw_prompt(backend: Backend, requests: Sequence[Request]) -> None:
+    """Raise CapabilityError if a plain-format (raw prompt) request goes to a backend without ``raw_prompt``."""
+    if backend.capabilities.raw_prompt or all(r.prompt is None for r in requests):
+        return
+    raise CapabilityError(
+        f"the plain prompt format (a raw completion prompt) needs a backend with 'raw_prompt'; "
+        f"{backend.id} has only chat: use format='chat'",
+        backend=backend.id,
+    )
 
 
 def check(formats: Sequence[str]) -> tuple[str, ...]:
@@ -38,14 +52,14 @@ def check(formats: Sequence[str]) -> tuple[str, ...]:
     return formats
 
 
-def available(backend: Any, formats: Sequence[str]) -> tuple[str, ...]:
+def available(backend: Backend, formats: Sequence[str]) -> tuple[str, ...]:
     """The formats of ``formats`` that ``backend`` supports; the others are skipped with a warning.
 
     Raises CapabilityError when none is left, naming the capability that is missing.
     """
     formats = check(formats)
     kept = tuple(f for f in formats if supports(backend, f))
-    backend_id = getattr(backend, "id", "the backend")
+    backend_id = backend.id
     for fmt in formats:
         if fmt not in kept:
             log.warning("skipping the %r prompt format: %s lacks the %r capability", fmt, backend_id, NEEDS[fmt])
@@ -58,7 +72,7 @@ def available(backend: Any, formats: Sequence[str]) -> tuple[str, ...]:
     return kept
 
 
-def resolve_option(backend: Any, task: Any, option: str | Sequence[str]) -> tuple[str, ...]:
+def resolve_option(backend: Backend, task: Task, option: str | Sequence[str]) -> tuple[str, ...]:
     """An optimizer's ``formats`` option as the formats to search on ``backend``.
 
     "auto": every format the backend can score for a classification task (silently leaving out

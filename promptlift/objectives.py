@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
+from promptlift.backends.base import Backend, token_counter
 from promptlift.errors import ConfigError
 from promptlift.types import Candidate, Example, Request, Usage
 
@@ -46,17 +47,17 @@ def per_query(usage: Usage, queries: int) -> dict[str, float | None]:
             "seconds": usage.seconds / n, "dollars": None if usage.dollars is None else usage.dollars / n}
 
 
-def prompt_tokens(task: Task, candidate: Candidate, backend: Any, examples: Sequence[Example]) -> float:
+def prompt_tokens(task: Task, candidate: Candidate, backend: Backend, examples: Sequence[Example]) -> float:
     """Mean prompt tokens per query of ``candidate`` on ``examples`` as ``backend`` counts them, with no
     model call (``backend.count_tokens(requests)`` where it exists, else ~4 characters per token)."""
     counts, _ = count_tokens(backend, [task.render(candidate, e) for e in examples])
     return max(1, candidate.votes) * sum(counts) / max(1, len(counts))
 
 
-def count_tokens(backend: Any, requests: Sequence[Request]) -> tuple[list[int], str]:
+def count_tokens(backend: Backend, requests: Sequence[Request]) -> tuple[list[int], str]:
     """Each request's prompt tokens as ``backend`` counts them (``backend.count_tokens``, never a model
     call), else ~``CHARS_PER_TOKEN`` characters per token; and how they were counted."""
-    count = getattr(backend, "count_tokens", None)
+    count = token_counter(backend)
     if count is not None:
         try:
             return list(count(requests)), "the model's tokenizer"
@@ -83,7 +84,7 @@ def front(trials: Iterable[Trial], objectives: Sequence[str]) -> list[Trial]:
     candidate, the earliest), by ascending prompt tokens then descending score."""
     pool: dict[str, Trial] = {}
     for trial in trials:
-        if trial.split == "val" and trial.admissible and trial.scored:
+        if trial.role == "val" and trial.admissible and trial.scored:
             pool.setdefault(trial.candidate.key, trial)
     points = {t.number: tuple(value(t, name) for name in objectives) for t in pool.values()}
 

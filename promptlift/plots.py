@@ -38,7 +38,7 @@ def finish(fig: Any, ax: Any, path: str | Path | None, *, xlabel: str, ylabel: s
 def score_over_calls(result: Result, path: str | Path | None = None):
     """Each validation trial's score against cumulative metric calls, plus the best so far."""
     plt = _pyplot()
-    val = [t for t in result.trials if t.split == "val"]
+    val = [t for t in result.trials if t.role == "val"]
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.scatter([t.metric_calls for t in val], [t.mean for t in val], s=16, alpha=0.6, label="val trial")
     best, xs, ys = float("-inf"), [], []
@@ -55,7 +55,7 @@ def score_over_prompt_tokens(result: Result, path: str | Path | None = None):
     """Each validation trial's score against its prompt tokens per query; the Pareto front joined
     and highlighted, inadmissible trials (over ``max_prompt_tokens``) hollow, the cap dashed."""
     plt = _pyplot()
-    val = [t for t in result.trials if t.split == "val" and t.per_query.get("prompt_tokens") is not None]
+    val = [t for t in result.trials if t.role == "val" and t.per_query.get("prompt_tokens") is not None]
     fig, ax = plt.subplots(figsize=(6, 4))
     for admissible, style in ((True, {"alpha": 0.6}), (False, {"facecolors": "none", "edgecolors": "C7"})):
         group = [t for t in val if t.admissible == admissible]

@@ -207,11 +207,11 @@ def plan_table(result: Result) -> str:
 
 
 def trials_table(result: Result) -> str:
-    rows = [(t.number, t.split, t.mean, len(t.scores), t.metric_calls, t.candidate.format, len(t.candidate.demos),
+    rows = [(t.number, t.role, t.mean, len(t.scores), t.metric_calls, t.candidate.format, len(t.candidate.demos),
              "/".join(t.candidate.verbalizer) or "-", "yes" if t.candidate.calibration else "no",
              " ".join(str(p) for p in t.parents) or "-", round(t.seconds, 2), one_line(t.candidate.instruction, 120))
             for t in result.trials]
-    return table(rows, ("trial", "split", "score", "n", "metric calls", "format", "demos", "label words",
+    return table(rows, ("trial", "role", "score", "n", "metric calls", "format", "demos", "label words",
                         "calibrated", "parents", "seconds", "instruction"), sortable=True)
 
 

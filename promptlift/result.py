@@ -18,6 +18,15 @@ SCHEMA_VERSION = 1
 class Trial:
     """One evaluation of one candidate on a list of examples.
 
+    ``role`` says what the run scored it for, which is more than the data split it drew from:
+    "val" a full validation (the trials ``best`` and the front choose from), "train" training
+    examples (minibatches, feedback, bootstrapping), "minibatch" and "merge" subsets of the
+    validation split (JointSearch's minibatches, GEPA's merge check: never selected from), "test"
+    the test split after the search. ``info["role"]`` names, finer, the optimizer's step that asked
+    (seed, reflection, merge-check ...). Files written before the rename carry it as ``split``.
+    A trial's ``scores`` are the metric's per-example values (``Task.score`` returns each as a
+    ``Score`` with its feedback) and ``mean`` their aggregate, the trial's score: one word, the
+    metric's value, at two grains (the objective "score" is ``mean``); "to score" computes them.
     ``metric_calls`` is the run's cumulative count after this trial (the x axis of plots);
     ``parents`` are trial numbers this candidate was derived from (lineage); ``info`` holds
     optimizer-specific facts (generation, strategy, ...). ``value`` is set under a corpus-level
@@ -32,7 +41,7 @@ class Trial:
 
     number: int
     candidate: Candidate
-    split: str
+    role: str
     example_ids: tuple[str, ...]
     scores: tuple[float, ...]
     predictions: tuple[str, ...] = ()
@@ -55,10 +64,15 @@ class Trial:
             return self.value
         return sum(self.scores) / len(self.scores) if self.scores else 0.0
 
+    @property
+    def split(self) -> str:
+        """The old name of ``role`` (read-only; for code written before the rename)."""
+        return self.role
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "number": self.number,
-            "split": self.split,
+            "role": self.role,
             "mean": self.mean,
             "candidate": self.candidate.to_dict(),
             "example_ids": list(self.example_ids),
@@ -82,7 +96,7 @@ class Trial:
         return cls(
             number=data["number"],
             candidate=Candidate.from_dict(data["candidate"]),
-            split=data["split"],
+            role=data["role"] if "role" in data else data["split"],  # "split": files before the rename
             example_ids=tuple(data["example_ids"]),
             scores=tuple(data["scores"]),
             predictions=tuple(data.get("predictions", ())),
@@ -242,7 +256,7 @@ class Result:
         return cls.from_dict(json.loads(text))
 
     def to_dataframe(self):  # -> pandas.DataFrame
-        """One row per trial: number, split, mean, n, cumulative metric calls, lineage, candidate, and
+        """One row per trial: number, role, mean, n, cumulative metric calls, lineage, candidate, and
         the objectives (per query: prompt_tokens, completion_tokens, seconds_per_query, dollars;
         admissible, on_front) and what the candidate's proposal cost (``proposal_tokens``,
         ``_dollars``, ``_seconds``; None for a candidate no proposer call wrote)."""
@@ -252,7 +266,7 @@ class Result:
         rows = [
             {
                 "trial": t.number,
-                "split": t.split,
+                "role": t.role,
                 "mean": t.mean,
                 "n": len(t.scores),
                 "metric_calls": t.metric_calls,

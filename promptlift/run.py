@@ -4,7 +4,7 @@ A Run owns the budget ledger, the response cache, the trial log and the callback
 behave the same for every optimizer. ``evaluate`` renders, calls the (cached) task backend in
 chunks, resolves choices, scores, and records a Trial; ``generate`` calls the proposer model.
 Under ``max_prompt_tokens`` a candidate whose prompts are longer is recorded as inadmissible
-before any model call (``promptlift.objectives``), the same for every optimizer.
+before any model call (``promptlift.admission``), the same for every optimizer.
 """
 
 from __future__ import annotations
@@ -14,14 +14,18 @@ import random
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 from promptlift import objectives as costs
+from promptlift.admission import PromptCap
+from promptlift.answers import answer_many
+from promptlift.backends.base import Backend, prices_known
 from promptlift.budget import Budget, Ledger
-from promptlift.cache import CachedBackend, ResponseCache
+from promptlift.cache import CachedBackend, ResponseCache, unwrap
 from promptlift.callbacks import Callback, notify
 from promptlift.callbacks import check as check_callbacks
-from promptlift.errors import BudgetExhausted, CapabilityError, ConfigError
+from promptlift.errors import BudgetExhausted, ConfigError
+from promptlift.formats import require_raw_prompt
 from promptlift.result import Trial
 from promptlift.runlog import RunLog
 from promptlift.tasks.base import Task
@@ -50,7 +54,7 @@ class Job:
 
     candidate: Candidate
     examples: tuple[Example, ...]
-    split: str = "train"
+    role: str = "train"  # Trial.role
     parents: tuple[int, ...] = ()
     info: dict[str, Any] | None = None
 
@@ -61,11 +65,11 @@ class Run:
     def __init__(
         self,
         task: Task,
-        backend: Any,
+        backend: Backend,
         *,
         budget: Budget,
         seed: int = 0,
-        proposer: Any = None,
+        proposer: Backend | None = None,
         run_dir: str | Path | None = None,
         callbacks: Iterable[Callback] = (),
         cache: ResponseCache | None = None,
@@ -78,9 +82,9 @@ class Run:
         if budget.dollars is not None:
             _require_prices(backend, proposer)
         self.task = task
-        self.backend = CachedBackend(backend, cache) if cache is not None else backend
+        self.backend: Backend = CachedBackend(backend, cache) if cache is not None else backend
         proposer = proposer if proposer is not None else backend
-        self.proposer = CachedBackend(proposer, cache) if cache is not None else proposer
+        self.proposer: Backend = CachedBackend(proposer, cache) if cache is not None else proposer
         self._ledger = Ledger(budget)
         self.seed = seed
         self.rng = random.Random(seed)
@@ -93,10 +97,8 @@ class Run:
         self._proposals: dict[str, Usage] = {}  # instruction -> what the proposer calls that wrote it cost
         self.log = RunLog(run_dir) if run_dir is not None else None
         self.objectives = costs.parse(objectives)
-        if max_prompt_tokens is not None and not (isinstance(max_prompt_tokens, int) and max_prompt_tokens >= 1):
-            raise ConfigError(f"The 'max_prompt_tokens' option of Run must be an int >= 1. Got {max_prompt_tokens!r}.")
+        self._cap = PromptCap(task, backend, max_prompt_tokens)
         self.max_prompt_tokens = max_prompt_tokens
-        self._lengths: dict[str, float] = {}
         self.config = (config or {}) | ({"objectives": list(self.objectives)} if len(self.objectives) > 1 else {}) | (
             {"max_prompt_tokens": max_prompt_tokens} if max_prompt_tokens is not None else {})
         if self.log:
@@ -108,12 +110,14 @@ class Run:
         candidate: Candidate,
         examples: Sequence[Example],
         *,
-        split: str = "train",
+        role: str = "train",
         parents: Sequence[int] = (),
         info: dict[str, Any] | None = None,
+        split: str | None = None,
     ) -> Evaluation:
-        """Score ``candidate`` on ``examples`` and record the Trial (raises BudgetExhausted first)."""
-        return self.evaluate_many([Job(candidate, tuple(examples), split, tuple(parents), info)])[0]
+        """Score ``candidate`` on ``examples`` and record the Trial (raises BudgetExhausted first);
+        ``role`` is the Trial's (``split``: its old name, still accepted)."""
+        return self.evaluate_many([Job(candidate, tuple(examples), split or role, tuple(parents), info)])[0]
 
     def evaluate_many(self, jobs: Sequence[Job]) -> list[Evaluation]:
         """Score several candidates with one batched backend call; one Trial each, in order.
@@ -140,37 +144,32 @@ class Run:
 
     def _trial(self, job: Job, completions: Sequence[Completion], model_seconds: float) -> Evaluation:
         """Score one job's answers and record its Trial."""
-        started = time.perf_counter()
-        candidate, examples, split = job.candidate, job.examples, job.split
-        usage = sum((c.usage for c in completions), Usage())
-        scores = [self.metric_errors.score(self.task, e, c) for e, c in zip(examples, completions, strict=True)]
-        self._ledger.spend(Usage(), metric_calls=len(examples))
-        trial = Trial(
-            number=len(self.trials),
-            candidate=candidate,
-            split=split,
-            example_ids=tuple(e.id for e in examples),
-            scores=tuple(s.value for s in scores),
-            predictions=tuple(c.text for c in completions),
-            feedback=tuple(s.feedback for s in scores),
-            parents=job.parents,
-            info=job.info or {},
-            metric_calls=self._ledger.metric_calls,
-            usage=usage,
-            seconds=model_seconds + time.perf_counter() - started,
-            value=self.task.aggregate(examples, [c.text for c in completions]),
-            proposal=self._proposals.get(candidate.instruction),
-            per_query=costs.per_query(usage, len(examples)),
-        )
-        if split == "val" and not self._fits(trial.per_query["prompt_tokens"]):  # estimated within, reported over
+        self._ledger.spend(Usage(), metric_calls=len(job.examples))
+        trial = self._scored(len(self.trials), job, completions, model_seconds, metric_calls=self._ledger.metric_calls,
+                             proposal=self._proposals.get(job.candidate.instruction))
+        if job.role == "val" and not self._cap.fits(trial.per_query["prompt_tokens"]):  # estimated within, reported over
             trial = replace(trial, admissible=False)
         self._record(trial)
         self.metric_errors.check()  # past the threshold: stop, with this trial saved
-        return Evaluation(trial, examples, tuple(completions))
+        return Evaluation(trial, job.examples, tuple(completions))
+
+    def _scored(self, number: int, job: Job, completions: Sequence[Completion], model_seconds: float,
+                **extra: Any) -> Trial:
+        """``job``'s Trial from its answers (a failing metric scores 0, logged); ``seconds`` adds the scoring."""
+        started = time.perf_counter()
+        examples, texts = job.examples, [c.text for c in completions]
+        usage = sum((c.usage for c in completions), Usage())
+        scores = [self.metric_errors.score(self.task, e, c) for e, c in zip(examples, completions, strict=True)]
+        return Trial(number=number, candidate=job.candidate, role=job.role, example_ids=tuple(e.id for e in examples),
+                     scores=tuple(s.value for s in scores), predictions=tuple(texts),
+                     feedback=tuple(s.feedback for s in scores), parents=job.parents, info=job.info or {},
+                     usage=usage, seconds=model_seconds + time.perf_counter() - started,
+                     value=self.task.aggregate(examples, texts), per_query=costs.per_query(usage, len(examples)),
+                     **extra)
 
     def validate(self, candidate: Candidate, **kwargs: Any) -> Evaluation:
         """``evaluate`` on the task's full validation split (the trials ``best`` chooses from)."""
-        return self.evaluate(candidate, self.task.val, split="val", **kwargs)
+        return self.evaluate(candidate, self.task.val, role="val", **kwargs)
 
     def complete(self, requests: Sequence[Request], *, proposer: bool = False) -> list[Completion]:
         """Call the task model (or the proposer) outside any trial, counted in the budget.
@@ -182,7 +181,7 @@ class Run:
         for request in requests:
             if request.temperature > 0:
                 self._samples += 1
-                request = _with_sample(request, self._samples)
+                request = replace(request, sample=self._samples)
             stamped.append(request)
         self._ledger.reserve(metric_calls=0, lm_calls=len(stamped))
         completions, _ = self._complete(self.proposer if proposer else self.backend, stamped, progress=False)
@@ -202,27 +201,13 @@ class Run:
         """The score outside the budget and the trial log (for final test-split reporting)."""
         return self.score(candidate, examples).mean
 
-    def score(self, candidate: Candidate, examples: Sequence[Example], *, split: str = "test",
+    def score(self, candidate: Candidate, examples: Sequence[Example], *, role: str = "test",
               number: int = -1, progress: bool = False) -> Trial:
         """A Trial with every example's prediction, outside the budget and the trial log (the
         test split after the search); ``progress`` reports the examples to the callbacks."""
-        started = time.perf_counter()
-        completions, usage = self._answers(candidate, examples, charge=False, progress=progress)
-        texts = [c.text for c in completions]
-        scores = [self.metric_errors.score(self.task, e, c)  # a failing metric scores 0 here, logged
-                  for e, c in zip(examples, completions, strict=True)]
-        return Trial(number=number, candidate=candidate, split=split, example_ids=tuple(e.id for e in examples),
-                     scores=tuple(s.value for s in scores), predictions=tuple(texts),
-                     feedback=tuple(s.feedback for s in scores), usage=usage,
-                     seconds=time.perf_counter() - started, value=self.task.aggregate(examples, texts),
-                     per_query=costs.per_query(usage, len(examples)))
-
-    def _answers(self, candidate: Candidate, examples: Sequence[Example], *, charge: bool,
-                 progress: bool | None = None) -> tuple[list[Completion], Usage]:
-        """The task model's resolved answers to ``examples`` under ``candidate``, and what they cost
-        (``progress``: report the examples to the callbacks; by default when charged)."""
-        (completions,) = self._answers_many([Job(candidate, tuple(examples))], charge=charge, progress=progress)
-        return completions, sum((c.usage for c in completions), Usage())
+        started, job = time.perf_counter(), Job(candidate, tuple(examples), role)
+        (completions,) = self._answers_many([job], charge=False, progress=progress)
+        return self._scored(number, job, completions, time.perf_counter() - started)
 
     def _answers_many(self, jobs: Sequence[Job], *, charge: bool,
                       progress: bool | None = None) -> list[list[Completion]]:
@@ -239,9 +224,9 @@ class Run:
         return answers
 
     def _complete(
-        self, backend: Any, requests: list[Request], *, progress: bool, charge: bool = True
+        self, backend: Backend, requests: list[Request], *, progress: bool, charge: bool = True
     ) -> tuple[list[Completion], Usage]:
-        _require_raw_prompt(backend, requests)
+        require_raw_prompt(backend, requests)
         completions: list[Completion] = []
         usage = Usage()
         for start in range(0, len(requests), self.chunk):
@@ -258,48 +243,27 @@ class Run:
                 notify(self.callbacks, "on_examples", self, len(part))
         return completions, usage
 
-    # --- objectives ----------------------------------------------------------------------
+    # --- objectives and the prompt-token cap (promptlift.admission) ------------------------
     def prompt_tokens(self, candidate: Candidate) -> float:
         """``candidate``'s prompt tokens per query on the validation split, counted without a model call
         (rendered, then the backend's tokenizer; a soft prompt's virtual tokens included)."""
-        if candidate.key not in self._lengths:
-            self._lengths[candidate.key] = costs.prompt_tokens(self.task, candidate, self.model, self.task.val)
-        return self._lengths[candidate.key]
+        return self._cap.tokens(candidate)
 
     def admissible(self, candidate: Candidate) -> bool:
         """Whether ``candidate`` fits ``max_prompt_tokens`` (always, without a cap). The seed must fit:
         it is the baseline every candidate is compared with."""
-        if self.max_prompt_tokens is None or self._fits(self.prompt_tokens(candidate)):
-            return True
-        if candidate == self.task.seed:
-            raise ConfigError(f"the seed candidate needs {self.prompt_tokens(candidate):.0f} prompt tokens per query, "
-                              f"over max_prompt_tokens={self.max_prompt_tokens}; raise the cap")
-        return False
+        return self._cap.admits(candidate)
 
     def cap_warnings(self) -> list[str]:
         """What the result must say about ``max_prompt_tokens``: nothing scored fitted it."""
-        val = self.val_trials()
-        if self.max_prompt_tokens is None or not val or any(t.admissible for t in val):
-            return []
-        return [f"no validated candidate fitted max_prompt_tokens={self.max_prompt_tokens} (the seed measured "
-                f"{val[0].per_query.get('prompt_tokens') or 0:.0f}); the best shown is the seed"]
-
-    def _fits(self, tokens: float | None) -> bool:
-        return self.max_prompt_tokens is None or tokens is None or tokens <= self.max_prompt_tokens
+        return self._cap.warnings(self.val_trials())
 
     def _turned_away(self, job: Job) -> Evaluation:
-        """The record of an over-cap candidate: scores 0, no model call, no metric call spent."""
-        candidate, examples = job.candidate, job.examples
-        tokens = self.prompt_tokens(candidate)
-        why = f"inadmissible: {tokens:.0f} prompt tokens per query > max_prompt_tokens {self.max_prompt_tokens}"
-        n = len(examples)
-        trial = Trial(number=len(self.trials), candidate=candidate, split=job.split,
-                      example_ids=tuple(e.id for e in examples), scores=(0.0,) * n, predictions=("",) * n,
-                      feedback=(why,) * n, parents=job.parents, info=job.info or {},
-                      metric_calls=self._ledger.metric_calls, per_query={"prompt_tokens": tokens},
-                      admissible=False, scored=False)
+        """Record an over-cap candidate's trial of zeros (no model call, no metric call spent)."""
+        trial = self._cap.refusal(len(self.trials), job.candidate, job.examples, job.role, job.parents, job.info,
+                                 self._ledger.metric_calls)
         self._record(trial)
-        return Evaluation(trial, examples, tuple(Completion(text="") for _ in examples))
+        return Evaluation(trial, job.examples, tuple(Completion(text="") for _ in job.examples))
 
     def front(self) -> list[Trial]:
         """The validation trials on the Pareto front of the run's objectives (admissible ones only)."""
@@ -310,11 +274,11 @@ class Run:
         self.trials.append(trial)
         if self.log:
             self.log.append(trial)
-        log.info("trial %d (%s, n=%d): %.4f", trial.number, trial.split, len(trial.scores), trial.mean)
+        log.info("trial %d (%s, n=%d): %.4f", trial.number, trial.role, len(trial.scores), trial.mean)
         notify(self.callbacks, "on_trial", self, trial)
 
     def val_trials(self) -> list[Trial]:
-        return [t for t in self.trials if t.split == "val"]
+        return [t for t in self.trials if t.role == "val"]
 
     def best(self) -> Trial:
         """The admissible validation trial with the highest mean; the earliest wins ties (the seed's
@@ -329,9 +293,9 @@ class Run:
         return max(trials, key=lambda t: (t.mean, -t.number))
 
     @property
-    def model(self) -> Any:
+    def model(self) -> Backend:
         """The task backend itself, without the response cache (what trainers read weights from)."""
-        return self.backend.inner if isinstance(self.backend, CachedBackend) else self.backend
+        return unwrap(self.backend)
 
     # --- budget questions (nothing outside this module touches the ledger) ------------------
     @property
@@ -380,61 +344,9 @@ class Run:
         return self.rng.sample(list(population), min(k, len(population)))
 
 
-def answer(task: Task, candidate: Candidate, examples: Sequence[Example],
-           complete: Callable[[list[Request]], list[Completion]]) -> list[Completion]:
-    """The resolved answers that ``complete`` (one batch call) gives to ``examples`` under ``candidate``:
-    the chosen label, the parsed answer, or with ``votes`` the majority of sampled answers."""
-    return answer_many(task, [(candidate, examples)], complete)[0]
-
-
-def answer_many(task: Task, jobs: Sequence[tuple[Candidate, Sequence[Example]]],
-                complete: Callable[[list[Request]], list[Completion]]) -> list[list[Completion]]:
-    """``answer`` for several (candidate, examples) pairs with one ``complete`` call for them all."""
-    from promptlift import voting
-
-    batches = []
-    for candidate, examples in jobs:
-        requests = [task.render(candidate, e) for e in examples]
-        batches.append(requests if candidate.votes <= 1 else voting.expand(task, candidate, requests))
-    draws = complete([r for batch in batches for r in batch])
-    out, start = [], 0
-    for (candidate, examples), batch in zip(jobs, batches):
-        mine, start = draws[start : start + len(batch)], start + len(batch)
-        n = candidate.votes
-        out.append([task.resolve(candidate, c) for c in mine] if n <= 1 else
-                   [voting.majority(task, candidate, mine[i * n : (i + 1) * n]) for i in range(len(examples))])
-    return out
-
-
-def score_outside(task: Task, candidate: Candidate, backend: Any,
-                  examples: Sequence[Example]) -> tuple[list[float], list[Completion]]:
-    """Per-example scores and answers of ``candidate`` on ``examples``, outside any run and budget
-    (test-split reporting: the search never sees these)."""
-    examples = list(examples)
-    completions = answer(task, candidate, examples, backend.complete)
-    return [task.score(e, c).value for e, c in zip(examples, completions, strict=True)], completions
-
-
-def _require_raw_prompt(backend: Any, requests: Sequence[Request]) -> None:
-    """A plain-format (raw prompt) request needs a backend with ``capabilities.raw_prompt``."""
-    capabilities = getattr(backend, "capabilities", None)
-    if capabilities is None or getattr(capabilities, "raw_prompt", True):
-        return
-    if any(r.prompt is not None for r in requests):
-        raise CapabilityError(
-            f"the plain prompt format (a raw completion prompt) needs a backend with 'raw_prompt'; "
-            f"{backend.id} has only chat: use format='chat'",
-            backend=backend.id,
-        )
-
-
-def _with_sample(request: Request, sample: int) -> Request:
-    return replace(request, sample=sample)
-
-
-def _require_prices(*backends: Any) -> None:
+def _require_prices(*backends: Backend | None) -> None:
     for backend in backends:
-        if backend is not None and not getattr(backend, "prices_known", True):
+        if backend is not None and not prices_known(backend):
             raise ConfigError(
                 f"A dollar budget needs known prices, but the price of {backend.id} is unknown; "
                 "set a token budget instead."

@@ -82,7 +82,7 @@ class MLflowCallback(Callback):
         self._client.log_batch(self.run_id, params=params)
 
     def on_trial(self, run: Any, trial: Any) -> None:
-        if self.run_id is None or trial.split != "val":
+        if self.run_id is None or trial.role != "val":
             return
         self._client.log_metric(self.run_id, "val_score", trial.mean, step=trial.number)
         self._client.log_metric(self.run_id, "best_val_so_far", run.best().mean, step=trial.number)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, Protocol, Sequence, TypeGuard, runtime_checkable
 
 from promptlift.types import Completion, Request
 
@@ -19,6 +19,10 @@ class Capabilities:
     gradients: bool = False  # implements the GradientBackend protocol
     weights: bool = False  # applies Request.weights (LoRA adapters, fine-tuned models, probe heads)
     max_context: int = 2048
+
+    def has(self, capability: str) -> bool:
+        """Whether the capability named ``capability`` (a field above, e.g. "raw_prompt") is on."""
+        return bool(getattr(self, capability))
 
 
 @runtime_checkable
@@ -58,20 +62,74 @@ def require_gradients(backend: Backend, purpose: str) -> GradientBackend:
 
     require(backend, "gradients", purpose)
     if not isinstance(backend, GradientBackend):
-        missing = [a for a in ("model", "tokenizer", "encode") if not hasattr(backend, a)]
         raise CapabilityError(
             f"{purpose} needs a gradient backend exposing model, tokenizer and encode(); "
-            f"{backend.id} lacks {', '.join(missing)}",
+            f"{backend.id} claims 'gradients' but is not one",
             backend=backend.id,
         )
     return backend
+
+
+# --- optional capabilities ----------------------------------------------------------------------
+# Not every backend has these, so they are not in ``Backend``; each is asked here and only here.
+@runtime_checkable
+class TokenCounting(Protocol):
+    """Counts prompt tokens with the model's own tokenizer, with no model call (local engines)."""
+
+    def count_tokens(self, requests: Sequence[Request]) -> list[int]: ...
+
+
+@runtime_checkable
+class Priced(Protocol):
+    """Knows whether it has a price per token (API backends; a local engine costs nothing)."""
+
+    @property
+    def prices_known(self) -> bool: ...
+
+
+@runtime_checkable
+class Streaming(Protocol):
+    """Hands each completion to ``on_completion`` as it arrives (API backends), so a cache keeps it at once."""
+
+    streams_completions: bool
+
+    def complete(self, requests: Sequence[Request], *,
+                 on_completion: Callable[[int, Completion], None] | None = None) -> list[Completion]: ...
+
+
+@runtime_checkable
+class Closing(Protocol):
+    """Holds connections or threads that ``close()`` releases."""
+
+    def close(self) -> None: ...
+
+
+def token_counter(backend: Backend) -> Callable[[Sequence[Request]], list[int]] | None:
+    """``backend.count_tokens`` where the backend counts tokens itself, else None."""
+    return backend.count_tokens if isinstance(backend, TokenCounting) else None
+
+
+def prices_known(backend: Backend) -> bool:
+    """False only for a priced backend whose model has no known price (a dollar budget cannot be kept)."""
+    return not isinstance(backend, Priced) or backend.prices_known
+
+
+def streams(backend: Backend) -> TypeGuard[Streaming]:
+    """Whether ``backend.complete`` takes ``on_completion``."""
+    return isinstance(backend, Streaming) and bool(backend.streams_completions)
+
+
+def close(backend: Backend) -> None:
+    """Release what ``backend`` holds (nothing for an engine without ``close``)."""
+    if isinstance(backend, Closing):
+        backend.close()
 
 
 def require(backend: Backend, capability: str, purpose: str) -> None:
     """Raise a clear CapabilityError if ``backend`` lacks ``capability``."""
     from promptlift.errors import CapabilityError
 
-    if not getattr(backend.capabilities, capability):
+    if not backend.capabilities.has(capability):
         raise CapabilityError(
             f"{purpose} needs a backend with {capability!r}; {backend.id} does not have it",
             backend=backend.id,

@@ -20,12 +20,14 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from promptlift import safefile
+from promptlift.answers import score_outside
+from promptlift.backends.base import Backend, GradientBackend, close
 from promptlift.bench.config import Cell, ModelSpec, SweepConfig, TaskSpec, budget_label
 from promptlift.bench.peers import Meter, check_params, is_peer, peer_runner
 from promptlift.budget import Budget
 from promptlift.cache import CachedBackend, ResponseCache
 from promptlift.errors import ConfigError
-from promptlift.run import score_outside
+from promptlift.tasks.base import Task
 from promptlift.types import Candidate, Example
 
 log = logging.getLogger(__name__)
@@ -35,9 +37,9 @@ class BackendPool:
     """Backends of one worker, loaded once per model string and options."""
 
     def __init__(self) -> None:
-        self._loaded: dict[str, Any] = {}
+        self._loaded: dict[str, Backend] = {}
 
-    def get(self, spec: ModelSpec) -> Any:
+    def get(self, spec: ModelSpec) -> Backend:
         from promptlift.backends.registry import load_backend
 
         key = spec.model_dump_json()
@@ -51,9 +53,7 @@ class BackendPool:
         import gc
 
         for backend in self._loaded.values():
-            close = getattr(backend, "close", None)
-            if callable(close):
-                close()
+            close(backend)
         self._loaded.clear()
         gc.collect()
 
@@ -120,13 +120,13 @@ def _tuples(value: Any) -> Any:
     return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
 
-def score(task: Any, candidate: Candidate, backend: Any, examples: Iterable[Example]) -> float:
+def score(task: Task, candidate: Candidate, backend: Backend, examples: Iterable[Example]) -> float:
     """Mean score of a candidate on examples, outside any budget."""
     values, _ = score_outside(task, candidate, backend, list(examples))
     return sum(values) / len(values)
 
 
-def test_columns(task: Any, candidate: Candidate, backend: Any, prefix: str) -> dict[str, Any]:
+def test_columns(task: Task, candidate: Candidate, backend: Backend, prefix: str) -> dict[str, Any]:
     """``<prefix>_test`` (the mean), ``<prefix>_test_scores`` (per example, in the test split's order,
     for paired comparisons) and ``<prefix>_prompt_tokens`` (mean prompt tokens per test query, all
     samples of a voting candidate counted)."""
@@ -137,10 +137,9 @@ def test_columns(task: Any, candidate: Candidate, backend: Any, prefix: str) -> 
             f"{prefix}_prompt_tokens": sum(c.usage.prompt_tokens for c in completions) / len(completions)}
 
 
-def model_parameters(backend: Any) -> int | None:
+def model_parameters(backend: Backend) -> int | None:
     """The parameter count of an in-process model (the ladder's cost model needs it), else None."""
-    model = getattr(backend, "model", None)
-    return sum(p.numel() for p in model.parameters()) if model is not None else None
+    return sum(p.numel() for p in backend.model.parameters()) if isinstance(backend, GradientBackend) else None
 
 
 def training_columns(best: Any) -> dict[str, Any]:
@@ -191,7 +190,7 @@ def config_columns(cell: Cell) -> dict[str, Any]:
     }
 
 
-def _run_promptlift(cell: Cell, task: Any, backend: Any, seed_scorer: Any, proposer: Any,
+def _run_promptlift(cell: Cell, task: Task, backend: Backend, seed_scorer: Backend, proposer: Backend | None,
                     responses: ResponseCache | None, run_dir: Path, callbacks: Sequence[Any]) -> dict[str, Any]:
     optimizer = build_optimizer(cell.optimizer, cell.params)
     result = optimizer.optimize(
@@ -219,7 +218,7 @@ def _run_promptlift(cell: Cell, task: Any, backend: Any, seed_scorer: Any, propo
     }
 
 
-def _run_peer(cell: Cell, task: Any, backend: Any, seed_scorer: Any, responses: ResponseCache | None,
+def _run_peer(cell: Cell, task: Task, backend: Backend, seed_scorer: Backend, responses: ResponseCache | None,
               run_dir: Path) -> dict[str, Any]:
     meter = Meter(backend, responses)
     measured = peer_runner(cell.optimizer)(task, meter, cell, run_dir)

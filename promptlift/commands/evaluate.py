@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"task {task.name!r} has no {args.split} examples")
     cache = None if args.no_cache else ResponseCache.default()
     run = Run(task, backend_from_args(args), budget=Budget(metric_calls=len(examples)), cache=cache)
-    evaluation = run.evaluate(candidate, examples, split=args.split)
+    evaluation = run.evaluate(candidate, examples, role=args.split)
     trial = evaluation.trial
     for example_id, prediction, feedback in list(zip(trial.example_ids, trial.predictions, trial.feedback))[: args.show]:
         print(f"{example_id}: {prediction!r}  [{feedback}]")

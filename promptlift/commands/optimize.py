@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from promptlift import safefile
+from promptlift.backends.base import Backend
 from promptlift.budget import Budget
 from promptlift.cache import ResponseCache
 from promptlift.callbacks import Callback, ProgressBar
@@ -32,10 +33,12 @@ from promptlift.errors import ConfigError
 from promptlift.objectives import OBJECTIVES
 from promptlift.objectives import parse as parse_objectives
 from promptlift.optimizers.auto import Auto
+from promptlift.optimizers.base import Optimizer
 from promptlift.optimizers.plan import Plan
 from promptlift.optimizers.registry import OPTIMIZERS, get_optimizer
 from promptlift.result import Trial
 from promptlift.run import Run
+from promptlift.tasks.base import Task
 from promptlift.tracking import MLflowCallback
 
 log = logging.getLogger(__name__)
@@ -158,8 +161,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def planned(optimizer: Any, task: Any, backend: Any, budget: Budget, proposer: Any, cache: ResponseCache | None, *,
-            dry_run: bool) -> Plan:
+def planned(optimizer: Optimizer, task: Task, backend: Backend, budget: Budget, proposer: Backend | None,
+            cache: ResponseCache | None, *, dry_run: bool) -> Plan:
     """The run's plan, printed as its first line (a dry run prints the whole plan instead). A
     budget that cannot validate one candidate after the seed is a ConfigError naming the smallest
     that can. Without a stored rate the time is unknown until the seed is scored
@@ -212,7 +215,7 @@ class TimeEstimate(Callback):
         self._replan, self._path, self._done = replan, path, False
 
     def on_trial(self, run: Run, trial: Trial) -> None:
-        if self._done or trial.split != "val":
+        if self._done or trial.role != "val":
             return
         self._done = True
         plan = self._replan()

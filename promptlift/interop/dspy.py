@@ -25,6 +25,7 @@ import threading
 from functools import lru_cache
 from typing import Any, Literal, Sequence
 
+from promptlift.backends.base import Backend
 from promptlift.errors import ConfigError
 from promptlift.tasks.base import Task
 from promptlift.types import Candidate, Completion, Example, Message, Request
@@ -38,7 +39,7 @@ DEFAULT_MAX_TOKENS = 256
 class BackendEngine:
     """A DSPy engine that answers ``lm15.Request``s with a promptlift backend."""
 
-    def __init__(self, backend: Any, *, max_tokens: int = DEFAULT_MAX_TOKENS) -> None:
+    def __init__(self, backend: Backend, *, max_tokens: int = DEFAULT_MAX_TOKENS) -> None:
         self.backend = backend
         self.max_tokens = max_tokens
         self.calls = 0
@@ -110,7 +111,7 @@ def _lm_class() -> type:
     class PromptliftLM(dspy.LM):
         """A ``dspy.LM`` whose calls go to a promptlift backend (see ``promptlift.interop.dspy``)."""
 
-        def __init__(self, backend: Any, *, temperature: float = 0.0, max_tokens: int = DEFAULT_MAX_TOKENS,
+        def __init__(self, backend: Backend, *, temperature: float = 0.0, max_tokens: int = DEFAULT_MAX_TOKENS,
                      cache: bool = False, **kwargs: Any) -> None:
             engine = BackendEngine(backend, max_tokens=max_tokens)
             super().__init__(f"promptlift/{backend.id}", engine=engine, async_engine=AsyncBackendEngine(engine),
@@ -121,7 +122,7 @@ def _lm_class() -> type:
     return PromptliftLM
 
 
-def lm(backend: Any, *, temperature: float = 0.0, max_tokens: int = DEFAULT_MAX_TOKENS, cache: bool = False,
+def lm(backend: Backend, *, temperature: float = 0.0, max_tokens: int = DEFAULT_MAX_TOKENS, cache: bool = False,
        **kwargs: Any) -> Any:
     """A ``dspy.LM`` that routes every call through ``backend.complete``."""
     return _lm_class()(backend, temperature=temperature, max_tokens=max_tokens, cache=cache, **kwargs)

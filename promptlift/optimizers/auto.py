@@ -25,6 +25,7 @@ import dataclasses
 import logging
 from typing import Any
 
+from promptlift.backends.base import Backend
 from promptlift.budget import Budget
 from promptlift.optimizers.base import Optimizer
 from promptlift.optimizers.options import Calibrate, Formats, PromptOptions, Verbalizers
@@ -64,14 +65,14 @@ class Auto(PromptOptions, Optimizer):
     def _check(self) -> None:
         self.require("k", isinstance(self.k, int) and self.k >= 1, "an int >= 1")
 
-    def choose(self, task: Task, backend: Any, budget: Budget | int) -> Choice:
+    def choose(self, task: Task, backend: Backend, budget: Budget | int) -> Choice:
         """The optimizer for ``task`` on ``backend`` within ``budget``, and the reason in one line."""
         from promptlift.optimizers.bootstrap import BootstrapFewShot
         from promptlift.optimizers.fewshot import FewShot
 
         calls = budget if isinstance(budget, int) else budget.metric_calls
         if task.choices:
-            scores = getattr(getattr(backend, "capabilities", None), "choice_scoring", True)
+            scores = backend.capabilities.choice_scoring
             calibrate = self.calibrate if scores else None
             optimizer = FewShot(k=self.k, formats=self.formats, verbalizers=self.verbalizers, calibrate=calibrate)
             how = ("each candidate calibrated, the strongest lever measured on small models" if calibrate else
@@ -87,12 +88,12 @@ class Auto(PromptOptions, Optimizer):
                       f"fewshot: a generation task, but {calls} metric calls cannot bootstrap {BOOTSTRAP_SIZE} "
                       f"answers and still validate {MIN_CANDIDATES} candidates, so labeled demos are drawn")
 
-    def optimize(self, task: Task, backend: Any, *, budget: Budget | int, **kwargs: Any) -> Result:
+    def optimize(self, task: Task, backend: Backend, *, budget: Budget | int, **kwargs: Any) -> Result:
         choice = self.choose(task, backend, budget)
         log.info("auto: %s", choice.reason)
         return choice.optimizer.optimize(task, backend, budget=budget, **kwargs)
 
-    def plan(self, task: Task, backend: Any, budget: Budget | int, **kwargs: Any) -> Any:
+    def plan(self, task: Task, backend: Backend, budget: Budget | int, **kwargs: Any) -> Any:
         """The chosen optimizer's plan (``Optimizer.plan``)."""
         return self.choose(task, backend, budget).optimizer.plan(task, backend, budget, **kwargs)
 

@@ -1,7 +1,7 @@
 """BootstrapFewShot: demos the task model produced itself and the metric accepted.
 
 Bootstrapping runs a teacher candidate (the seed, optionally reasoning before the answer) on
-training examples, as ``split="train"`` trials, so every metric call is a trial and counts in
+training examples, as ``role="train"`` trials, so every metric call is a trial and counts in
 the budget. An output whose score reaches ``threshold`` becomes a demo: the model's own
 output (and its rationale, with ``reasoning``) on that input. With ``rounds > 1`` each later
 round's teacher is conditioned on demos accepted so far ("sample, keep what scores well,
@@ -111,7 +111,7 @@ def bootstrap_pool(run: Run, teacher: Candidate, *, k: int, rounds: int, size: i
         if not batch:
             break
         demos = draw_demos(accepted, k, run.rng, task.choices, balanced=balanced)
-        evaluation = run.evaluate(teacher.with_(demos=tuple(teacher.demos) + tuple(demos)), batch, split="train",
+        evaluation = run.evaluate(teacher.with_(demos=tuple(teacher.demos) + tuple(demos)), batch, role="train",
                                   info={"role": "bootstrap", "round": round_ + 1})
         accepted += traces(evaluation, threshold, choice_task=bool(task.choices))
         trials.append(evaluation.trial.number)

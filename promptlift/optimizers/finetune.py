@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, ClassVar, Sequence
 
 from promptlift.backends import torch_weights
+from promptlift.backends.base import GradientBackend
 from promptlift.optimizers.training import GradientTraining, parent_of, weights_dir
 from promptlift.run import Run
 from promptlift.training import weights as models
@@ -67,7 +68,7 @@ class LoRA(GradientTraining):
         if ready is not None:
             self.train(run, *ready, run.task.train)
 
-    def train(self, run: Run, backend: Any, hard: Candidate, examples: Sequence[Example],
+    def train(self, run: Run, backend: GradientBackend, hard: Candidate, examples: Sequence[Example],
               role: str | None = None) -> None:
         """Train a fresh adapter on ``examples`` under ``hard`` and validate its checkpoints."""
         targets = models.lora_targets(backend.model, self.targets)
@@ -103,7 +104,7 @@ class FineTuning(GradientTraining):
             keep.prune()
 
 
-def train_weights(spec: GradientTraining, run: Run, backend: Any, hard: Candidate, examples: Sequence[Example],
+def train_weights(spec: GradientTraining, run: Run, backend: GradientBackend, hard: Candidate, examples: Sequence[Example],
                   model: Any, kind: str, write: Callable[[Path], None], *, role: str | None = None,
                   on_save: Callable[[Path], None] | None = None) -> None:
     """The loop for a model whose own (trainable) weights learn: save with ``write``, validate, repeat."""

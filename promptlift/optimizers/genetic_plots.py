@@ -24,7 +24,7 @@ def population_history(result: Result) -> list[dict[str, Any]]:
     population = [(result.baseline.number, result.baseline.mean)]
     by_generation: dict[int, list] = {}
     for trial in result.trials:
-        if trial.split == "val" and "generation" in trial.info:
+        if trial.role == "val" and "generation" in trial.info:
             by_generation.setdefault(int(trial.info["generation"]), []).append(trial)
     rows = []
     for generation in sorted(by_generation):
@@ -56,7 +56,7 @@ def plot_generations(result: Result, path: str | Path | None = None):
     plt = _pyplot()
     rows = population_history(result)
     fig, ax = plt.subplots(figsize=(6, 4))
-    val = [t for t in result.trials if t.split == "val" and "generation" in t.info]
+    val = [t for t in result.trials if t.role == "val" and "generation" in t.info]
     ax.scatter([t.info["generation"] for t in val], [t.mean for t in val], s=14, alpha=0.4,
                color="C7", label="validated child")
     generations = [r["generation"] for r in rows]

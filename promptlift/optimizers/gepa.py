@@ -314,7 +314,7 @@ class GEPA(Optimizer):
         by_id = {e.id: e for e in run.task.val}
         parents = (a.trial, b.trial)
         info = {"role": "merge-check", "iteration": iteration, "ancestor": ancestor.trial}
-        check = run.evaluate(merged, [by_id[i] for i in ids], split="merge", parents=parents, info=info).trial
+        check = run.evaluate(merged, [by_id[i] for i in ids], role="merge", parents=parents, info=info).trial
         bar = max(sum(a.scores[i] for i in ids), sum(b.scores[i] for i in ids))
         if sum(check.scores) < bar:
             log.info("gepa %d: merge of trials %d and %d rejected (%.2f < %.2f)", iteration, *parents,

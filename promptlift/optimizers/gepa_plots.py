@@ -16,15 +16,15 @@ if TYPE_CHECKING:
 
 def lineage_edges(result: Result) -> list[tuple[int, int]]:
     """(parent trial, child trial) for every validation trial whose parents were validated."""
-    val = {t.number for t in result.trials if t.split == "val"}
-    return [(p, t.number) for t in result.trials if t.split == "val" for p in t.parents if p in val]
+    val = {t.number for t in result.trials if t.role == "val"}
+    return [(p, t.number) for t in result.trials if t.role == "val" for p in t.parents if p in val]
 
 
 def depth(result: Result) -> dict[int, int]:
     """Generation of each validation trial: 0 for roots, else 1 + its deepest parent."""
     out: dict[int, int] = {}
     for trial in result.trials:
-        if trial.split == "val":
+        if trial.role == "val":
             parents = [out[p] for p in trial.parents if p in out]
             out[trial.number] = 1 + max(parents) if parents else 0
     return out
@@ -35,7 +35,7 @@ def lineage(result: Result, path: str | Path | None = None, *, annotate: bool = 
     from promptlift.plots import _pyplot, finish
 
     plt = _pyplot()
-    val: dict[int, Trial] = {t.number: t for t in result.trials if t.split == "val"}
+    val: dict[int, Trial] = {t.number: t for t in result.trials if t.role == "val"}
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for parent, child in lineage_edges(result):
         p, c = val[parent], val[child]

@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from promptlift.backends import torch_weights
-from promptlift.backends.base import require_gradients
+from promptlift.backends.base import Backend, GradientBackend, require_gradients
 from promptlift.errors import ConfigError
 from promptlift.optimizers import training
 from promptlift.optimizers.base import Optimizer
 from promptlift.optimizers.training import candidate_from, parent_of, weights_dir
+from promptlift.result import Result
 from promptlift.run import Run
+from promptlift.tasks.base import Task
 from promptlift.types import Candidate, Usage
 
 log = logging.getLogger(__name__)
@@ -60,7 +62,7 @@ class LinearProbe(Optimizer):
         self.require("layers", ok, '"auto" or a non-empty list of layer numbers >= 0')
         self.require("c", isinstance(self.c, (int, float)) and not isinstance(self.c, bool) and self.c > 0, "a float > 0")
 
-    def optimize(self, task: Any, backend: Any, **kwargs: Any) -> Any:
+    def optimize(self, task: Task, backend: Backend, **kwargs: Any) -> Result:
         """As ``Optimizer.optimize``, after checking up front that ``backend`` exposes its model."""
         check_backend(backend)
         return super().optimize(task, backend, **kwargs)
@@ -105,7 +107,7 @@ class LinearProbe(Optimizer):
                 "c": self.c, "initial": self.initial.to_dict() if self.initial is not None else None}
 
 
-def check_backend(backend: Any) -> Any:
+def check_backend(backend: Backend) -> GradientBackend:
     """A gradient backend (the model's hidden states, in process) that applies trained weights."""
     gradient = require_gradients(backend, "LinearProbe")
     if not backend.capabilities.weights:

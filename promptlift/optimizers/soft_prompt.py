@@ -23,7 +23,7 @@ import logging
 from pathlib import Path
 from typing import Any, ClassVar
 
-from promptlift.backends.base import GradientBackend, require
+from promptlift.backends.base import Backend, GradientBackend, require
 from promptlift.errors import CapabilityError
 from promptlift.optimizers.training import GradientTraining, parent_of, weights_dir
 from promptlift.run import Run
@@ -65,7 +65,7 @@ class SoftPromptTuning(GradientTraining):
         ok = self.projection is None or (isinstance(self.projection, int) and self.projection >= 1 and self.mode == "prefix")
         self.require("projection", ok, "None, or an int >= 1 with mode='prefix'")
 
-    def check_backend(self, backend: Any) -> GradientBackend:
+    def check_backend(self, backend: Backend) -> GradientBackend:
         """A gradient backend that also applies soft prompts."""
         gradient = super().check_backend(backend)
         require(backend, "soft_prompts", "SoftPromptTuning")
@@ -77,7 +77,7 @@ class SoftPromptTuning(GradientTraining):
         if ready is not None:
             _Session.start(self, run, *ready).train()
 
-    def trainable_parameters(self, backend: Any) -> int:
+    def trainable_parameters(self, backend: GradientBackend) -> int:
         """Parameters trained on ``backend``'s model: n x hidden (prompt), n x 2 x layers x kv_dim (prefix),
         plus the reparameterisation MLP (n x hidden embeddings and two linear layers) with ``projection``."""
         from promptlift.softprompt.apply import ModelDims
@@ -100,14 +100,15 @@ def soft_prompt_dir(run: Run) -> Path:
 class _Session:
     """The state of one training run (kept off the frozen optimizer)."""
 
-    def __init__(self, spec: SoftPromptTuning, run: Run, backend: Any, hard: Candidate, trainer: Any, data: list) -> None:
+    def __init__(self, spec: SoftPromptTuning, run: Run, backend: GradientBackend, hard: Candidate, trainer: Any,
+                 data: list) -> None:
         self.spec, self.run, self.backend, self.hard = spec, run, backend, hard
         self.trainer, self.data = trainer, data
         self.table: Any = None  # the vocabulary table nearest() compares with, computed once
         self.parent = parent_of(run, hard)
 
     @classmethod
-    def start(cls, spec: SoftPromptTuning, run: Run, backend: Any, hard: Candidate) -> _Session:
+    def start(cls, spec: SoftPromptTuning, run: Run, backend: GradientBackend, hard: Candidate) -> _Session:
         import torch
 
         from promptlift.softprompt.apply import ModelDims, insert_position

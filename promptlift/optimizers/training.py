@@ -16,11 +16,13 @@ import logging
 from pathlib import Path
 from typing import Any, ClassVar
 
-from promptlift.backends.base import GradientBackend, require_gradients
+from promptlift.backends.base import Backend, GradientBackend, require_gradients
 from promptlift.cache import default_cache_dir
 from promptlift.errors import ConfigError
 from promptlift.optimizers.base import Optimizer
+from promptlift.result import Result
 from promptlift.run import Run
+from promptlift.tasks.base import Task
 from promptlift.training.loop import Schedule, total_steps
 from promptlift.types import Candidate
 
@@ -84,12 +86,12 @@ class GradientTraining(Optimizer):
         data["initial"] = self.initial.to_dict() if self.initial is not None else None
         return {"optimizer": self.name, **data}
 
-    def optimize(self, task: Any, backend: Any, **kwargs: Any) -> Any:
+    def optimize(self, task: Task, backend: Backend, **kwargs: Any) -> Result:
         """As ``Optimizer.optimize``, after checking up front that ``backend`` can train."""
         self.check_backend(backend)
         return super().optimize(task, backend, **kwargs)
 
-    def check_backend(self, backend: Any) -> GradientBackend:
+    def check_backend(self, backend: Backend) -> GradientBackend:
         """``backend`` as a GradientBackend (override to require more)."""
         return require_gradients(backend, type(self).__name__)
 

@@ -41,8 +41,8 @@ class OptimizerContract:
         result = self.run(tmp_path)
         assert isinstance(result, Result)
         assert result.best in result.trials
-        assert result.best.split == "val"
-        assert result.best.mean == max(t.mean for t in result.trials if t.split == "val")
+        assert result.best.role == "val"
+        assert result.best.mean == max(t.mean for t in result.trials if t.role == "val")
         assert result.baseline.candidate == toy_task().seed
 
     def test_budget_is_honoured_exactly(self, tmp_path):
@@ -75,13 +75,13 @@ class OptimizerContract:
         The cap lies halfway between the seed's prompt tokens and the longest the uncapped search validated."""
         free = self.run(tmp_path)
         seed = free.baseline.per_query["prompt_tokens"]
-        longest = max(t.per_query["prompt_tokens"] for t in free.trials if t.split == "val")
+        longest = max(t.per_query["prompt_tokens"] for t in free.trials if t.role == "val")
         cap = math.ceil(seed + (longest - seed) / 2)
         result = self.run(tmp_path, max_prompt_tokens=cap, objectives=("score", "prompt_tokens"))
         assert result.best.admissible and result.best.per_query["prompt_tokens"] <= cap
-        assert all(t.per_query["prompt_tokens"] <= cap for t in result.trials if t.split == "val" and t.admissible)
+        assert all(t.per_query["prompt_tokens"] <= cap for t in result.trials if t.role == "val" and t.admissible)
         assert all(not t.admissible for t in result.trials if t.per_query.get("prompt_tokens", 0) > cap
-                   and t.split == "val")
+                   and t.role == "val")
         assert sum(len(t.scores) for t in result.trials if t.scored) == result.metric_calls
         assert result.front and all(t.admissible for t in result.front)
         again = Result.from_dict(result.to_dict())

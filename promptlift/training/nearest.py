@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from promptlift.backends.base import GradientBackend
 from promptlift.errors import CapabilityError
 from promptlift.softprompt.apply import decoder
 
@@ -63,7 +64,7 @@ def nearest_tokens(model: Any, tokenizer: Any, kind: str, tensor: Any, k: int = 
     ]
 
 
-def inspect_soft_prompt(path: str | Path, backend: Any, k: int = 5) -> list[list[tuple[str, float]]]:
+def inspect_soft_prompt(path: str | Path, backend: GradientBackend, k: int = 5) -> list[list[tuple[str, float]]]:
     """Nearest vocabulary tokens of each virtual token in a saved soft prompt, on a torch backend."""
     from promptlift.softprompt.io import load_soft_prompt
 

@@ -20,12 +20,17 @@ from __future__ import annotations
 import contextlib
 import logging
 from dataclasses import dataclass, replace
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import torch
 
+from promptlift.backends.base import GradientBackend
 from promptlift.softprompt.apply import cache_argument, decoder
 from promptlift.training.soft_params import SoftParameters
+from promptlift.types import Candidate, Example
+
+if TYPE_CHECKING:
+    from promptlift.tasks.base import Task
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +48,8 @@ class Encoded:
         return len(self.prompt) + sum(len(c) for c in self.choices)
 
 
-def encode_examples(backend: Any, task: Any, candidate: Any, examples: Sequence[Any]) -> list[Encoded]:
+def encode_examples(backend: GradientBackend, task: Task, candidate: Candidate,
+                    examples: Sequence[Example]) -> list[Encoded]:
     """Token ids of ``examples`` rendered under ``candidate`` with the backend's own ``encode``."""
     out = []
     for example in examples:

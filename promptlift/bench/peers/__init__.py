@@ -8,7 +8,7 @@ settings dataclass (``DSPySettings``, ``GEPASettings``, ``PEFTSettings``: their 
 the comparison benchmarks' defaults, and a cell may set any field but ``budget``); the
 metric-call budget sizes the DSPy and gepa searches, PEFT trains for ``steps``. DSPy, gepa
 and peft are imported only when a peer runs. A peer's test score outside its own model
-format goes through ``promptlift.run.score_outside``, like every other cell's.
+format goes through ``promptlift.answers.score_outside``, like every other cell's.
 """
 
 from __future__ import annotations

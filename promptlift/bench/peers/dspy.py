@@ -23,8 +23,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from promptlift.answers import score_outside
 from promptlift.bench.peers.common import Meter, settings
-from promptlift.run import score_outside
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from promptlift.answers import answer, score_outside
 from promptlift.bench.peers.common import Meter, settings
 from promptlift.cache import CachedBackend, ResponseCache
-from promptlift.run import answer, score_outside
 from promptlift.tasks.fields import label
 from promptlift.types import Candidate, Completion, Example, Message, Request
 

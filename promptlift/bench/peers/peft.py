@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
 from promptlift.backends.base import GradientBackend
+from promptlift.backends.torch import TorchBackend
 from promptlift.bench.peers.common import Meter, settings
 from promptlift.errors import CapabilityError
 
@@ -53,14 +54,14 @@ SETTINGS = PEFTSettings
 
 def cell(mode: str, task: Task, backend: Meter, cell: Cell, run_dir: Path) -> dict[str, Any]:
     """A sweep cell's partial row: PEFT never calls the model through promptlift's metric."""
-    if not isinstance(backend.base, GradientBackend):
+    if not isinstance(backend.base, TorchBackend):
         raise CapabilityError(f"peft:{MODES[mode]} trains the model in process: it needs a torch backend, "
                               f"not {backend.id}", backend=backend.id)
     row = run(task, backend.base, settings(PEFTSettings, cell), mode, cell.seed)
     return {**row, "search_seconds": row.pop("seconds"), "metric_calls": None, "lm_calls": None}
 
 
-def run(task: Task, backend: Any, config: Any, mode: str, seed: int) -> dict[str, Any]:
+def run(task: Task, backend: TorchBackend, config: Any, mode: str, seed: int) -> dict[str, Any]:
     """Train PEFT's ``mode`` on the training split; val and test accuracy, step times, trainable count.
 
     ``config`` has the ``PEFTSettings`` fields (the comparison script passes its arguments)."""
@@ -80,7 +81,7 @@ def run(task: Task, backend: Any, config: Any, mode: str, seed: int) -> dict[str
     return row
 
 
-def peft_model(backend: Any, task: Task, config: Any, mode: str, seed: int) -> Any:
+def peft_model(backend: TorchBackend, task: Task, config: Any, mode: str, seed: int) -> Any:
     """A fresh copy of the backend's model, wrapped by PEFT for ``mode``."""
     import torch
     from peft import PrefixTuningConfig, PromptTuningConfig, PromptTuningInit, get_peft_model
@@ -95,7 +96,7 @@ def peft_model(backend: Any, task: Task, config: Any, mode: str, seed: int) -> A
     else:
         peft_config = PrefixTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=config.n_tokens,
                                          prefix_projection=False)
-    base = AutoModelForCausalLM.from_pretrained(str(backend.path), dtype=backend.dtype, attn_implementation="sdpa")
+    base: Any = AutoModelForCausalLM.from_pretrained(str(backend.path), dtype=backend.dtype, attn_implementation="sdpa")
     return get_peft_model(base.to(backend.device), peft_config)
 
 
@@ -115,7 +116,7 @@ def batch_inputs(batch: list[Encoded], pad: int, device: Any = "cpu") -> dict[st
     return {"input_ids": ids.to(device), "attention_mask": mask.to(device), "labels": labels.to(device)}
 
 
-def plain_training(model: Any, params: list, data: list[Encoded], backend: Any, config: Any,
+def plain_training(model: Any, params: list, data: list[Encoded], backend: TorchBackend, config: Any,
                    seed: int) -> tuple[list[float], float]:
     """The loop a PEFT user writes: shuffled padded batches, the model's own loss, AdamW, clipping.
     Returns each step's seconds (forward, backward, clipping, AdamW) and the last loss."""
@@ -143,7 +144,7 @@ def plain_training(model: Any, params: list, data: list[Encoded], backend: Any, 
     return times, loss
 
 
-def accuracy(model: Any, backend: Any, task: Task, examples: Sequence[Example], batch_size: int = 16) -> float:
+def accuracy(model: Any, backend: TorchBackend, task: Task, examples: Sequence[Example], batch_size: int = 16) -> float:
     """Accuracy of the PEFT model: the choice with the higher log-probability (single-token choices)."""
     import torch
 
@@ -172,6 +173,6 @@ def accuracy(model: Any, backend: Any, task: Task, examples: Sequence[Example], 
     return right / len(encoded)
 
 
-def _pad_id(backend: Any) -> int:
+def _pad_id(backend: GradientBackend) -> int:
     pad = backend.tokenizer.pad_token_id
     return pad if pad is not None else 0
