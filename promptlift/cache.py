@@ -39,15 +39,6 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("PROMPTLIFT_CACHE", Path.home() / ".cache" / "promptlift"))
 
 
-def default_models_dir() -> Path:
-    """Converted model copies: ``$PROMPTLIFT_MODELS`` or ``~/.cache/promptlift/models``.
-
-    Separate from the response cache, so a test or run with its own ``PROMPTLIFT_CACHE``
-    still reuses a model converted once.
-    """
-    return Path(os.environ.get("PROMPTLIFT_MODELS", Path.home() / ".cache" / "promptlift" / "models"))
-
-
 def request_key(backend_id: str, request: Request) -> str:
     return digest([backend_id, request.to_dict()], 32)
 

@@ -186,7 +186,7 @@ def confusion_html(labels: Sequence[str], matrix: Sequence[Sequence[int]]) -> st
 
 
 def lineage_image(result: Result) -> str:
-    from promptlift.optimizers.gepa_plots import lineage
+    from promptlift.lineage import lineage
 
     try:
         return image(figure_png(lineage(result)), "lineage of the candidates")

@@ -19,8 +19,7 @@ import shutil
 import time
 from pathlib import Path
 
-from promptlift.backends.models import embedded_gguf
-from promptlift.cache import default_models_dir
+from promptlift.backends.models import default_models_dir, embedded_gguf
 from promptlift.errors import MissingDependency
 
 log = logging.getLogger(__name__)

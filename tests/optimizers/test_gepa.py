@@ -224,7 +224,7 @@ def test_task_without_train_examples_is_refused():
 
 
 def test_lineage_plot_draws_every_validated_candidate(tmp_path):
-    from promptlift.optimizers.gepa_plots import depth, lineage, lineage_edges
+    from promptlift.lineage import depth, lineage, lineage_edges
 
     result = optimize()
     fig = lineage(result, tmp_path / "lineage.png")
