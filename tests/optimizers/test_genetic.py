@@ -127,7 +127,9 @@ def test_population_history_is_elitist_and_plots(tmp_path, mode):
     assert bests == sorted(bests)  # elitism: the best never gets lost
     assert all(1 <= r["size"] <= 4 and r["mean"] <= r["best"] for r in rows)
     assert rows[-1]["best"] == result.best.mean
-    assert result.best.number in rows[-1]["members"]  # the key the committed benchmark rows hold
+    val = {t.number: t.mean for t in result.trials if t.split == "val"}
+    members = rows[-1]["members"]  # the key the committed benchmark rows hold: validation trial numbers
+    assert len(members) == rows[-1]["size"] and max(val[n] for n in members) == result.best.mean
     plot_generations(result, tmp_path / "generations.png")
     assert (tmp_path / "generations.png").stat().st_size > 1000
 
