@@ -38,7 +38,7 @@ from promptlift.bench.peers import dspy as peer  # noqa: E402
 from promptlift.cache import CachedBackend  # noqa: E402
 from promptlift.optimizers.bootstrap import BootstrapFewShot  # noqa: E402
 from promptlift.optimizers.fewshot import FewShot  # noqa: E402
-from promptlift.optimizers.mipro import JointSearch  # noqa: E402
+from promptlift.optimizers.joint import JointSearch  # noqa: E402
 from promptlift.optimizers.similarity import SimilarityFewShot  # noqa: E402
 from promptlift.testing.doubles import dspy_double  # noqa: E402
 from promptlift.types import one_line  # noqa: E402

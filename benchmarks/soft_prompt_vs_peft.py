@@ -185,7 +185,7 @@ def device_name(backend: Any) -> str:
 # --- promptlift ----------------------------------------------------------------------------
 def promptlift_run(task: Any, backend: Any, args: argparse.Namespace, mode: str, seed: int) -> dict[str, Any]:
     init = args.init if mode == "prompt" else args.prefix_init
-    spec = SoftPromptTuning(mode=mode, n_tokens=args.n_tokens, init=init, lr=args.lr, steps=args.steps,
+    spec = SoftPromptTuning(kind=mode, n_tokens=args.n_tokens, init=init, lr=args.lr, steps=args.steps,
                             batch_size=args.batch_size, eval_every=args.steps, patience=None, weight_decay=0.0,
                             grad_clip=1.0, loss=args.loss)
     started = time.perf_counter()

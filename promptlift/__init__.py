@@ -27,7 +27,7 @@ from promptlift.optimizers.bootstrap import BootstrapFewShot
 from promptlift.optimizers.finetune import FineTuning, LoRA
 from promptlift.optimizers.genetic import GeneticSearch
 from promptlift.optimizers.gepa import GEPA
-from promptlift.optimizers.mipro import JointSearch
+from promptlift.optimizers.joint import JointSearch
 from promptlift.optimizers.plan import Plan
 from promptlift.optimizers.probe import LinearProbe
 from promptlift.optimizers.rft import RejectionSamplingFineTuning

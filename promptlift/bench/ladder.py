@@ -59,7 +59,7 @@ RUNGS: tuple[Rung, ...] = (
     Rung("best_of_n", "best_of_n", {"n": [5]}, needs="generation", about="majority of 5 sampled answers"),
     Rung("soft_prompt", "soft_prompt", {"n_tokens": 8, "lr": 0.03, **TRAINING}, "training",
          flops_per_train_token=6, about="8 virtual tokens (prompt tuning, text init)"),
-    Rung("prefix", "soft_prompt", {"mode": "prefix", "n_tokens": 8, "lr": 0.03, **TRAINING}, "training",
+    Rung("prefix", "soft_prompt", {"kind": "prefix", "n_tokens": 8, "lr": 0.03, **TRAINING}, "training",
          flops_per_train_token=6, about="8-token KV prefixes (prefix tuning, text init)"),
     Rung("linear_probe", "linear_probe", {}, "training", needs="choices", flops_per_train_token=2,
          about="logistic regression on a hidden layer chosen on validation"),

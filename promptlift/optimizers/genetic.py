@@ -6,9 +6,9 @@ The population starts from the seed candidate plus proposer paraphrases of its i
 - ``mode="ga"`` (EvoPrompt-GA): two parents chosen by roulette or tournament; the proposer
   model crosses over and mutates their instructions; survival keeps the best
   ``population_size`` of parents and children (elitist).
-- ``mode="de"`` (EvoPrompt-DE): for each member, the proposer takes what differs between
-  two donors, applies it to the best member, and crosses the result with the member; the
-  child replaces the member if it scores at least as well on validation.
+- ``mode="de"`` (EvoPrompt-DE): for each individual, the proposer takes what differs between
+  two donors, applies it to the best individual, and crosses the result with the individual;
+  the child replaces the individual if it scores at least as well on validation.
 
 With probability ``1 - proposer_rate`` (and whenever the proposer's answer is unusable) the
 model-free operators in ``operators.py`` do the same job on sentences, and demo sets are
@@ -34,6 +34,7 @@ from promptlift import calibration, verbalizers
 from promptlift.demos import draw_demos
 from promptlift.optimizers import operators as ops
 from promptlift.optimizers.base import Optimizer
+from promptlift.optimizers.operators import Individual
 from promptlift.optimizers.options import Calibrate, Formats, PromptOptions, Verbalizers
 from promptlift.optimizers.propose import credit, drafts, extract_instruction, rejected
 from promptlift.optimizers.renames import renamed
@@ -57,15 +58,6 @@ DE_TEMPLATE = (
     "Take what Instruction 1 says that Instruction 2 does not, add it to Instruction 3, "
     "then mix in Instruction 4. Reply with the new instruction only."
 )
-
-
-@dataclass(frozen=True)
-class Member:
-    """A validated population member: its candidate, validation trial number and score."""
-
-    candidate: Candidate
-    trial: int
-    score: float
 
 
 @dataclass(frozen=True)
@@ -95,7 +87,7 @@ class _State:
 class GeneticSearch(PromptOptions, Optimizer):
     """Evolutionary search (EvoPrompt GA or DE) over instructions and demos.
 
-    mode: "ga" or "de". population_size: members kept (and children per generation).
+    mode: "ga" or "de". population_size: individuals kept (and children per generation).
     generations: at most this many generations after the initial population.
     selection, tournament_size: GA parent selection ("tournament" or "roulette").
     minibatch_size, rungs, eta: successive halving; rung r scores ``minibatch_size * eta**r``
@@ -167,7 +159,7 @@ class GeneticSearch(PromptOptions, Optimizer):
         state = self._state(run)
         seed = run.val_trials()[0]
         state.seen.add(seed.candidate)
-        population = [Member(seed.candidate, seed.number, seed.mean)]
+        population = [Individual(seed.candidate, seed.number, seed.mean)]
         for generation in range(self.generations + 1):
             wanted = self.population_size - 1 if generation == 0 else self.population_size
             n = self._affordable(run, state, wanted)
@@ -178,8 +170,9 @@ class GeneticSearch(PromptOptions, Optimizer):
             children = make(run, state, population, n)
             finalists = self._halve(run, children, state.batch_pool, generation)
             population = self._survive(population, finalists)
-            log.info("genetic: generation %d best %.4f mean %.4f (%d members)", generation,
-                     max(m.score for m in population), _mean([m.score for m in population]), len(population))
+            fitness = [i.fitness for i in population]
+            log.info("genetic: generation %d best %.4f mean %.4f (%d individuals)", generation,
+                     max(fitness), _mean(fitness), len(population))
 
     def _state(self, run: Run) -> _State:
         train = run.sample(run.task.train, len(run.task.train))  # a seeded shuffle
@@ -209,16 +202,14 @@ class GeneticSearch(PromptOptions, Optimizer):
             alive = max(1, math.ceil(alive / self.eta))
         return cost + alive * val
 
-    def _survive(self, population: list[Member], finalists: list[tuple[Child, Trial]]) -> list[Member]:
-        new = {t.number: Member(c.candidate, t.number, t.mean) for c, t in finalists}
-        every = {m.trial: m for m in population} | new
+    def _survive(self, population: list[Individual], finalists: list[tuple[Child, Trial]]) -> list[Individual]:
+        children = [(c.slot, Individual(c.candidate, t.number, t.mean)) for c, t in finalists]
         if self.mode == "ga":
-            kept = ops.ga_survivors([(m.trial, m.score) for m in every.values()], self.population_size)
-        else:
-            kept = [(m.trial, m.score) for m in population]
-            for child, trial in finalists:
-                kept = ops.de_replace(kept, (trial.number, trial.mean), child.slot)
-        return [every[number] for number, _ in kept]
+            every = {i.trial: i for i in population} | {i.trial: i for _, i in children}
+            return ops.ga_survivors(list(every.values()), self.population_size)
+        for slot, child in children:
+            population = ops.de_replace(population, child, slot)
+        return population
 
     # --- successive halving -----------------------------------------------------------------
     def _halve(self, run: Run, children: list[Child], pool: Sequence[Example], generation: int
@@ -253,7 +244,7 @@ class GeneticSearch(PromptOptions, Optimizer):
         return info
 
     # --- making children --------------------------------------------------------------------
-    def _initial(self, run: Run, state: _State, population: list[Member], n: int) -> list[Child]:
+    def _initial(self, run: Run, state: _State, population: list[Individual], n: int) -> list[Child]:
         """``n`` proposer paraphrases of the seed instruction, each with a random demo set."""
         seed = population[0]
         (answers,) = drafts(run, [PARAPHRASE.format(a=seed.candidate.instruction)], n=n,
@@ -274,7 +265,7 @@ class GeneticSearch(PromptOptions, Optimizer):
                 children.append(child)
         return children
 
-    def _offspring(self, run: Run, state: _State, population: list[Member], n: int) -> list[Child]:
+    def _offspring(self, run: Run, state: _State, population: list[Individual], n: int) -> list[Child]:
         children = []
         for slot in range(n):
             child = self._ga_child(run, state, population) if self.mode == "ga" else \
@@ -284,13 +275,13 @@ class GeneticSearch(PromptOptions, Optimizer):
                 children.append(novel)
         return children
 
-    def _select(self, run: Run, population: list[Member]) -> Member:
-        fitness = [m.score for m in population]
+    def _select(self, run: Run, population: list[Individual]) -> Individual:
+        fitness = [i.fitness for i in population]
         if self.selection == "roulette":
             return population[ops.roulette(fitness, run.rng)]
         return population[ops.tournament(fitness, run.rng, self.tournament_size)]
 
-    def _ga_child(self, run: Run, state: _State, population: list[Member]) -> Child:
+    def _ga_child(self, run: Run, state: _State, population: list[Individual]) -> Child:
         a = self._select(run, population)
         b = self._select(run, [m for m in population if m is not a] or population)
         first, second = a.candidate, b.candidate
@@ -313,11 +304,11 @@ class GeneticSearch(PromptOptions, Optimizer):
         candidate = self._dress(run, state, first.with_(instruction=instruction, demos=demos), (first, second))
         return Child(candidate, parents, operator)
 
-    def _de_child(self, run: Run, state: _State, population: list[Member], slot: int) -> Child:
+    def _de_child(self, run: Run, state: _State, population: list[Individual], slot: int) -> Child:
         current = population[slot] if slot < len(population) else run.rng.choice(population)
         others = [m for m in population if m is not current] or population
         a, b = run.sample(others, 2) if len(others) >= 2 else (others[0], current)
-        best = max(population, key=lambda m: (m.score, -m.trial))
+        best = max(population, key=lambda i: (i.fitness, -i.trial))
         names = {"a": a.candidate.instruction, "b": b.candidate.instruction,
                  "best": best.candidate.instruction, "current": current.candidate.instruction}
         instruction, operator = "", "sentence"
@@ -339,7 +330,7 @@ class GeneticSearch(PromptOptions, Optimizer):
                                 (current.candidate, best.candidate))
         return Child(candidate, parents, operator, slot)
 
-    def _novel(self, run: Run, state: _State, child: Child, population: list[Member]) -> Child | None:
+    def _novel(self, run: Run, state: _State, child: Child, population: list[Individual]) -> Child | None:
         """The child if unseen, else up to three model-free mutations of it; None if all were seen."""
         for _ in range(3):
             if child.candidate not in state.seen:
@@ -376,8 +367,8 @@ class GeneticSearch(PromptOptions, Optimizer):
             demos, _ = ops.mutate_demos(demos, state.demo_pool, run.rng, self.k, state.labels)
         return demos
 
-    def _mutate_text(self, run: Run, text: str, population: list[Member]) -> str:
-        donors = [m.candidate.instruction for m in population]
+    def _mutate_text(self, run: Run, text: str, population: list[Individual]) -> str:
+        donors = [i.candidate.instruction for i in population]
         return ops.mutate_sentences(text, donors, run.rng, self.max_sentences) or text
 
     def _ask(self, run: Run, prompt: str) -> Completion:
@@ -394,7 +385,7 @@ class GeneticSearch(PromptOptions, Optimizer):
         return tidy
 
     def _demo_count(self, run: Run, state: _State) -> int:
-        """A random demo count for an initial member, rounded up to a multiple of the labels
+        """A random demo count for an initial individual, rounded up to a multiple of the labels
         (a small model copies the label mix of its demos)."""
         if not (self.k and state.demo_pool):
             return 0

@@ -18,10 +18,12 @@ if TYPE_CHECKING:
 
 def population_history(result: Result) -> list[dict[str, Any]]:
     """One row per generation: best and mean validation score of the population after it,
-    its size, its members (validation trial numbers) and the children validated in it."""
+    its size, its individuals (``members``: their validation trial numbers) and the children
+    validated in it."""
     size = int(result.config.get("population_size", 6))
     mode = result.config.get("mode", "ga")
-    population = [(result.baseline.number, result.baseline.mean)]
+    seed = result.baseline
+    population = [ops.Individual(seed.candidate, seed.number, seed.mean)]
     by_generation: dict[int, list] = {}
     for trial in result.trials:
         if trial.role == "val" and "generation" in trial.info:
@@ -30,19 +32,20 @@ def population_history(result: Result) -> list[dict[str, Any]]:
     for generation in sorted(by_generation):
         children = by_generation[generation]
         for trial in children:
+            child = ops.Individual(trial.candidate, trial.number, trial.mean)
             if mode == "de":
-                population = ops.de_replace(population, (trial.number, trial.mean), int(trial.info.get("slot", 0)))
+                population = ops.de_replace(population, child, int(trial.info.get("slot", 0)))
             else:
-                population.append((trial.number, trial.mean))
+                population.append(child)
         if mode != "de":
             population = ops.ga_survivors(population, size)
-        scores = [score for _, score in population]
+        fitness = [i.fitness for i in population]
         rows.append({
             "generation": generation,
-            "best": max(scores),
-            "mean": sum(scores) / len(scores),
+            "best": max(fitness),
+            "mean": sum(fitness) / len(fitness),
             "size": len(population),
-            "members": [number for number, _ in population],
+            "members": [i.trial for i in population],  # the key benchmarks/results/genetic_*.json hold
             "validated": [t.number for t in children],
         })
     return rows

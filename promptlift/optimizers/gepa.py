@@ -15,7 +15,7 @@ Each iteration:
 4. The children are scored on their parents' minibatches in one batch; a child is kept only
    if it beats its parent there (or ties, with ``acceptance="improvement_or_equal"``); the
    kept ones are scored on the full validation split and join the pool.
-5. After an accepted child, a merge may be tried: two frontier members that share an
+5. After an accepted child, a merge may be tried: two frontier entries that share an
    ancestor are combined component by component (``merge``), checked on a few validation
    examples where the two disagree, and validated if no worse than both there.
 
@@ -36,7 +36,7 @@ from promptlift.errors import ConfigError
 from promptlift.optimizers import options
 from promptlift.optimizers.base import Optimizer
 from promptlift.optimizers.merge import merge_candidates
-from promptlift.optimizers.pareto import Member, Pool
+from promptlift.optimizers.pareto import Pool, PoolEntry
 from promptlift.optimizers.propose import credit, drafts
 from promptlift.optimizers.reflection import (
     DEFAULT_TEMPLATE,
@@ -67,7 +67,7 @@ class GEPA(Optimizer):
     draws: proposer answers tried per reflection until one is usable.
     temperature, proposal_tokens: sampling settings of the proposer.
     template: the reflection prompt (holds ``<instruction>`` and ``<examples>``, may hold ``<task>``).
-    merge, max_merges, merge_examples: merges of frontier members sharing an ancestor, at
+    merge, max_merges, merge_examples: merges of frontier entries sharing an ancestor, at
     most ``max_merges`` accepted, each checked on ``merge_examples`` validation examples.
     skip_perfect: no reflection when the parent is perfect on the minibatch.
     reuse_scores: reuse scores already measured for the same candidate and example.
@@ -221,7 +221,7 @@ class GEPA(Optimizer):
                 state.merges_due += 1
             log.info("gepa %d: child of trial %d accepted, val %.4f", iteration, c.parent.trial, val.mean)
 
-    def _propose(self, run: Run, state: _State, work: list[tuple[Member, list[Example], Outcome]]) -> list[_Child]:
+    def _propose(self, run: Run, state: _State, work: list[tuple[PoolEntry, list[Example], Outcome]]) -> list[_Child]:
         """New candidates from the proposer's reflections: ``children_per_parent`` per parent, every
         round's proposer calls sent as one batch; a slot whose answer is unusable is asked again, up
         to ``draws`` rounds. Each child's instruction is credited with what its draws cost."""
@@ -244,7 +244,7 @@ class GEPA(Optimizer):
                 children.append(_Child(self._calibrated(run, slot.child), slot.parent, slot.batch, slot.before))
         return children
 
-    def _reflection(self, run: Run, parent: Member, before: Outcome) -> str:
+    def _reflection(self, run: Run, parent: PoolEntry, before: Outcome) -> str:
         rows = records(before, self.reflection_examples)
         return build_prompt(self.template, run.task, parent.candidate.instruction, rows, self.example_chars)
 
@@ -296,7 +296,7 @@ class GEPA(Optimizer):
 
     # --- merge -----------------------------------------------------------------------------
     def _merge(self, run: Run, state: _State, iteration: int) -> bool:
-        """Try one merge; False when no pair of frontier members can be merged."""
+        """Try one merge; False when no pair of frontier entries can be merged."""
         triplet = state.pool.merge_triplet(run.rng, state.tried)
         if triplet is None:
             state.merges_due = 0
@@ -353,7 +353,7 @@ class _Minibatches:
 class _Slot:
     """One child being asked for: its parent, minibatch, the parent's outcome and the reflection prompt."""
 
-    parent: Member
+    parent: PoolEntry
     batch: list[Example]
     before: Outcome
     prompt: str
@@ -364,7 +364,7 @@ class _Slot:
 @dataclass(frozen=True)
 class _Child:
     candidate: Candidate
-    parent: Member
+    parent: PoolEntry
     batch: list[Example]
     before: Outcome
 

@@ -6,7 +6,8 @@ examples. These keep a genetic search useful when the proposer model writes poor
 135M model): crossover and mutation still move through the space of instructions and demos.
 
 Selection (roulette, tournament) and survival (GA's best-of-all, DE's one-to-one
-replacement) live here too, so the optimizer and the plots share one definition.
+replacement) live here too, with :class:`Individual`, the population's unit, so the optimizer
+and the plots share one definition.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from __future__ import annotations
 import random
 import re
 from collections import Counter
+from dataclasses import dataclass
 from typing import Sequence
 
-from promptlift.types import Example
+from promptlift.types import Candidate, Example
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _WORD = re.compile(r"[a-z0-9']+")
@@ -24,7 +26,16 @@ _PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
 _TAG = re.compile(r"<prompt>(.*?)(?:</prompt>|$)", re.S | re.I)
 
 Demos = tuple[Example, ...]
-Member = tuple[int, float]  # (val trial number, val score)
+
+
+@dataclass(frozen=True)
+class Individual:
+    """One of a genetic population: a validated candidate, its validation trial number and its
+    fitness (that trial's mean score)."""
+
+    candidate: Candidate
+    trial: int
+    fitness: float
 
 
 # --- instructions ----------------------------------------------------------------------------
@@ -228,21 +239,21 @@ def roulette(fitness: Sequence[float], rng: random.Random) -> int:
 
 
 def tournament(fitness: Sequence[float], rng: random.Random, size: int = 2) -> int:
-    """Index of the fittest of ``size`` members drawn at random (the earliest wins ties)."""
+    """Index of the fittest of ``size`` individuals drawn at random (the earliest wins ties)."""
     entrants = rng.sample(range(len(fitness)), min(size, len(fitness)))
     return max(sorted(entrants), key=lambda i: fitness[i])
 
 
-def ga_survivors(members: Sequence[Member], size: int) -> list[Member]:
-    """GA survival (mu + lambda, so elitist): the ``size`` best, earliest first on ties."""
-    return sorted(members, key=lambda m: (-m[1], m[0]))[:size]
+def ga_survivors(individuals: Sequence[Individual], size: int) -> list[Individual]:
+    """GA survival (mu + lambda, so elitist): the ``size`` fittest, the earliest trial first on ties."""
+    return sorted(individuals, key=lambda i: (-i.fitness, i.trial))[:size]
 
 
-def de_replace(slots: list[Member], child: Member, slot: int) -> list[Member]:
-    """DE survival: ``child`` fills an empty slot, or replaces its target if at least as good."""
+def de_replace(slots: list[Individual], child: Individual, slot: int) -> list[Individual]:
+    """DE survival: ``child`` fills an empty slot, or replaces its target if at least as fit."""
     slots = list(slots)
     if slot >= len(slots):
         slots.append(child)
-    elif child[1] >= slots[slot][1]:
+    elif child.fitness >= slots[slot].fitness:
         slots[slot] = child
     return slots

@@ -18,7 +18,7 @@ OPTIMIZERS: dict[str, str] = {
     "fewshot": "promptlift.optimizers.fewshot:FewShot",
     "bootstrap": "promptlift.optimizers.bootstrap:BootstrapFewShot",
     "similarity": "promptlift.optimizers.similarity:SimilarityFewShot",
-    "mipro": "promptlift.optimizers.mipro:JointSearch",
+    "mipro": "promptlift.optimizers.joint:JointSearch",
     "gepa": "promptlift.optimizers.gepa:GEPA",
     "genetic": "promptlift.optimizers.genetic:GeneticSearch",
     "soft_prompt": "promptlift.optimizers.soft_prompt:SoftPromptTuning",

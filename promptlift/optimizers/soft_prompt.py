@@ -25,22 +25,25 @@ from typing import Any, ClassVar
 
 from promptlift.backends.base import Backend, GradientBackend, require
 from promptlift.errors import CapabilityError
+from promptlift.optimizers.renames import renamed
 from promptlift.optimizers.training import GradientTraining, parent_of, weights_dir
 from promptlift.run import Run
+from promptlift.softprompt.io import KINDS
 from promptlift.training.loop import Loop
 from promptlift.types import Candidate
 
 log = logging.getLogger(__name__)
 
-MODES = ("prompt", "prefix")
 INITS = ("text", "vocab", "random")
 
 
+@renamed(mode="kind")  # the file format's word (``metadata["kind"]``); ``mode`` warns for one release
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class SoftPromptTuning(GradientTraining):
     """Prompt tuning (Lester et al. 2021) and prefix tuning (Li & Liang 2021) on a gradient backend.
 
-    mode: "prompt" (n_tokens virtual input embeddings) or "prefix" (per-layer key/value prefixes).
+    kind: "prompt" (n_tokens virtual input embeddings) or "prefix" (per-layer key/value prefixes),
+    the ``kind`` the saved soft-prompt file records (``mode`` is its old name).
     n_tokens: number of virtual tokens. init: "text" (tokens of ``init_text``, default the
     instruction of the hard candidate), "vocab" (sampled vocabulary tokens) or "random".
     projection: prefix reparameterisation MLP width (None: none). The training settings
@@ -49,7 +52,7 @@ class SoftPromptTuning(GradientTraining):
     """
 
     name: ClassVar[str] = "soft_prompt"
-    mode: str = "prompt"
+    kind: str = "prompt"
     n_tokens: int = 16
     init: str = "text"
     init_text: str | None = None
@@ -58,12 +61,12 @@ class SoftPromptTuning(GradientTraining):
 
     def _check(self) -> None:
         super()._check()
-        self.require("mode", self.mode in MODES, f"one of {MODES}")
+        self.require("kind", self.kind in KINDS, f"one of {KINDS}")
         self.require("init", self.init in INITS, f"one of {INITS}")
         value = self.n_tokens
         self.require("n_tokens", isinstance(value, int) and not isinstance(value, bool) and value >= 1, "an int >= 1")
-        ok = self.projection is None or (isinstance(self.projection, int) and self.projection >= 1 and self.mode == "prefix")
-        self.require("projection", ok, "None, or an int >= 1 with mode='prefix'")
+        ok = self.projection is None or (isinstance(self.projection, int) and self.projection >= 1 and self.kind == "prefix")
+        self.require("projection", ok, "None, or an int >= 1 with kind='prefix'")
 
     def check_backend(self, backend: Backend) -> GradientBackend:
         """A gradient backend that also applies soft prompts."""
@@ -84,7 +87,7 @@ class SoftPromptTuning(GradientTraining):
 
         dims = ModelDims.of(backend.model)
         n, kv = self.n_tokens, 2 * dims.layers * dims.n_kv_heads * dims.head_dim
-        if self.mode == "prompt":
+        if self.kind == "prompt":
             return n * dims.hidden
         if not self.projection:
             return n * kv
@@ -124,7 +127,7 @@ class _Session:
         ids = init_token_ids(spec.init, spec.n_tokens, text, tokenizer, dims.vocab, generator)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
-            params = SoftParameters(spec.mode, dims, spec.n_tokens, spec.projection)
+            params = SoftParameters(spec.kind, dims, spec.n_tokens, spec.projection)
         params.initialise(model, ids, generator)
         params.to(model.get_input_embeddings().weight.device)
         trainer = Trainer(
@@ -133,7 +136,7 @@ class _Session:
             grad_clip=spec.grad_clip, autocast=spec.autocast,
         )
         log.info("soft prompt (%s): %d trainable parameters, %d in the saved tensor",
-                 spec.mode, params.trainable_parameters(), params.saved_parameters())
+                 spec.kind, params.trainable_parameters(), params.saved_parameters())
         return cls(spec, run, backend, hard, trainer, data)
 
     def train(self) -> None:
@@ -144,7 +147,7 @@ class _Session:
     def info(self) -> dict[str, Any]:
         """What a soft-prompt trial records beside the loop's figures."""
         params = self.trainer.params
-        return {"mode": self.spec.mode, "n_tokens": self.spec.n_tokens,
+        return {"kind": self.spec.kind, "n_tokens": self.spec.n_tokens,
                 "trainable_parameters": params.trainable_parameters(),
                 "soft_prompt_parameters": params.saved_parameters(), "nearest": self.nearest()}
 
@@ -156,7 +159,7 @@ class _Session:
             tensor = params.tensor().detach().float().cpu()
         dims = params.dims
         metadata = {
-            "kind": self.spec.mode, "model_id": self.backend.id, "n_tokens": self.spec.n_tokens,
+            "kind": self.spec.kind, "model_id": self.backend.id, "n_tokens": self.spec.n_tokens,
             "init": self.spec.init, "hidden": dims.hidden, "layers": dims.layers,
         }
         path = save_content_addressed(soft_prompt_dir(self.run), {params.tensor_name: tensor}, metadata)

@@ -7,7 +7,7 @@ import pytest
 from promptlift import Budget, get_task, load_backend
 from promptlift.errors import MissingDependency
 from promptlift.optimizers.bootstrap import BootstrapFewShot
-from promptlift.optimizers.mipro import JointSearch
+from promptlift.optimizers.joint import JointSearch
 from promptlift.optimizers.similarity import SimilarityFewShot
 
 pytestmark = pytest.mark.integration

@@ -127,6 +127,9 @@ def test_population_history_is_elitist_and_plots(tmp_path, mode):
     assert bests == sorted(bests)  # elitism: the best never gets lost
     assert all(1 <= r["size"] <= 4 and r["mean"] <= r["best"] for r in rows)
     assert rows[-1]["best"] == result.best.mean
+    val = {t.number: t.mean for t in result.trials if t.split == "val"}
+    members = rows[-1]["members"]  # the key the committed benchmark rows hold: validation trial numbers
+    assert len(members) == rows[-1]["size"] and max(val[n] for n in members) == result.best.mean
     plot_generations(result, tmp_path / "generations.png")
     assert (tmp_path / "generations.png").stat().st_size > 1000
 
@@ -223,7 +226,7 @@ def test_generation_task_without_choices():
     assert all(len(t.candidate.demos) <= 4 for t in result.trials)
 
 
-def test_initial_members_get_label_balanced_demo_sets():
+def test_initial_individuals_get_label_balanced_demo_sets():
     result = GeneticSearch(population_size=6, minibatch_size=4).optimize(toy_task(), scripted(), budget=200, cache=None)
     initial = [t.candidate for t in result.trials if t.info.get("operator") in ("seed", "paraphrase")]
     assert initial

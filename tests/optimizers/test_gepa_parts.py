@@ -27,12 +27,12 @@ def pool_of(*rows, parents=None) -> Pool:
 
 
 # --- Pareto pool ---------------------------------------------------------------------------
-def test_fronts_hold_the_best_members_per_example_and_skip_unsolved_ones():
+def test_fronts_hold_the_best_entries_per_example_and_skip_unsolved_ones():
     pool = pool_of((1, 0, 0, 0), (0, 1, 0, 0), (1, 1, 0, 0))
     assert pool.fronts() == {"e1": {0, 2}, "e2": {1, 2}}
 
 
-def test_dominated_members_are_dropped_from_the_leaders():
+def test_dominated_entries_are_dropped_from_the_leaders():
     pool = pool_of((1, 0, 0, 0), (0, 1, 0, 0), (1, 1, 0, 0))
     assert pool.leaders() == {2: 2}
 
@@ -42,7 +42,7 @@ def test_each_specialist_leads_its_own_examples():
     assert pool.leaders() == {0: 2, 1: 1, 2: 1}
 
 
-def test_equal_members_keep_the_earliest():
+def test_equal_entries_keep_the_earliest():
     pool = pool_of((1, 0, 1, 0), (1, 0, 1, 0))
     assert pool.leaders() == {0: 2}
 
@@ -65,7 +65,7 @@ def test_ancestors_follow_every_parent():
     assert pool.by_trial(30).index == 3 and pool.by_trial(5) is None
 
 
-def test_merge_triplet_pairs_siblings_not_a_member_and_its_descendant():
+def test_merge_triplet_pairs_siblings_not_an_entry_and_its_descendant():
     pool = pool_of((0.5, 0, 0, 0), (1, 0, 0, 0), (0, 1, 0, 0), parents={1: (0,), 2: (0,)})
     a, b, ancestor = pool.merge_triplet(random.Random(0), set())
     assert {a.index, b.index} == {1, 2} and ancestor.index == 0

@@ -5,7 +5,7 @@ import random
 import pytest
 
 from promptlift.optimizers import operators as ops
-from promptlift.types import Example
+from promptlift.types import Candidate, Example
 
 
 def ex(i: int, label: str = "positive") -> Example:
@@ -162,16 +162,20 @@ def test_tournament_picks_the_fittest_entrant():
     assert 0 not in picks  # the weakest can never win a 2-way tournament
 
 
+def individual(trial: int, fitness: float) -> ops.Individual:
+    return ops.Individual(Candidate(instruction=f"instruction {trial}"), trial, fitness)
+
+
 def test_ga_survivors_keep_the_best_earliest_first():
-    members = [(0, 0.5), (1, 0.9), (2, 0.9), (3, 0.1)]
-    assert ops.ga_survivors(members, 2) == [(1, 0.9), (2, 0.9)]
+    population = [individual(0, 0.5), individual(1, 0.9), individual(2, 0.9), individual(3, 0.1)]
+    assert ops.ga_survivors(population[::-1], 2) == [individual(1, 0.9), individual(2, 0.9)]
 
 
 def test_de_replace_fills_then_replaces_only_if_not_worse():
-    slots = ops.de_replace([(0, 0.5)], (1, 0.2), slot=3)
-    assert slots == [(0, 0.5), (1, 0.2)]
-    assert ops.de_replace(slots, (2, 0.1), slot=1) == slots
-    assert ops.de_replace(slots, (2, 0.5), slot=0) == [(2, 0.5), (1, 0.2)]
+    slots = ops.de_replace([individual(0, 0.5)], individual(1, 0.2), slot=3)
+    assert slots == [individual(0, 0.5), individual(1, 0.2)]
+    assert ops.de_replace(slots, individual(2, 0.1), slot=1) == slots
+    assert ops.de_replace(slots, individual(2, 0.5), slot=0) == [individual(2, 0.5), individual(1, 0.2)]
 
 
 def test_echoes_template_catches_a_proposer_repeating_the_request():

@@ -81,8 +81,8 @@ def train_loss(backend, task, result) -> float:
 
 def test_model_weights_stay_frozen_and_bit_identical(backend):
     before = {k: v.clone() for k, v in backend.model.state_dict().items()}
-    for mode in ("prompt", "prefix"):
-        SoftPromptTuning(mode=mode, **SMALL).optimize(toy_task(), backend, budget=200, cache=None)
+    for kind in ("prompt", "prefix"):
+        SoftPromptTuning(kind=kind, **SMALL).optimize(toy_task(), backend, budget=200, cache=None)
     after = backend.model.state_dict()
     assert before.keys() == after.keys()
     assert all(torch.equal(before[k], after[k]) for k in before)
@@ -124,15 +124,15 @@ def test_likelihood_loss_is_the_correct_choices_negative_log_likelihood(backend)
             float(torch.nn.functional.cross_entropy(rows, torch.tensor([e.label for e in data]))), rel=1e-5)
 
 
-@pytest.mark.parametrize("mode,projection", [("prompt", None), ("prefix", None), ("prefix", 8)])
-def test_the_training_scores_are_the_backends_scores(backend, tmp_path, mode, projection):
+@pytest.mark.parametrize("kind,projection", [("prompt", None), ("prefix", None), ("prefix", 8)])
+def test_the_training_scores_are_the_backends_scores(backend, tmp_path, kind, projection):
     """What the loss sees equals what TorchBackend ranks, for the saved soft prompt."""
     from promptlift.optimizers.soft_prompt import _Session
     from promptlift.run import Run
     from promptlift.training.packed import batches
 
     task = toy_task()
-    spec = SoftPromptTuning(mode=mode, projection=projection, **SMALL)
+    spec = SoftPromptTuning(kind=kind, projection=projection, **SMALL)
     run = Run(task, backend, budget=Budget(metric_calls=100), run_dir=tmp_path / "run")
     session = _Session.start(spec, run, backend, task.seed)
     session.trainer.step(next(batches(session.data, 4, run.rng)))  # move away from the init
@@ -146,8 +146,8 @@ def test_the_training_scores_are_the_backends_scores(backend, tmp_path, mode, pr
     assert str(tmp_path / "run" / "soft_prompts") in candidate.soft_prompt
 
 
-@pytest.mark.parametrize("mode", ["prompt", "prefix"])
-def test_packed_training_forward_equals_one_forward_per_choice(backend, mode):
+@pytest.mark.parametrize("kind", ["prompt", "prefix"])
+def test_packed_training_forward_equals_one_forward_per_choice(backend, kind):
     """The packed, shared-prefix training path against the naive one (full sequence per choice)."""
     from promptlift.backends.torch_scoring import reference_logprobs
     from promptlift.backends.torch_prefix import SoftPrompt
@@ -159,29 +159,29 @@ def test_packed_training_forward_equals_one_forward_per_choice(backend, mode):
     data = [e for e in toy_task().train[:5]]
     task = dataclasses.replace(words, train=tuple(dataclasses.replace(e, output="bad") for e in data))
     run = Run(task, backend, budget=Budget(metric_calls=100))
-    session = _Session.start(SoftPromptTuning(mode=mode, **SMALL), run, backend, task.seed)
+    session = _Session.start(SoftPromptTuning(kind=kind, **SMALL), run, backend, task.seed)
     assert [len(c) for c in session.data[0].choices] == [1, 3, 1]
     params = session.trainer.params
     with torch.no_grad():
         packed = session.trainer.choice_logprobs(session.data)
-        soft = SoftPrompt(key="k", kind=mode, tensor=params.tensor())
+        soft = SoftPrompt(key="k", kind=kind, tensor=params.tensor())
         naive = torch.tensor([reference_logprobs(backend.model, e.prompt, e.choices, soft, 0) for e in session.data])
     assert torch.allclose(packed, naive, atol=1e-4)
 
 
-@pytest.mark.parametrize("mode,projection,expected", [
+@pytest.mark.parametrize("kind,projection,expected", [
     ("prompt", None, 3 * 32),  # n_tokens x hidden
     ("prefix", None, 3 * 2 * 2 * 16),  # n_tokens x 2 x layers x kv_dim (2 kv heads x head_dim 8)
 ])
-def test_trainable_parameter_counts(backend, mode, projection, expected):
-    result = SoftPromptTuning(mode=mode, projection=projection, **{**SMALL, "n_tokens": 3, "steps": 2}).optimize(
+def test_trainable_parameter_counts(backend, kind, projection, expected):
+    result = SoftPromptTuning(kind=kind, projection=projection, **{**SMALL, "n_tokens": 3, "steps": 2}).optimize(
         toy_task(), backend, budget=100, cache=None)
     info = result.trials[-1].info
     assert info["trainable_parameters"] == info["soft_prompt_parameters"] == expected
-    assert SoftPromptTuning(mode=mode, n_tokens=3).trainable_parameters(backend) == expected
+    assert SoftPromptTuning(kind=kind, n_tokens=3).trainable_parameters(backend) == expected
     tensors, metadata = load_soft_prompt(result.trials[-1].candidate.soft_prompt, model_id=backend.id)
     assert sum(t.numel() for t in tensors.values()) == expected
-    assert metadata["kind"] == mode and metadata["n_tokens"] == "3" and metadata["hidden"] == "32"
+    assert metadata["kind"] == kind and metadata["n_tokens"] == "3" and metadata["hidden"] == "32"
     from promptlift.training.nearest import inspect_soft_prompt
 
     nearest = inspect_soft_prompt(result.trials[-1].candidate.soft_prompt, backend, k=3)
@@ -190,12 +190,12 @@ def test_trainable_parameter_counts(backend, mode, projection, expected):
 
 
 def test_projection_mlp_is_counted_but_only_the_prefix_is_saved(backend):
-    result = SoftPromptTuning(mode="prefix", projection=8, **{**SMALL, "n_tokens": 3, "steps": 2}).optimize(
+    result = SoftPromptTuning(kind="prefix", projection=8, **{**SMALL, "n_tokens": 3, "steps": 2}).optimize(
         toy_task(), backend, budget=100, cache=None)
     info = result.trials[-1].info
     mlp = (32 * 8 + 8) + (8 * 2 * 2 * 16 + 2 * 2 * 16)
     assert info["trainable_parameters"] == 3 * 32 + mlp
-    assert SoftPromptTuning(mode="prefix", projection=8, n_tokens=3).trainable_parameters(backend) == 3 * 32 + mlp
+    assert SoftPromptTuning(kind="prefix", projection=8, n_tokens=3).trainable_parameters(backend) == 3 * 32 + mlp
     assert info["soft_prompt_parameters"] == 3 * 2 * 2 * 16
 
 
@@ -267,9 +267,9 @@ def test_text_init_starts_at_the_instruction_tokens(backend, tmp_path):
     from promptlift.run import Run
 
     task = toy_task()
-    for mode in ("prompt", "prefix"):
+    for kind in ("prompt", "prefix"):
         run = Run(task, backend, budget=Budget(metric_calls=100))
-        session = _Session.start(SoftPromptTuning(mode=mode, **{**SMALL, "n_tokens": 4}), run, backend, task.seed)
+        session = _Session.start(SoftPromptTuning(kind=kind, **{**SMALL, "n_tokens": 4}), run, backend, task.seed)
         words = backend.tokenizer.tokenize("Classify the review.")
         assert session.nearest() == words[:4]
 
@@ -285,7 +285,7 @@ def test_generation_task_trains_on_the_target(backend):
 
 
 @pytest.mark.parametrize("kwargs,name", [
-    ({"mode": "lora"}, "mode"), ({"init": "zeros"}, "init"), ({"lr": 0}, "lr"), ({"batch_size": 0}, "batch_size"),
+    ({"kind": "lora"}, "kind"), ({"init": "zeros"}, "init"), ({"lr": 0}, "lr"), ({"batch_size": 0}, "batch_size"),
     ({"projection": 8}, "projection"), ({"patience": 0}, "patience"), ({"initial": "text"}, "initial"),
 ])
 def test_bad_hyperparameters_name_themselves(kwargs, name):
@@ -310,12 +310,12 @@ def test_config_is_json(backend):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-@pytest.mark.parametrize("mode", ["prompt", "prefix"])
-def test_trains_on_cuda_with_bf16_autocast(tmp_path, mode):
+@pytest.mark.parametrize("kind", ["prompt", "prefix"])
+def test_trains_on_cuda_with_bf16_autocast(tmp_path, kind):
     from promptlift.backends.torch import TorchBackend
 
     cuda = TorchBackend(build_model_dir(tmp_path / "model"), device="cuda")
-    result = SoftPromptTuning(mode=mode, **SMALL).optimize(toy_task(), cuda, budget=100, cache=None)
+    result = SoftPromptTuning(kind=kind, **SMALL).optimize(toy_task(), cuda, budget=100, cache=None)
     soft = [t for t in result.trials if t.info.get("role") == "soft_prompt"]
     assert soft and all(math.isfinite(t.info["train_loss"]) for t in soft)
     tensors, _ = load_soft_prompt(soft[-1].candidate.soft_prompt, model_id=cuda.id)

@@ -21,14 +21,14 @@ def smollm2():
         pytest.skip(f"torch:smollm2 is not available: {exc}")
 
 
-@pytest.mark.parametrize("mode", ["prompt", "prefix"])
-def test_training_scores_equal_backend_scores_on_smollm2(smollm2, tmp_path, mode):
+@pytest.mark.parametrize("kind", ["prompt", "prefix"])
+def test_training_scores_equal_backend_scores_on_smollm2(smollm2, tmp_path, kind):
     from promptlift.optimizers.soft_prompt import _Session
     from promptlift.run import Run
 
     task = get_task("sentiment", sizes=(4, 2, 2))
     run = Run(task, smollm2, budget=Budget(metric_calls=10), run_dir=tmp_path / "run")
-    session = _Session.start(SoftPromptTuning(mode=mode, n_tokens=4, batch_size=2), run, smollm2, task.seed)
+    session = _Session.start(SoftPromptTuning(kind=kind, n_tokens=4, batch_size=2), run, smollm2, task.seed)
     before = smollm2.model.lm_head.weight.clone()
     session.trainer.step(session.data[:2])
     candidate = session.candidate()

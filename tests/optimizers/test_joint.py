@@ -5,7 +5,7 @@ import pytest
 from promptlift import Budget, ScriptedBackend
 from promptlift.callbacks import Callback
 from promptlift.errors import ConfigError
-from promptlift.optimizers.mipro import STUDY_FILE, JointSearch, grounded_prompt
+from promptlift.optimizers.joint import STUDY_FILE, JointSearch, grounded_prompt
 from promptlift.testing import OptimizerContract
 from promptlift.testing.doubles import keyword_script, toy_task
 
@@ -149,3 +149,12 @@ def test_formats_are_a_searched_component():
 def test_bad_parameter_is_named():
     with pytest.raises(ConfigError, match="The 'n_demo_sets' parameter of JointSearch must be an int >= 1"):
         JointSearch(n_demo_sets=0)
+
+
+def test_the_old_module_path_and_the_registry_name_mipro_still_give_joint_search():
+    from promptlift.optimizers import mipro
+    from promptlift.optimizers.registry import OPTIMIZERS, get_optimizer
+
+    assert mipro.JointSearch is JointSearch and mipro.STUDY_FILE == STUDY_FILE
+    assert OPTIMIZERS["mipro"] == "promptlift.optimizers.joint:JointSearch"
+    assert type(get_optimizer("mipro", max_trials=3)) is JointSearch and JointSearch.name == "mipro"
