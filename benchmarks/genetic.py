@@ -88,7 +88,7 @@ def one_run(task: Task, label: str, optimizer: Any, seed: int, budget: int, back
         "baseline_test": baseline_test, "best_test": best_test, "lift": best_test - baseline_test,
         "search_seconds": round(result.wall_seconds, 1), "test_seconds": round(time.perf_counter() - started, 1),
         "metric_calls": result.metric_calls, "lm_calls": result.usage.calls, "tokens": result.usage.tokens,
-        "trials": len(result.trials), "val_trials": sum(t.split == "val" for t in result.trials),
+        "trials": len(result.trials), "val_trials": sum(t.role == "val" for t in result.trials),
         "stopped_by": result.stopped_by, "best_instruction": result.best_candidate.instruction,
         "best_demos": len(result.best_candidate.demos), "config": dict(result.config),
     }

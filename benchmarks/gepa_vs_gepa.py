@@ -90,9 +90,9 @@ def run_promptlift(task: Task, backend: Any, seed: int, args: argparse.Namespace
     proposer_calls = result.usage.calls - sum(len(t.scores) for t in result.trials)
     return result.best_candidate, {
         "val": result.best.mean, "metric_calls": result.metric_calls,
-        "candidates": sum(t.split == "val" for t in result.trials),
+        "candidates": sum(t.role == "val" for t in result.trials),
         "proposer_calls": proposer_calls, "wall_seconds": result.wall_seconds,
-        "pool": [[round(t.mean, 4), t.candidate.instruction[:160]] for t in result.trials if t.split == "val"],
+        "pool": [[round(t.mean, 4), t.candidate.instruction[:160]] for t in result.trials if t.role == "val"],
     }
 
 

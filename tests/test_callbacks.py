@@ -16,7 +16,7 @@ class Recorder(Callback):
         self.events.append("start")
 
     def on_trial(self, run, trial):
-        self.events.append(f"trial:{trial.split}")
+        self.events.append(f"trial:{trial.role}")
 
     def on_end(self, run, result):
         self.events.append("end")

@@ -89,7 +89,7 @@ def test_the_front_is_kept_written_round_tripped_tabled_and_plotted(tmp_path):
 def test_front_keeps_only_undominated_admissible_validation_trials():
     trials = fewshot().trials
     kept = front(trials, ("score", "prompt_tokens"))
-    assert kept and all(t.split == "val" for t in kept)
+    assert kept and all(t.role == "val" for t in kept)
     for t in trials[1:]:
         if t not in kept:
             assert any(k.mean >= t.mean and k.per_query["prompt_tokens"] <= t.per_query["prompt_tokens"] for k in kept)

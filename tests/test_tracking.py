@@ -19,7 +19,7 @@ def test_a_run_is_logged_to_mlflow_and_read_back(tmp_path, monkeypatch):
     assert stored.data.params["budget.metric_calls"] == "60"
     assert stored.data.metrics["best_test"] == result.best_test and stored.data.metrics["best_macro_f1"] == 1.0
     history = tracking.MlflowClient(tracking_uri=uri).get_metric_history(callback.run_id, "val_score")
-    assert [m.step for m in history] == [t.number for t in result.trials if t.split == "val"]
+    assert [m.step for m in history] == [t.number for t in result.trials if t.role == "val"]
     artifacts = {a.path for a in tracking.MlflowClient(tracking_uri=uri).list_artifacts(callback.run_id)}
     assert {"result.json", "report.html", "trials.jsonl"} <= artifacts
     assert stored.info.status == "FINISHED"

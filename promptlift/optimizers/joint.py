@@ -157,7 +157,7 @@ class JointSearch(PromptOptions, Optimizer):
             list(run.task.val), min(self.minibatch_size, len(run.task.val)))
         try:
             candidate = board.candidate(run, config)
-            evaluation = run.evaluate(candidate, examples, split="minibatch",
+            evaluation = run.evaluate(candidate, examples, role="minibatch",
                                       info={"optuna_trial": trial.number, "minibatch": number, "config": list(config)})
         except BaseException:
             if not replay:
@@ -264,7 +264,7 @@ def open_study(run: Run, optimizer: JointSearch, space: Space) -> tuple[Any, Spa
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial is our RunLog's job
-    key = digest([run.task.name, run.seed, optimizer.config(), getattr(run.backend, "id", "")], 12)
+    key = digest([run.task.name, run.seed, optimizer.config(), run.backend.id], 12)
     storage = None
     if run.log is not None:
         path = safefile.refuse_link(run.log.dir / STUDY_FILE)

@@ -23,7 +23,7 @@ class TestBootstrapContract(OptimizerContract):
 def test_bootstrap_trials_are_train_trials_and_count_in_the_budget():
     result = BootstrapFewShot(k=2, bootstrap_size=20).optimize(toy_task(), scripted(), budget=100, cache=None)
     boot = [t for t in result.trials if t.info.get("role") == "bootstrap"]
-    assert len(boot) == 1 and boot[0].split == "train" and len(boot[0].scores) == 20
+    assert len(boot) == 1 and boot[0].role == "train" and len(boot[0].scores) == 20
     assert result.metric_calls == sum(len(t.scores) for t in result.trials) <= 100
 
 
@@ -32,7 +32,7 @@ def test_demos_are_outputs_the_metric_accepted():
     result = BootstrapFewShot(k=2, bootstrap_size=20).optimize(toy_task(), scripted(), budget=80, cache=None)
     boot = next(t for t in result.trials if t.info.get("role") == "bootstrap")
     accepted = {i for i, s in zip(boot.example_ids, boot.scores) if s == 1.0}
-    searched = [t for t in result.trials if t.split == "val" and t.number > 0]
+    searched = [t for t in result.trials if t.role == "val" and t.number > 0]
     assert searched
     for trial in searched:
         assert all(d.id in accepted for d in trial.candidate.demos)
@@ -67,7 +67,7 @@ def test_reasoning_demos_keep_the_models_rationale():
     assert result.best.candidate.reasoning
     boot = next(t for t in result.trials if t.info.get("role") == "bootstrap")
     assert 0 < boot.mean < 1
-    demos = [d for t in result.trials if t.split == "val" for d in t.candidate.demos]
+    demos = [d for t in result.trials if t.role == "val" for d in t.candidate.demos]
     assert demos and all(d.reasoning.endswith(".") and "plus" in d.reasoning for d in demos)
     assert all(int(d.output) == sum(int(x) for x in d.inputs["question"].split(" + ")) for d in demos)
 
@@ -83,6 +83,6 @@ def test_no_accepted_output_falls_back_to_labeled_demos():
         return [0.0, -1.0] if negative else [-1.0, 0.0]
 
     result = BootstrapFewShot(k=2, bootstrap_size=10).optimize(toy_task(), ScriptedBackend(contrary), budget=60, cache=None)
-    vals = [t for t in result.trials if t.split == "val" and t.number > 0]
+    vals = [t for t in result.trials if t.role == "val" and t.number > 0]
     assert vals and all(t.info["bootstrapped"] == 0 and t.info["labeled"] == 2 for t in vals)
 

@@ -32,7 +32,7 @@ def test_bootstrap_keeps_only_what_the_real_model_got_right(backend, task):
     result = BootstrapFewShot(k=2, bootstrap_size=8).optimize(task, backend, budget=Budget(metric_calls=20), cache=None)
     boot = next(t for t in result.trials if t.info.get("role") == "bootstrap")
     right = {i for i, s in zip(boot.example_ids, boot.scores) if s == 1.0}
-    bootstrapped = [t for t in result.trials if t.split == "val" and t.info.get("bootstrapped")]
+    bootstrapped = [t for t in result.trials if t.role == "val" and t.info.get("bootstrapped")]
     assert bootstrapped
     for trial in bootstrapped:
         assert {d.id for d in trial.candidate.demos if d.id in {e.id for e in task.train}} & right
@@ -53,6 +53,6 @@ def test_joint_search_proposes_with_the_real_model_and_validates(backend, task):
     optimizer = JointSearch(n_instructions=2, n_demo_sets=2, k=2, bootstrap_size=4, minibatch_size=2, full_eval_every=2,
                             max_trials=2)
     result = optimizer.optimize(task, backend, budget=Budget(metric_calls=24), cache=None)
-    assert any(t.split == "minibatch" for t in result.trials)
-    assert len([t for t in result.trials if t.split == "val"]) >= 2
+    assert any(t.role == "minibatch" for t in result.trials)
+    assert len([t for t in result.trials if t.role == "val"]) >= 2
     assert result.usage.calls >= result.metric_calls + 1  # the proposer's calls count too

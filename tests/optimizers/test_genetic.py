@@ -79,15 +79,15 @@ def test_successive_halving_scores_children_on_growing_minibatches():
     by_generation = {}
     for trial in result.trials[1:]:
         by_generation.setdefault(trial.info["generation"], []).append(trial)
-        if trial.split == "train":
+        if trial.role == "train":
             assert not demo_ids & set(trial.example_ids)  # demos never double as scored examples
-    complete = [g for g, ts in by_generation.items() if any(t.split == "val" for t in ts)]
+    complete = [g for g, ts in by_generation.items() if any(t.role == "val" for t in ts)]
     assert len(complete) >= 2 and complete == sorted(by_generation)  # no generation scored in vain
     for generation in complete:
         trials = by_generation[generation]
         rung0 = [t for t in trials if t.info["rung"] == 0]
         rung1 = [t for t in trials if t.info["rung"] == 1]
-        val = [t for t in trials if t.split == "val"]
+        val = [t for t in trials if t.role == "val"]
         assert all(len(t.scores) == 4 for t in rung0 + rung1) and all(t.info["rung"] == 2 for t in val)
         assert len(rung1) == math.ceil(len(rung0) / 2)
         assert 1 <= len(val) <= math.ceil(len(rung1) / 2)
@@ -100,13 +100,13 @@ def test_successive_halving_scores_children_on_growing_minibatches():
 def test_without_rungs_every_child_is_validated():
     result = GeneticSearch(rungs=0, population_size=3, generations=1).optimize(
         toy_task(), scripted(), budget=1000, cache=None)
-    assert all(t.split == "val" for t in result.trials)
+    assert all(t.role == "val" for t in result.trials)
     assert len(result.trials) == 1 + 2 + 3  # seed, initial paraphrases, one generation
 
 
 def test_lineage_and_generation_are_recorded():
     result = GeneticSearch(population_size=4, minibatch_size=4).optimize(toy_task(), scripted(), budget=300, cache=None)
-    val_numbers = {t.number for t in result.trials if t.split == "val"}
+    val_numbers = {t.number for t in result.trials if t.role == "val"}
     frame = result.to_dataframe()
     assert "info.generation" in frame.columns
     assert frame["info.generation"].dropna().max() >= 1
@@ -122,12 +122,12 @@ def test_population_history_is_elitist_and_plots(tmp_path, mode):
         toy_task(), scripted(), budget=400, cache=None)
     rows = population_history(result)
     assert [r["generation"] for r in rows] == sorted({t.info["generation"] for t in result.trials[1:]
-                                                      if t.split == "val"})
+                                                      if t.role == "val"})
     bests = [r["best"] for r in rows]
     assert bests == sorted(bests)  # elitism: the best never gets lost
     assert all(1 <= r["size"] <= 4 and r["mean"] <= r["best"] for r in rows)
     assert rows[-1]["best"] == result.best.mean
-    val = {t.number: t.mean for t in result.trials if t.split == "val"}
+    val = {t.number: t.mean for t in result.trials if t.role == "val"}
     members = rows[-1]["members"]  # the key the committed benchmark rows hold: validation trial numbers
     assert len(members) == rows[-1]["size"] and max(val[n] for n in members) == result.best.mean
     plot_generations(result, tmp_path / "generations.png")

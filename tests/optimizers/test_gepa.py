@@ -132,15 +132,15 @@ GARBAGE = ["I'm sorry, I cannot help.", "", "ok", "Review: a good film number 3 
 
 def test_scores_already_known_are_reused():
     result = optimize(GEPA(minibatch_size=8, patience=3), prop=proposer(GARBAGE), budget=200)
-    scored = [e for t in result.trials if t.split == "train" for e in t.example_ids]
+    scored = [e for t in result.trials if t.role == "train" for e in t.example_ids]
     assert len(scored) == len(set(scored)) == len(toy_task().train)  # each train example scored once
     assert result.stopped_by is None
 
 
 def test_reuse_can_be_switched_off():
     result = optimize(GEPA(minibatch_size=8, reuse_scores=False), prop=proposer(GARBAGE), budget=200)
-    assert all(len(t.scores) == 8 for t in result.trials if t.split == "train")
-    assert sum(len(t.scores) for t in result.trials if t.split == "train") > len(toy_task().train)
+    assert all(len(t.scores) == 8 for t in result.trials if t.role == "train")
+    assert sum(len(t.scores) for t in result.trials if t.role == "train") > len(toy_task().train)
 
 
 def test_budget_stop_is_clean_and_exact():
@@ -196,7 +196,7 @@ def test_merge_combines_two_frontier_branches():
     assert "alpha cases" in merged.candidate.instruction and "beta cases" in merged.candidate.instruction
     assert result.best.number == merged.number and result.best.mean == pytest.approx(2 / 3)
     check = result.trials[merged.number - 1]
-    assert check.split == "merge" and check.parents == merged.parents
+    assert check.role == "merge" and check.parents == merged.parents
 
 
 def test_registry_name_builds_gepa_with_parameters():
@@ -229,7 +229,7 @@ def test_lineage_plot_draws_every_validated_candidate(tmp_path):
     result = optimize()
     fig = lineage(result, tmp_path / "lineage.png")
     assert (tmp_path / "lineage.png").stat().st_size > 0 and fig is not None
-    val = [t for t in result.trials if t.split == "val"]
+    val = [t for t in result.trials if t.role == "val"]
     assert len(lineage_edges(result)) == sum(len(t.parents) for t in val)
     assert depth(result)[0] == 0 and max(depth(result).values()) >= 1
 
@@ -246,7 +246,7 @@ def test_real_default_model_as_task_and_proposer(tmp_path, monkeypatch):
     result = GEPA(minibatch_size=2, draws=1, proposal_tokens=32, patience=2).optimize(
         task, backend, budget=Budget(metric_calls=12), cache=None, run_dir=tmp_path / "run")
     assert result.metric_calls <= 12 and result.usage.calls > result.metric_calls  # the proposer was asked
-    assert result.best.split == "val" and result.best_test is not None
+    assert result.best.role == "val" and result.best_test is not None
     assert (tmp_path / "run" / "result.json").is_file()
 
 

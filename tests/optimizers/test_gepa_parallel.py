@@ -75,7 +75,7 @@ def test_parallel_steps_account_for_every_metric_call_and_never_exceed_the_budge
 def test_parallel_finds_the_lifting_instruction_and_links_children_to_their_parents():
     result = run_gepa(GEPA(parents_per_step=2, children_per_parent=2))
     assert result.best.mean == 1.0 and "sentiment" in result.best.candidate.instruction
-    val_numbers = {t.number for t in result.trials if t.split == "val"}
+    val_numbers = {t.number for t in result.trials if t.role == "val"}
     for trial in result.trials:
         if trial.info.get("role") == "reflection":
             assert len(trial.parents) == 1 and trial.parents[0] in val_numbers

@@ -48,8 +48,8 @@ class TestJointSearchContract(OptimizerContract):
 
 def test_components_are_searched_on_minibatches_and_validated_in_full():
     result = small().optimize(toy_task(), backend(), budget=200, cache=None)
-    mini = [t for t in result.trials if t.split == "minibatch"]
-    full = [t for t in result.trials if t.split == "val"][1:]
+    mini = [t for t in result.trials if t.role == "minibatch"]
+    full = [t for t in result.trials if t.role == "val"][1:]
     assert mini and all(len(t.scores) == 5 for t in mini)
     assert full and all(len(t.scores) == 20 for t in full)
     instructions = {t.candidate.instruction for t in mini}
@@ -69,7 +69,7 @@ def test_proposed_instructions_carry_their_proposal_cost_and_the_seed_none():
 def test_by_default_a_classification_task_searches_both_formats_calibrated():
     result = JointSearch(n_instructions=1, n_demo_sets=2, k=2, bootstrap_size=0, minibatch_size=5,
                          n_startup_trials=20).optimize(toy_task(), backend(), budget=120, cache=None, seed=1)
-    mini = [t for t in result.trials if t.split == "minibatch"]
+    mini = [t for t in result.trials if t.role == "minibatch"]
     assert {t.candidate.format for t in mini} == {"chat", "plain"}
     assert all(len(t.candidate.calibration) == 2 for t in mini)
 
@@ -110,7 +110,7 @@ def test_study_is_stored_in_the_run_dir_and_an_interrupted_run_resumes(tmp_path)
 
     stored = optuna.load_study(study_name=None, storage=f"sqlite:///{tmp_path / 'cut' / STUDY_FILE}")
     finished = [t for t in stored.trials if t.state.name == "COMPLETE"]
-    assert 0 < len(finished) < sum(t.split == "minibatch" for t in whole.trials)
+    assert 0 < len(finished) < sum(t.role == "minibatch" for t in whole.trials)
     resumed = small().optimize(toy_task(), backend(), budget=200, cache=None, run_dir=tmp_path / "cut")
     assert [t.candidate for t in resumed.trials] == [t.candidate for t in whole.trials]
     assert [t.example_ids for t in resumed.trials] == [t.example_ids for t in whole.trials]
@@ -143,7 +143,7 @@ def test_a_linked_study_file_is_refused(tmp_path):
 
 def test_formats_are_a_searched_component():
     result = small(formats=("chat", "plain")).optimize(toy_task(), backend(), budget=240, cache=None)
-    assert {t.candidate.format for t in result.trials if t.split == "minibatch"} == {"chat", "plain"}
+    assert {t.candidate.format for t in result.trials if t.role == "minibatch"} == {"chat", "plain"}
 
 
 def test_bad_parameter_is_named():

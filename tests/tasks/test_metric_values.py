@@ -58,7 +58,7 @@ def test_a_metric_that_fails_on_a_few_examples_does_not_end_the_run(tmp_path):
     task = toy_task(400)  # 100 validation examples; the metric fails on one of them
     task = dataclasses.replace(task, metric=flaky({task.val[3].id}))
     result = FewShot(k=2, max_candidates=2).optimize(task, scripted(), budget=Budget(metric_calls=300), cache=None)
-    assert len([t for t in result.trials if t.split == "val"]) == 3  # the seed and both candidates
+    assert len([t for t in result.trials if t.role == "val"]) == 3  # the seed and both candidates
     seed = result.trials[0]
     assert seed.scores[3] == 0.0 and seed.feedback[3].startswith("metric error: metric 'metric' returned nan")
 
