@@ -114,7 +114,8 @@ def walk(optimizer: GEPA, shares: Shares, *, n_val: int, size: int, probes: int,
     if totals[5] > optimizer.max_iterations:  # the iteration cap ends it first
         return _unlimited(optimizer, shares, n_val=n_val, size=size, probes=probes, draws=draws)
     low, high = _spread(ended, left)
-    return Steps(*totals, low=low, high=high)
+    metric, requests, proposer, proposals, validated, steps = totals
+    return Steps(metric, requests, proposer, proposals, validated, steps, low=low, high=high)
 
 
 def _unlimited(optimizer: GEPA, shares: Shares, *, n_val: int, size: int, probes: int, draws: float) -> Steps:
@@ -124,8 +125,8 @@ def _unlimited(optimizer: GEPA, shares: Shares, *, n_val: int, size: int, probes
         for i, value in enumerate((o.metric, o.metric + o.children * probes, o.slots * draws, o.slots, o.validated)):
             step[i] += o.p * value
     n = optimizer.max_iterations
-    metric = round(n * step[0])
-    return Steps(*(n * v for v in step), steps=float(n), low=metric, high=metric)
+    metric, requests, proposer, proposals, validated = (n * v for v in step)
+    return Steps(metric, requests, proposer, proposals, validated, float(n), low=round(metric), high=round(metric))
 
 
 def _spread(ended: list[float], left: int) -> tuple[int, int]:

@@ -23,7 +23,14 @@ from promptlift.types import Candidate, Example
 
 if TYPE_CHECKING:
     from promptlift.backends.base import Backend
+    from promptlift.optimizers.best_of_n import BestOfN
+    from promptlift.optimizers.bootstrap import BootstrapFewShot
+    from promptlift.optimizers.fewshot import FewShot
+    from promptlift.optimizers.genetic import GeneticSearch
     from promptlift.optimizers.gepa import GEPA
+    from promptlift.optimizers.mipro import JointSearch
+    from promptlift.optimizers.similarity import SimilarityFewShot
+    from promptlift.optimizers.training import GradientTraining
 
 # GEPA's plan: the share of children accepted on the minibatch and of proposer draws unusable
 # (assumed; SmolLM2 as its own proposer on sentiment accepted 2 children of 8 in the first measured
@@ -73,7 +80,7 @@ def validations(task: Task, budget: Budget, *, cap: int | None = None, before: i
                  notes=notes)
 
 
-def fewshot(optimizer: Any, task: Task, backend: Any, budget: Budget) -> Calls:
+def fewshot(optimizer: FewShot, task: Task, backend: Backend, budget: Budget) -> Calls:
     """FewShot: calibrated zero-shot candidates first (one per format), then ``k``-demo sets."""
     fmts = formats.resolve_option(backend, task, optimizer.formats) if optimizer.formats else ()
     words = verbalizers.resolve_option(task, optimizer.verbalizers)
@@ -90,7 +97,7 @@ def fewshot(optimizer: Any, task: Task, backend: Any, budget: Budget) -> Calls:
     return _replace(calls, seed_requests=n_val * (1 + n_zero), repeats=n_val if same else 0)
 
 
-def bootstrap(optimizer: Any, task: Task, backend: Any, budget: Budget) -> Calls:
+def bootstrap(optimizer: BootstrapFewShot, task: Task, backend: Backend, budget: Budget) -> Calls:
     """BootstrapFewShot: ``rounds`` teacher passes over training examples, then demo sets."""
     n_val, limit = len(task.val), budget.metric_calls
     taught = 0
@@ -103,7 +110,7 @@ def bootstrap(optimizer: Any, task: Task, backend: Any, budget: Budget) -> Calls
     return _replace(calls, seed_requests=n_val + taught, min_budget=2 * n_val + 1)
 
 
-def similarity(optimizer: Any, task: Task, backend: Any, budget: Budget) -> Calls:
+def similarity(optimizer: SimilarityFewShot, task: Task, backend: Backend, budget: Budget) -> Calls:
     """SimilarityFewShot: one validation per point of its (k, balancing, format) grid."""
     balancing = [False, True] if optimizer.balanced is None and task.choices else [bool(optimizer.balanced)]
     fmts = formats.resolve_option(backend, task, optimizer.formats) if optimizer.formats else (None,)
@@ -117,7 +124,7 @@ def similarity(optimizer: Any, task: Task, backend: Any, budget: Budget) -> Call
     return _replace(calls, repeats=same * len(task.val))
 
 
-def best_of_n(optimizer: Any, task: Task, backend: Any, budget: Budget) -> Calls:
+def best_of_n(optimizer: BestOfN, task: Task, backend: Backend, budget: Budget) -> Calls:
     """BestOfN: the hard candidate validated once per vote count, ``votes`` requests per example."""
     n_val = len(task.val)
     calls = validations(task, budget, cap=len(optimizer.n), samples=1)
@@ -125,7 +132,7 @@ def best_of_n(optimizer: Any, task: Task, backend: Any, budget: Budget) -> Calls
     return _replace(calls, task_requests=n_val + n_val * votes, seed_requests=n_val + n_val * votes)
 
 
-def training(optimizer: Any, task: Task, backend: Any, budget: Budget) -> Calls:
+def training(optimizer: GradientTraining, task: Task, backend: Backend, budget: Budget) -> Calls:
     """The gradient rungs: a validation every ``eval_every`` steps; each training example of a
     step is charged as one LM call (it is no request to a model server)."""
     steps = optimizer.total_steps(len(task.train))
@@ -175,7 +182,7 @@ def gepa(optimizer: GEPA, task: Task, backend: Backend, budget: Budget) -> Calls
                         "accepted (merges left out)", *spread))
 
 
-def genetic(optimizer: Any, task: Task, backend: Any, budget: Budget, *, proposer_prompt: str) -> Calls:
+def genetic(optimizer: GeneticSearch, task: Task, backend: Backend, budget: Budget, *, proposer_prompt: str) -> Calls:
     """GeneticSearch: generations of children by successive halving, exactly as ``_affordable``
     sizes them; proposer requests: the initial paraphrases, then ``proposer_rate`` per child
     (``proposer_prompt``: a typical one, from genetic.py: this module imports no optimizer)."""
@@ -203,7 +210,7 @@ def genetic(optimizer: Any, task: Task, backend: Any, budget: Budget, *, propose
                  proposer_prompt=proposer_prompt, proposal_tokens=optimizer.proposal_tokens)
 
 
-def joint(optimizer: Any, task: Task, backend: Any, budget: Budget, *, proposer_prompt: str) -> Calls:
+def joint(optimizer: JointSearch, task: Task, backend: Backend, budget: Budget, *, proposer_prompt: str) -> Calls:
     """JointSearch: bootstrapping, proposed instructions, then minibatch trials on validation
     examples with a full validation every ``full_eval_every`` trials and with what is left
     (``proposer_prompt``: a typical one, from mipro.py)."""
@@ -237,14 +244,14 @@ def joint(optimizer: Any, task: Task, backend: Any, budget: Budget, *, proposer_
 
 
 # --- helpers ------------------------------------------------------------------------------
-def _finalists(optimizer: Any, children: int) -> int:
+def _finalists(optimizer: GeneticSearch, children: int) -> int:
     alive = children
     for _ in range(optimizer.rungs):
         alive = max(1, math.ceil(alive / optimizer.eta))
     return alive
 
 
-def _mean_demos(optimizer: Any, labels: int) -> int:
+def _mean_demos(optimizer: GeneticSearch, labels: int) -> int:
     """The mean demo count of an initial member (``GeneticSearch._demo_count``), rounded."""
     top = optimizer.k
     if not top:
