@@ -73,3 +73,17 @@ def test_the_walk_counts_what_gepa_spends_when_no_child_is_accepted():
                  probes=0, left=budget - len(task.val))
     assert result.metric_calls == len(task.val) + steps.metric
     assert proposer.calls == steps.proposer
+
+
+def test_without_a_metric_call_limit_it_plans_max_iterations_steps():
+    steps = walk(get_optimizer("gepa", max_iterations=10), Shares(accepted=1.0, **CERTAIN), n_val=10, size=2,
+                 probes=0, left=None)
+    assert (steps.steps, steps.metric, steps.validated) == (10, 140, 10)
+
+
+def test_the_plan_prints_the_spread_of_where_gepa_stops():
+    task = toy_task(60)
+    plan = get_optimizer("gepa").plan(task, ScriptedBackend(always_wrong), 200, cache=None)
+    spread = next(n for n in plan.notes if "percentile" in n)
+    low, high = (int(x) for x in spread.split(": ")[1].split(" metric")[0].split("-"))
+    assert low <= plan.metric_calls <= high <= 200
