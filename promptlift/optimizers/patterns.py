@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 # run, benchmarks/results/plan_vs_actual.md).
 GEPA_ACCEPTED = 0.25
 GEPA_UNUSABLE = 0.3
-GEPA_PERFECT = 0.1  # parents right on their whole minibatch (no reflection): 2 of 18 steps in that run
+GEPA_PERFECT = 0.1  # parents right on their whole minibatch (no reflection); measured since: 15 of 55 steps
 
 
 def probe_requests(task: Task, method: str | None, demos: int = 0) -> int:
