@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from promptlift.optimizers.fewshot import FewShot
     from promptlift.optimizers.genetic import GeneticSearch
     from promptlift.optimizers.gepa import GEPA
-    from promptlift.optimizers.mipro import JointSearch
+    from promptlift.optimizers.joint import JointSearch
     from promptlift.optimizers.similarity import SimilarityFewShot
     from promptlift.optimizers.training import GradientTraining
 
@@ -213,7 +213,7 @@ def genetic(optimizer: GeneticSearch, task: Task, backend: Backend, budget: Budg
 def joint(optimizer: JointSearch, task: Task, backend: Backend, budget: Budget, *, proposer_prompt: str) -> Calls:
     """JointSearch: bootstrapping, proposed instructions, then minibatch trials on validation
     examples with a full validation every ``full_eval_every`` trials and with what is left
-    (``proposer_prompt``: a typical one, from mipro.py)."""
+    (``proposer_prompt``: a typical one, from joint.py)."""
     n_val, limit = len(task.val), budget.metric_calls
     size = min(optimizer.minibatch_size, n_val)
     taught = 0
