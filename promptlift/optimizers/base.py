@@ -25,6 +25,7 @@ from promptlift.run import Run
 from promptlift.tasks.base import Task
 
 if TYPE_CHECKING:
+    from promptlift.backends.base import Backend
     from promptlift.optimizers.plan import Calls, Plan
 
 log = logging.getLogger(__name__)
@@ -57,11 +58,11 @@ class Optimizer(ABC):
     def optimize(
         self,
         task: Task,
-        backend: Any,
+        backend: Backend,
         *,
         budget: Budget | int,
         seed: int = 0,
-        proposer: Any = None,
+        proposer: Backend | None = None,
         run_dir: str | Path | None = None,
         callbacks: Iterable[Callback] = (),
         cache: ResponseCache | None = DEFAULT_CACHE,
@@ -94,7 +95,7 @@ class Optimizer(ABC):
             raise
         return finish(run, self, started, stopped_by, evaluate_test=evaluate_test)
 
-    def plan(self, task: Task, backend: Any, budget: Budget | int, *, proposer: Any = None,
+    def plan(self, task: Task, backend: Backend, budget: Budget | int, *, proposer: Backend | None = None,
              cache: ResponseCache | None = DEFAULT_CACHE, cached: bool = True) -> Plan:
         """What ``optimize`` with these arguments is expected to spend, without calling a model:
         metric calls, LM calls and tokens of the task model and the proposer, dollars, seconds,
@@ -107,21 +108,23 @@ class Optimizer(ABC):
         cache = ResponseCache.default() if cache is DEFAULT_CACHE else cache
         return build(self, task, backend, budget, proposer=proposer, cache=cache, cached=cached and cache is not None)
 
-    def _log_plan(self, task: Task, backend: Any, budget: Budget, proposer: Any, cache: ResponseCache | None) -> None:
+    def _log_plan(self, task: Task, backend: Backend, budget: Budget, proposer: Backend | None,
+                  cache: ResponseCache | None) -> None:
         """The plan as the run's first log line (a plan that cannot be made never stops a run)."""
         try:
             log.info("%s", self.plan(task, backend, budget, proposer=proposer, cache=cache).line())
         except Exception as exc:  # noqa: BLE001
             log.debug("no plan for %s: %s", self.name, exc)
 
-    def _calls(self, task: Task, backend: Any, budget: Budget) -> Calls:
+    def _calls(self, task: Task, backend: Backend, budget: Budget) -> Calls:
         """This optimizer's call pattern for ``plan`` (override where it differs from the default:
         every candidate validated on the whole validation split, no proposer)."""
         from promptlift.optimizers.patterns import validations
 
         return validations(task, budget)
 
-    def _run_config(self, task: Task, backend: Any, proposer: Any, budget: Budget, seed: int) -> dict[str, Any]:
+    def _run_config(self, task: Task, backend: Backend, proposer: Backend | None, budget: Budget,
+                    seed: int) -> dict[str, Any]:
         return {
             "task": task.name,
             "model": backend.id,

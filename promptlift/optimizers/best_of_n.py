@@ -11,13 +11,19 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from promptlift.errors import ConfigError
 from promptlift.optimizers.base import Optimizer
 from promptlift.optimizers.training import candidate_from
 from promptlift.run import Run
 from promptlift.types import Candidate
+
+if TYPE_CHECKING:
+    from promptlift.backends.base import Backend
+    from promptlift.budget import Budget
+    from promptlift.optimizers.plan import Calls
+    from promptlift.tasks.base import Task
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -47,7 +53,7 @@ class BestOfN(Optimizer):
         return {"optimizer": self.name, "n": list(self.n),
                 "initial": self.initial.to_dict() if self.initial is not None else None}
 
-    def _calls(self, task: Any, backend: Any, budget: Any) -> Any:
+    def _calls(self, task: Task, backend: Backend, budget: Budget) -> Calls:
         """The plan's call pattern (``Optimizer.plan``): :func:`promptlift.optimizers.patterns.best_of_n`."""
         from promptlift.optimizers import patterns
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from promptlift import calibration
 from promptlift.demos import draw_demos
@@ -23,6 +23,12 @@ from promptlift.optimizers.options import Calibrate, Formats, PromptOptions
 from promptlift.optimizers.prompt_cap import fit_demos
 from promptlift.run import Evaluation, Run
 from promptlift.types import Candidate, Example
+
+if TYPE_CHECKING:
+    from promptlift.backends.base import Backend
+    from promptlift.budget import Budget
+    from promptlift.optimizers.plan import Calls
+    from promptlift.tasks.base import Task
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +68,7 @@ class BootstrapFewShot(PromptOptions, Optimizer):
                      "a number in (0, 1]")
         self.require("max_candidates", isinstance(self.max_candidates, int) and self.max_candidates >= 1, "an int >= 1")
 
-    def _calls(self, task: Any, backend: Any, budget: Any) -> Any:
+    def _calls(self, task: Task, backend: Backend, budget: Budget) -> Calls:
         """The plan's call pattern (``Optimizer.plan``): :func:`promptlift.optimizers.patterns.bootstrap`."""
         from promptlift.optimizers import patterns
 

@@ -12,7 +12,7 @@ candidate, see :mod:`promptlift.calibration`) before it is scored.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from promptlift import calibration, verbalizers
 from promptlift.demos import draw_demos
@@ -21,6 +21,12 @@ from promptlift.optimizers.options import Calibrate, Formats, PromptOptions, Ver
 from promptlift.optimizers.prompt_cap import fit_demos
 from promptlift.run import Run
 from promptlift.types import Candidate, Example
+
+if TYPE_CHECKING:
+    from promptlift.backends.base import Backend
+    from promptlift.budget import Budget
+    from promptlift.optimizers.plan import Calls
+    from promptlift.tasks.base import Task
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -47,7 +53,7 @@ class FewShot(PromptOptions, Optimizer):
         self.require("k", isinstance(self.k, int) and self.k >= 1, "an int >= 1")
         self.require("max_candidates", isinstance(self.max_candidates, int) and self.max_candidates >= 1, "an int >= 1")
 
-    def _calls(self, task: Any, backend: Any, budget: Any) -> Any:
+    def _calls(self, task: Task, backend: Backend, budget: Budget) -> Calls:
         """The plan's call pattern (``Optimizer.plan``): :func:`promptlift.optimizers.patterns.fewshot`."""
         from promptlift.optimizers import patterns
 

@@ -28,7 +28,7 @@ import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from promptlift import calibration, verbalizers
 from promptlift.demos import draw_demos
@@ -41,6 +41,12 @@ from promptlift.optimizers.renames import renamed
 from promptlift.result import Result, Trial
 from promptlift.run import Run
 from promptlift.types import Candidate, Completion, Example
+
+if TYPE_CHECKING:
+    from promptlift.backends.base import Backend
+    from promptlift.budget import Budget
+    from promptlift.optimizers.plan import Calls
+    from promptlift.tasks.base import Task
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +152,7 @@ class GeneticSearch(PromptOptions, Optimizer):
         plot_generations(result, Path(directory) / "generations.png")
 
     # --- the loop ---------------------------------------------------------------------------
-    def _calls(self, task: Any, backend: Any, budget: Any) -> Any:
+    def _calls(self, task: Task, backend: Backend, budget: Budget) -> Calls:
         """The plan's call pattern (``Optimizer.plan``): :func:`promptlift.optimizers.patterns.genetic`."""
         from promptlift.optimizers import patterns
 

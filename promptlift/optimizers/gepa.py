@@ -29,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from promptlift import calibration
 from promptlift.errors import ConfigError
@@ -49,6 +49,12 @@ from promptlift.optimizers.reflection import (
 from promptlift.optimizers.reflection import confidence as answer_confidence
 from promptlift.run import Job, Run
 from promptlift.types import Candidate, Example, Usage
+
+if TYPE_CHECKING:
+    from promptlift.backends.base import Backend
+    from promptlift.budget import Budget
+    from promptlift.optimizers.plan import Calls
+    from promptlift.tasks.base import Task
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +133,7 @@ class GEPA(Optimizer):
         self.require("confidence", self.confidence is None or isinstance(self.confidence, bool), "None or a bool")
 
     # --- the loop ------------------------------------------------------------------------
-    def _calls(self, task: Any, backend: Any, budget: Any) -> Any:
+    def _calls(self, task: Task, backend: Backend, budget: Budget) -> Calls:
         """The plan's call pattern (``Optimizer.plan``): :func:`promptlift.optimizers.patterns.gepa`."""
         from promptlift.optimizers import patterns
 

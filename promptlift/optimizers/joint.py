@@ -26,7 +26,7 @@ import logging
 import random
 import warnings
 from collections import defaultdict
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from promptlift import calibration, formats, safefile
 from promptlift.demos import draw_demos
@@ -38,6 +38,12 @@ from promptlift.optimizers.propose import credit, drafts, extract_instruction, r
 from promptlift.run import Run
 from promptlift.tasks.fields import field_lines, label
 from promptlift.types import Candidate, Example, digest
+
+if TYPE_CHECKING:
+    from promptlift.backends.base import Backend
+    from promptlift.budget import Budget
+    from promptlift.optimizers.plan import Calls
+    from promptlift.tasks.base import Task
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +99,7 @@ class JointSearch(PromptOptions, Optimizer):
             value = getattr(self, name)
             self.require(name, isinstance(value, int) and value >= 0, "an int >= 0")
 
-    def _calls(self, task: Any, backend: Any, budget: Any) -> Any:
+    def _calls(self, task: Task, backend: Backend, budget: Budget) -> Calls:
         """The plan's call pattern (``Optimizer.plan``): :func:`promptlift.optimizers.patterns.joint`."""
         from promptlift.optimizers import patterns
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import defaultdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from promptlift import calibration, formats, verbalizers
 from promptlift.budget import Budget
@@ -21,11 +21,23 @@ from promptlift.optimizers.plan import Calls
 from promptlift.tasks.base import Task
 from promptlift.types import Candidate, Example
 
+if TYPE_CHECKING:
+    from promptlift.backends.base import Backend
+    from promptlift.optimizers.best_of_n import BestOfN
+    from promptlift.optimizers.bootstrap import BootstrapFewShot
+    from promptlift.optimizers.fewshot import FewShot
+    from promptlift.optimizers.genetic import GeneticSearch
+    from promptlift.optimizers.gepa import GEPA
+    from promptlift.optimizers.joint import JointSearch
+    from promptlift.optimizers.similarity import SimilarityFewShot
+    from promptlift.optimizers.training import GradientTraining
+
 # GEPA's plan: the share of children accepted on the minibatch and of proposer draws unusable
 # (assumed; SmolLM2 as its own proposer on sentiment accepted 2 children of 8 in the first measured
 # run, benchmarks/results/plan_vs_actual.md).
 GEPA_ACCEPTED = 0.25
 GEPA_UNUSABLE = 0.3
+GEPA_PERFECT = 0.1  # parents right on their whole minibatch (no reflection); measured since: 15 of 55 steps
 
 
 def probe_requests(task: Task, method: str | None, demos: int = 0) -> int:
@@ -68,7 +80,7 @@ def validations(task: Task, budget: Budget, *, cap: int | None = None, before: i
                  notes=notes)
 
 
-def fewshot(optimizer: Any, task: Task, backend: Any, budget: Budget) -> Calls:
+def fewshot(optimizer: FewShot, task: Task, backend: Backend, budget: Budget) -> Calls:
     """FewShot: calibrated zero-shot candidates first (one per format), then ``k``-demo sets."""
     fmts = formats.resolve_option(backend, task, optimizer.formats) if optimizer.formats else ()
     words = verbalizers.resolve_option(task, optimizer.verbalizers)
@@ -85,7 +97,7 @@ def fewshot(optimizer: Any, task: Task, backend: Any, budget: Budget) -> Calls:
     return _replace(calls, seed_requests=n_val * (1 + n_zero), repeats=n_val if same else 0)
 
 
-def bootstrap(optimizer: Any, task: Task, backend: Any, budget: Budget) -> Calls:
+def bootstrap(optimizer: BootstrapFewShot, task: Task, backend: Backend, budget: Budget) -> Calls:
     """BootstrapFewShot: ``rounds`` teacher passes over training examples, then demo sets."""
     n_val, limit = len(task.val), budget.metric_calls
     taught = 0
@@ -98,7 +110,7 @@ def bootstrap(optimizer: Any, task: Task, backend: Any, budget: Budget) -> Calls
     return _replace(calls, seed_requests=n_val + taught, min_budget=2 * n_val + 1)
 
 
-def similarity(optimizer: Any, task: Task, backend: Any, budget: Budget) -> Calls:
+def similarity(optimizer: SimilarityFewShot, task: Task, backend: Backend, budget: Budget) -> Calls:
     """SimilarityFewShot: one validation per point of its (k, balancing, format) grid."""
     balancing = [False, True] if optimizer.balanced is None and task.choices else [bool(optimizer.balanced)]
     fmts = formats.resolve_option(backend, task, optimizer.formats) if optimizer.formats else (None,)
@@ -112,7 +124,7 @@ def similarity(optimizer: Any, task: Task, backend: Any, budget: Budget) -> Call
     return _replace(calls, repeats=same * len(task.val))
 
 
-def best_of_n(optimizer: Any, task: Task, backend: Any, budget: Budget) -> Calls:
+def best_of_n(optimizer: BestOfN, task: Task, backend: Backend, budget: Budget) -> Calls:
     """BestOfN: the hard candidate validated once per vote count, ``votes`` requests per example."""
     n_val = len(task.val)
     calls = validations(task, budget, cap=len(optimizer.n), samples=1)
@@ -120,7 +132,7 @@ def best_of_n(optimizer: Any, task: Task, backend: Any, budget: Budget) -> Calls
     return _replace(calls, task_requests=n_val + n_val * votes, seed_requests=n_val + n_val * votes)
 
 
-def training(optimizer: Any, task: Task, backend: Any, budget: Budget) -> Calls:
+def training(optimizer: GradientTraining, task: Task, backend: Backend, budget: Budget) -> Calls:
     """The gradient rungs: a validation every ``eval_every`` steps; each training example of a
     step is charged as one LM call (it is no request to a model server)."""
     steps = optimizer.total_steps(len(task.train))
@@ -132,50 +144,45 @@ def training(optimizer: Any, task: Task, backend: Any, budget: Budget) -> Calls:
                            "as LM calls; early stopping may end sooner",))
 
 
-def gepa(optimizer: Any, task: Task, backend: Any, budget: Budget) -> Calls:
+def gepa(optimizer: GEPA, task: Task, backend: Backend, budget: Budget) -> Calls:
     """GEPA: per step each parent's minibatch, a reflection per child (``draws`` at most), each
-    child's minibatch and, if accepted, its validation; the expected value under the assumed shares of
-    accepted children and unusable proposals (merges left out)."""
+    usable child's minibatch and, if accepted, its validation, until the budget left cannot pay a
+    minibatch and a validation (``GEPA._affordable``). The expected counts are exact for that
+    step model under the assumed shares of perfect parents, unusable proposals and accepted
+    children (:func:`promptlift.optimizers.gepa_walk.walk`: the search's end is a walk over the
+    budget left); merges left out."""
+    from promptlift.optimizers.gepa_walk import Shares, walk
     from promptlift.optimizers.reflection import Outcome, build_prompt, records
 
     n_val, size = len(task.val), min(optimizer.minibatch_size, max(1, len(task.train)))
     method = calibration.resolve_option(task, optimizer.calibrate)
     probes, limit = probe_requests(task, method), budget.metric_calls
-    start, requests, repeats, accepted = float(n_val), float(n_val), 0, 0.0
+    start, requests, repeats, accepted = n_val, n_val, 0, 0
     if method and (limit is None or limit - n_val >= n_val + size):  # the calibrated seed: the seed's requests again
-        start, requests, repeats, accepted = start + n_val, requests + n_val + probes, n_val, 1.0
-    usable = 1 - GEPA_UNUSABLE ** optimizer.draws
-    parents, children = optimizer.parents_per_step, optimizer.parents_per_step * optimizer.children_per_parent
-    # one step: each parent's minibatch; for each child whose draw is usable its minibatch, and if accepted
-    # its validation (P parents x N children; P = N = 1 is one parent and one child)
-    big = usable * GEPA_ACCEPTED * children
-    step = parents * size + usable * children * size + big * n_val
-    if limit is None:
-        steps = float(optimizer.max_iterations)
-    else:  # the search stops once the budget left cannot validate (renewal estimate of what is left then:
-        # half the validation after an accepted child crosses that line, about a validation after a small step)
-        crossing = big * (2 * size + n_val) / step
-        left = crossing * (n_val + size) / 2 + (1 - crossing) * n_val
-        steps = min(float(optimizer.max_iterations), max(0.0, (limit - start - left) / step))
-    metric = start + steps * step
-    requests += steps * (step + usable * children * probes)
-    accepted += steps * big
-    draws = sum(GEPA_UNUSABLE**i for i in range(optimizer.draws))
+        start, requests, repeats, accepted = start + n_val, requests + n_val + probes, n_val, 1
+    shares = Shares(perfect=GEPA_PERFECT if optimizer.skip_perfect else 0.0, unusable=GEPA_UNUSABLE,
+                    accepted=GEPA_ACCEPTED)
+    left = None if limit is None else limit - start
+    steps = walk(optimizer, shares, n_val=n_val, size=size, probes=probes, left=left)
     batch = task.train[:size]
     outcome = Outcome(tuple(batch), tuple(0.0 for _ in batch), tuple(e.output for e in batch),
                       tuple(f"expected {e.output!r}" for e in batch))
     prompt = build_prompt(optimizer.template, task, task.seed.instruction,
                           records(outcome, optimizer.reflection_examples), optimizer.example_chars)
-    return Calls(metric_calls=round(metric), task_requests=round(requests), seed_requests=round(requests),
-                 repeats=repeats, min_budget=2 * n_val + 2 * size + (n_val if method else 0), first="one reflection",
-                 proposer_requests=round(steps * children * draws), candidates=round(accepted),
-                 proposals=round(steps * children),
-                 proposer_prompt=prompt, proposal_tokens=optimizer.proposal_tokens,
-                 notes=(f"GEPA's plan assumes {GEPA_ACCEPTED:.0%} of children accepted and {GEPA_UNUSABLE:.0%} of "
-                        "proposer answers unusable (merges left out)",))
+    spread = () if limit is None else (f"GEPA stops once the budget left cannot pay a minibatch and a validation: "
+                                       f"{start + steps.low:,}-{start + steps.high:,} metric calls (10th-90th "
+                                       f"percentile), {steps.proposer:.0f} proposer requests expected",)
+    return Calls(metric_calls=round(start + steps.metric), task_requests=round(requests + steps.requests),
+                 seed_requests=round(requests + steps.requests), repeats=repeats,
+                 min_budget=2 * n_val + 2 * size + (n_val if method else 0), first="one reflection",
+                 proposer_requests=round(steps.proposer), candidates=round(accepted + steps.validated),
+                 proposals=round(steps.proposals), proposer_prompt=prompt, proposal_tokens=optimizer.proposal_tokens,
+                 notes=(f"GEPA's plan assumes {GEPA_PERFECT:.0%} of parents perfect on their minibatch, "
+                        f"{GEPA_UNUSABLE:.0%} of proposer answers unusable and {GEPA_ACCEPTED:.0%} of children "
+                        "accepted (merges left out)", *spread))
 
 
-def genetic(optimizer: Any, task: Task, backend: Any, budget: Budget, *, proposer_prompt: str) -> Calls:
+def genetic(optimizer: GeneticSearch, task: Task, backend: Backend, budget: Budget, *, proposer_prompt: str) -> Calls:
     """GeneticSearch: generations of children by successive halving, exactly as ``_affordable``
     sizes them; proposer requests: the initial paraphrases, then ``proposer_rate`` per child
     (``proposer_prompt``: a typical one, from genetic.py: this module imports no optimizer)."""
@@ -203,10 +210,10 @@ def genetic(optimizer: Any, task: Task, backend: Any, budget: Budget, *, propose
                  proposer_prompt=proposer_prompt, proposal_tokens=optimizer.proposal_tokens)
 
 
-def joint(optimizer: Any, task: Task, backend: Any, budget: Budget, *, proposer_prompt: str) -> Calls:
+def joint(optimizer: JointSearch, task: Task, backend: Backend, budget: Budget, *, proposer_prompt: str) -> Calls:
     """JointSearch: bootstrapping, proposed instructions, then minibatch trials on validation
     examples with a full validation every ``full_eval_every`` trials and with what is left
-    (``proposer_prompt``: a typical one, from mipro.py)."""
+    (``proposer_prompt``: a typical one, from joint.py)."""
     n_val, limit = len(task.val), budget.metric_calls
     size = min(optimizer.minibatch_size, n_val)
     taught = 0
@@ -237,14 +244,14 @@ def joint(optimizer: Any, task: Task, backend: Any, budget: Budget, *, proposer_
 
 
 # --- helpers ------------------------------------------------------------------------------
-def _finalists(optimizer: Any, children: int) -> int:
+def _finalists(optimizer: GeneticSearch, children: int) -> int:
     alive = children
     for _ in range(optimizer.rungs):
         alive = max(1, math.ceil(alive / optimizer.eta))
     return alive
 
 
-def _mean_demos(optimizer: Any, labels: int) -> int:
+def _mean_demos(optimizer: GeneticSearch, labels: int) -> int:
     """The mean demo count of an initial member (``GeneticSearch._demo_count``), rounded."""
     top = optimizer.k
     if not top:

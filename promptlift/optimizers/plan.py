@@ -29,13 +29,17 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from promptlift import objectives
 from promptlift.budget import Budget
 from promptlift.cache import CachedBackend, ResponseCache
 from promptlift.tasks.base import Task
 from promptlift.types import Candidate, Message, Request
+
+if TYPE_CHECKING:
+    from promptlift.backends.base import Backend
+    from promptlift.optimizers.base import Optimizer
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +177,7 @@ class Plan:
             + "\n" + "\n".join(tail)
 
 
-def build(optimizer: Any, task: Task, backend: Any, budget: Budget, *, proposer: Any = None,
+def build(optimizer: Optimizer, task: Task, backend: Backend, budget: Budget, *, proposer: Backend | None = None,
           cache: ResponseCache | None = None, cached: bool = True) -> Plan:
     """The Plan of ``optimizer`` on ``task`` and ``backend`` within ``budget`` (no model call).
 
@@ -220,19 +224,19 @@ def build(optimizer: Any, task: Task, backend: Any, budget: Budget, *, proposer:
 class _Prompt:
     """A candidate's mean prompt tokens per request over a few validation examples."""
 
-    def __init__(self, backend: Any, task: Task, candidate: Candidate) -> None:
+    def __init__(self, backend: Backend, task: Task, candidate: Candidate) -> None:
         counts, how = objectives.count_tokens(backend, [task.render(candidate, e) for e in task.val[:SAMPLE]])
         self.tokens = round(sum(counts) / len(counts)) if counts else 0
         self.counted_by = how if counts else "nothing"
 
 
-def _count(backend: Any, request: Request) -> tuple[int, str]:
+def _count(backend: Backend, request: Request) -> tuple[int, str]:
     """Prompt tokens of ``request`` on ``backend`` and how they were counted (never a model call)."""
     counts, how = objectives.count_tokens(backend, [request])
     return counts[0], how
 
 
-def _held(cache: ResponseCache, backend: Any, task: Task, seed: Candidate) -> tuple[int, int]:
+def _held(cache: ResponseCache, backend: Backend, task: Task, seed: Candidate) -> tuple[int, int]:
     """How many of the seed's validation and test requests the cache already answers."""
     found = []
     for split in (task.val, task.test):
@@ -258,7 +262,7 @@ class Rate:
     parallel: int
 
     @classmethod
-    def of(cls, cache: ResponseCache | None, backend: Any) -> Rate:
+    def of(cls, cache: ResponseCache | None, backend: Backend) -> Rate:
         options = getattr(backend, "options", None)
         parallel = max(1, min(32, int(getattr(options, "max_concurrency", 1) or 1)))
         rows = cache.recent_usage(backend.id, RATE_ROWS) if cache is not None else []
@@ -274,20 +278,20 @@ class Rate:
         return None if rate is None else rate * amount / self.parallel
 
 
-def _part(name: str, backend: Any, rate: Rate, calls: int, prompt_tokens: int, completion_tokens: int) -> Part:
+def _part(name: str, backend: Backend, rate: Rate, calls: int, prompt_tokens: int, completion_tokens: int) -> Part:
     calls = max(0, calls)
     generates = calls > 0 and completion_tokens > calls
     return Part(name, calls, max(0, prompt_tokens), max(0, completion_tokens), _price(backend, prompt_tokens,
                 completion_tokens), rate.seconds(calls, completion_tokens, generates) if calls else 0.0)
 
 
-def _test_part(backend: Any, rate: Rate, seed: int, best: int, tokens: tuple[int, int], answer: int) -> Part:
+def _test_part(backend: Backend, rate: Rate, seed: int, best: int, tokens: tuple[int, int], answer: int) -> Part:
     """Test scoring: the seed's requests not yet cached, and the best candidate's (if not the seed)."""
     return _part("test: seed and best", backend, rate, seed + best, seed * tokens[0] + best * tokens[1],
                  (seed + best) * answer)
 
 
-def _price(backend: Any, prompt_tokens: int, completion_tokens: int) -> float | None:
+def _price(backend: Backend, prompt_tokens: int, completion_tokens: int) -> float | None:
     prices = getattr(backend, "prices", None)
     if prices is not None and hasattr(prices, "cost"):
         return prices.cost(max(0, prompt_tokens), max(0, completion_tokens))
@@ -303,7 +307,7 @@ def _rates_text(task: Rate, proposer: Rate, proposer_calls: int) -> str:
         f", {task.parallel} requests at once)" if task.parallel > 1 else ")")
 
 
-def _unwrap(backend: Any) -> Any:
+def _unwrap(backend: Backend) -> Backend:
     return backend.inner if isinstance(backend, CachedBackend) else backend
 
 

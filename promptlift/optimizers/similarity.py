@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import logging
-from typing import Any
+from typing import TYPE_CHECKING
 
 from promptlift import calibration
 from promptlift.embeddings import EMBEDDERS
@@ -23,6 +23,12 @@ from promptlift.optimizers.options import Calibrate, Formats, PromptOptions
 from promptlift.run import Run
 from promptlift.tasks import retrieval
 from promptlift.types import Retrieval
+
+if TYPE_CHECKING:
+    from promptlift.backends.base import Backend
+    from promptlift.budget import Budget
+    from promptlift.optimizers.plan import Calls
+    from promptlift.tasks.base import Task
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +64,7 @@ class SimilarityFewShot(PromptOptions, Optimizer):
         self.require("pool_size", self.pool_size is None or (isinstance(self.pool_size, int) and self.pool_size >= 1),
                      "None or an int >= 1")
 
-    def _calls(self, task: Any, backend: Any, budget: Any) -> Any:
+    def _calls(self, task: Task, backend: Backend, budget: Budget) -> Calls:
         """The plan's call pattern (``Optimizer.plan``): :func:`promptlift.optimizers.patterns.similarity`."""
         from promptlift.optimizers import patterns
 

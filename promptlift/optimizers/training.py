@@ -14,7 +14,7 @@ import dataclasses
 import json
 import logging
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from promptlift.backends.base import Backend, GradientBackend, require_gradients
 from promptlift.cache import default_cache_dir
@@ -25,6 +25,12 @@ from promptlift.run import Run
 from promptlift.tasks.base import Task
 from promptlift.training.loop import Schedule, total_steps
 from promptlift.types import Candidate
+
+if TYPE_CHECKING:
+    from promptlift.backends.base import Backend
+    from promptlift.budget import Budget
+    from promptlift.optimizers.plan import Calls
+    from promptlift.tasks.base import Task
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +101,7 @@ class GradientTraining(Optimizer):
         """``backend`` as a GradientBackend (override to require more)."""
         return require_gradients(backend, type(self).__name__)
 
-    def _calls(self, task: Any, backend: Any, budget: Any) -> Any:
+    def _calls(self, task: Task, backend: Backend, budget: Budget) -> Calls:
         """The plan's call pattern (``Optimizer.plan``): :func:`promptlift.optimizers.patterns.training`."""
         from promptlift.optimizers import patterns
 

@@ -1,0 +1,143 @@
+"""GEPA's plan as a walk over the budget left (``patterns.gepa``).
+
+A GEPA step spends a parent's minibatch, then (unless the parent is perfect on it) a child's
+minibatch, then (if the child is accepted) a validation; the search steps while the budget
+left pays a minibatch and a validation (``GEPA._affordable``). How much of the budget is
+spent when it stops therefore depends on which kind of step crosses that line: a run that
+accepts a child there spends nearly all of it, one that does not leaves up to a validation
+unspent. :func:`walk` carries the probability of every budget left from step to step (each
+step's outcomes from binomial shares, ``GEPA._children_affordable`` and the all-or-nothing
+validation as the optimizer has them) and sums the expected counts; the spread of the metric
+calls spent comes from where the walk ends. No model call; ``left`` None (no metric-call
+limit) plans ``max_iterations`` steps.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from promptlift.optimizers.gepa import GEPA
+
+
+@dataclass(frozen=True)
+class Shares:
+    """The assumed shares: parents perfect on their minibatch, proposer answers unusable, children accepted."""
+
+    perfect: float
+    unusable: float
+    accepted: float
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One outcome of a step from a given budget left, with its probability."""
+
+    p: float
+    metric: int
+    children: int  # usable children scored (each calibrated first, with calibration on)
+    slots: int  # reflections asked for
+    validated: int
+    last: bool  # the validation did not fit: the search ends
+
+
+@dataclass(frozen=True)
+class Steps:
+    """Expected counts of the steps after the seed (and calibrated seed), and the spread of the metric calls."""
+
+    metric: float
+    requests: float
+    proposer: float
+    proposals: float
+    validated: float
+    steps: float
+    low: int
+    high: int
+
+
+def _binomial(n: int, p: float) -> Iterator[tuple[int, float]]:
+    for k in range(n + 1):
+        yield k, math.comb(n, k) * p**k * (1 - p) ** (n - k)
+
+
+def outcomes(optimizer: GEPA, shares: Shares, *, n_val: int, size: int, left: int | None) -> Iterator[Outcome]:
+    """What one step does from ``left`` metric calls left (None: no limit), as GEPA's ``_reflect`` does it."""
+    parents, per_parent = optimizer.parents_per_step, optimizer.children_per_parent
+    usable = 1 - shares.unusable**optimizer.draws
+    base = parents * size
+    for working, p_working in _binomial(parents, 1 - shares.perfect):
+        if working == 0:
+            yield Outcome(p_working, base, 0, 0, 0, False)
+            continue
+        room = None if left is None else left - base
+        slots = working * per_parent if room is None else max(1, min(working * per_parent, (room - n_val) // size))
+        for children, p_children in _binomial(slots, usable):
+            after = None if room is None else room - children * size
+            for kept, p_kept in _binomial(children, shares.accepted):
+                p, metric = p_working * p_children * p_kept, base + children * size
+                if kept == 0:
+                    yield Outcome(p, metric, children, slots, 0, False)
+                    continue
+                validated = kept if after is None else min(kept, max(1, after // n_val))
+                if after is not None and validated * n_val > after:  # refused (all or nothing): the search ends
+                    yield Outcome(p, metric, children, slots, 0, True)
+                else:
+                    yield Outcome(p, metric + validated * n_val, children, slots, validated, False)
+
+
+def walk(optimizer: GEPA, shares: Shares, *, n_val: int, size: int, probes: int, left: int | None) -> Steps:
+    """The expected counts of GEPA's steps from ``left`` metric calls after the seed (None: no limit)."""
+    draws = sum(shares.unusable**i for i in range(optimizer.draws))  # proposer requests per reflection
+    if left is None:
+        return _unlimited(optimizer, shares, n_val=n_val, size=size, probes=probes, draws=draws)
+    mass = [0.0] * (left + 1)
+    mass[left] = 1.0
+    ended = [0.0] * (left + 1)
+    totals = [0.0] * 6  # metric, requests, proposer, proposals, validated, steps
+    for budget_left in range(left, -1, -1):
+        here = mass[budget_left]
+        if here == 0.0:
+            continue
+        if budget_left < n_val + size:
+            ended[budget_left] += here
+            continue
+        totals[5] += here
+        for o in outcomes(optimizer, shares, n_val=n_val, size=size, left=budget_left):
+            weight = here * o.p
+            for i, value in enumerate((o.metric, o.metric + o.children * probes, o.slots * draws, o.slots,
+                                       o.validated)):
+                totals[i] += weight * value
+            (ended if o.last else mass)[budget_left - o.metric] += weight
+    if totals[5] > optimizer.max_iterations:  # the iteration cap ends it first
+        return _unlimited(optimizer, shares, n_val=n_val, size=size, probes=probes, draws=draws)
+    low, high = _spread(ended, left)
+    metric, requests, proposer, proposals, validated, steps = totals
+    return Steps(metric, requests, proposer, proposals, validated, steps, low=low, high=high)
+
+
+def _unlimited(optimizer: GEPA, shares: Shares, *, n_val: int, size: int, probes: int, draws: float) -> Steps:
+    """``max_iterations`` steps, each its expected counts with no budget in the way."""
+    step = [0.0] * 5
+    for o in outcomes(optimizer, shares, n_val=n_val, size=size, left=None):
+        for i, value in enumerate((o.metric, o.metric + o.children * probes, o.slots * draws, o.slots, o.validated)):
+            step[i] += o.p * value
+    n = optimizer.max_iterations
+    metric, requests, proposer, proposals, validated = (n * v for v in step)
+    return Steps(metric, requests, proposer, proposals, validated, float(n), low=round(metric), high=round(metric))
+
+
+def _spread(ended: list[float], left: int) -> tuple[int, int]:
+    """The 10th and 90th percentiles of the metric calls spent, from where the walk ended."""
+    spent = sorted((left - budget_left, p) for budget_left, p in enumerate(ended) if p > 0)
+    cumulative, low, high = 0.0, None, spent[-1][0] if spent else 0
+    for value, p in spent:
+        cumulative += p
+        if low is None and cumulative >= 0.1:
+            low = value
+        if cumulative >= 0.9:
+            high = value
+            break
+    return (low if low is not None else high), high
