@@ -195,6 +195,14 @@ class APIBackend:
     def prices_known(self) -> bool:
         return self.prices.known
 
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float | None:
+        """Dollars for these tokens at this model's price; None when the price is unknown."""
+        return self.prices.cost(prompt_tokens, completion_tokens)
+
+    @property
+    def concurrency(self) -> int:
+        return self.options.max_concurrency
+
     def complete(
         self, requests: Sequence[Request], *, on_completion: Callable[[int, Completion], None] | None = None
     ) -> list[Completion]:

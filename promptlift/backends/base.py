@@ -88,6 +88,21 @@ class Priced(Protocol):
 
 
 @runtime_checkable
+class Costing(Protocol):
+    """Prices tokens itself (API backends): dollars, or None when the model's price is unknown."""
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float | None: ...
+
+
+@runtime_checkable
+class Concurrent(Protocol):
+    """Serves several requests of one batch at once (API backends: a thread pool)."""
+
+    @property
+    def concurrency(self) -> int: ...
+
+
+@runtime_checkable
 class Streaming(Protocol):
     """Hands each completion to ``on_completion`` as it arrives (API backends), so a cache keeps it at once."""
 
@@ -112,6 +127,19 @@ def token_counter(backend: Backend) -> Callable[[Sequence[Request]], list[int]] 
 def prices_known(backend: Backend) -> bool:
     """False only for a priced backend whose model has no known price (a dollar budget cannot be kept)."""
     return not isinstance(backend, Priced) or backend.prices_known
+
+
+def dollars(backend: Backend, prompt_tokens: int, completion_tokens: int) -> float | None:
+    """What these tokens cost on ``backend``: None where its price is unknown, 0 for a local
+    engine (its usage reports 0 dollars)."""
+    if isinstance(backend, Costing):
+        return backend.cost(prompt_tokens, completion_tokens)
+    return 0.0 if prices_known(backend) else None
+
+
+def concurrency(backend: Backend) -> int:
+    """How many requests of one batch ``backend`` serves at once (1 for an engine without a pool)."""
+    return max(1, backend.concurrency) if isinstance(backend, Concurrent) else 1
 
 
 def streams(backend: Backend) -> TypeGuard[Streaming]:

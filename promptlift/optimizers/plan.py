@@ -32,8 +32,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
 from promptlift import objectives
+from promptlift.backends.base import concurrency, dollars
 from promptlift.budget import Budget
-from promptlift.cache import CachedBackend, ResponseCache
+from promptlift.cache import ResponseCache, unwrap
 from promptlift.tasks.base import Task
 from promptlift.types import Candidate, Message, Request
 
@@ -186,7 +187,7 @@ def build(optimizer: Optimizer, task: Task, backend: Backend, budget: Budget, *,
     at all (repeats inside the run are then free).
     """
     calls: Calls = optimizer._calls(task, backend, budget)
-    model, asker = _unwrap(backend), _unwrap(proposer if proposer is not None else backend)
+    model, asker = unwrap(backend), unwrap(proposer if proposer is not None else backend)
     seed = _Prompt(model, task, task.seed)
     typical = _Prompt(model, task, calls.typical) if calls.typical is not None else seed
     held = _held(cache, model, task, task.seed) if cache is not None and cached else (0, 0)
@@ -263,8 +264,7 @@ class Rate:
 
     @classmethod
     def of(cls, cache: ResponseCache | None, backend: Backend) -> Rate:
-        options = getattr(backend, "options", None)
-        parallel = max(1, min(32, int(getattr(options, "max_concurrency", 1) or 1)))
+        parallel = min(32, concurrency(backend))
         rows = cache.recent_usage(backend.id, RATE_ROWS) if cache is not None else []
         scored = [u.seconds for u in rows if u.completion_tokens <= 1]
         made = [u for u in rows if u.completion_tokens > 1]
@@ -292,12 +292,7 @@ def _test_part(backend: Backend, rate: Rate, seed: int, best: int, tokens: tuple
 
 
 def _price(backend: Backend, prompt_tokens: int, completion_tokens: int) -> float | None:
-    prices = getattr(backend, "prices", None)
-    if prices is not None and hasattr(prices, "cost"):
-        return prices.cost(max(0, prompt_tokens), max(0, completion_tokens))
-    if getattr(backend, "prices_known", True) is False:
-        return None
-    return 0.0  # a local engine: its answers cost nothing (its usage reports 0 dollars)
+    return dollars(backend, max(0, prompt_tokens), max(0, completion_tokens))
 
 
 def _rates_text(task: Rate, proposer: Rate, proposer_calls: int) -> str:
@@ -305,10 +300,6 @@ def _rates_text(task: Rate, proposer: Rate, proposer_calls: int) -> str:
         return "nothing stored for this model yet (unknown; a real run times its first calls)"
     return f"the engine's measured throughput ({task.rows:,} stored answers" + (
         f", {task.parallel} requests at once)" if task.parallel > 1 else ")")
-
-
-def _unwrap(backend: Backend) -> Backend:
-    return backend.inner if isinstance(backend, CachedBackend) else backend
 
 
 def _total(values: Sequence[float | None]) -> float | None:

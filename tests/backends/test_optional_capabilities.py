@@ -4,7 +4,16 @@ protocol, never by probing attribute names (test doubles: ScriptedBackend and sm
 import pytest
 
 from promptlift import Budget
-from promptlift.backends.base import Backend, GradientBackend, close, prices_known, streams, token_counter
+from promptlift.backends.base import (
+    Backend,
+    GradientBackend,
+    close,
+    concurrency,
+    dollars,
+    prices_known,
+    streams,
+    token_counter,
+)
 from promptlift.bench.runner import model_parameters
 from promptlift.cache import CachedBackend, ResponseCache, unwrap
 from promptlift.errors import ConfigError
@@ -64,3 +73,24 @@ def test_a_dollar_budget_refuses_a_backend_of_unknown_price():
 def test_model_parameters_reads_only_an_in_process_model():
     assert model_parameters(UnpricedDouble()) is None  # its ``model`` is a name, not a module
     assert model_parameters(scripted()) is None
+
+
+class PricedDouble(UnpricedDouble):
+    """A test double of an API backend with a known price and a pool of 4."""
+
+    prices_known = True
+    concurrency = 4
+
+    def __init__(self):
+        super().__init__()
+        self.prices_known = True
+
+    def cost(self, prompt_tokens, completion_tokens):
+        return prompt_tokens * 1e-6 + completion_tokens * 2e-6
+
+
+def test_dollars_and_concurrency_are_asked_by_protocol():
+    plain, unpriced, priced = scripted(), UnpricedDouble(), PricedDouble()
+    assert dollars(plain, 100, 10) == 0.0 and dollars(unpriced, 100, 10) is None
+    assert dollars(priced, 100, 10) == pytest.approx(1.2e-4)
+    assert concurrency(plain) == 1 and concurrency(unpriced) == 1 and concurrency(priced) == 4
