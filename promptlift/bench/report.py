@@ -126,7 +126,7 @@ def write_html(text: str, out: Path, title: str, filename: str) -> None:
 def _parquet_safe(frame):  # -> pandas.DataFrame
     """Columns mixing Python types (a peer's extra facts) as text: Parquet needs one type per column."""
     frame = frame.copy()
-    for column in frame.select_dtypes(include="object").columns:
+    for column in frame.select_dtypes(include="object", exclude="str").columns:  # text columns hold one type
         kinds = {type(v) for v in frame[column].dropna()}
         if len(kinds) > 1:
             frame[column] = frame[column].map(lambda v: v if v is None or v != v else str(v))
