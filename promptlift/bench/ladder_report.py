@@ -58,10 +58,32 @@ class Line:
     search_tokens: float | None = None
     trainable: float | None = None
     search_seconds: float | None = None
+    seeds: tuple[int, ...] | None = None  # the seed of each row; None: one seed-independent row
 
     @property
     def means(self) -> Any:
         return self.scores.mean(axis=1)
+
+
+def aligned(a: Line, b: Line) -> tuple[Any, Any]:
+    """The two lines' score rows on the seeds both have, in the same order, so a paired difference
+    compares like with like while a ladder is partial (a seed-independent line pairs with every row)."""
+    import numpy as np
+
+    if a.seeds is None or b.seeds is None:
+        rows = max(a.scores.shape[0], b.scores.shape[0])
+        return np.resize(a.scores, (rows, a.scores.shape[1])), np.resize(b.scores, (rows, b.scores.shape[1]))
+    common = [s for s in a.seeds if s in b.seeds]
+    return a.scores[[a.seeds.index(s) for s in common]], b.scores[[b.seeds.index(s) for s in common]]
+
+
+def paired_difference(a: Line, b: Line) -> tuple[float, float, float] | None:
+    """mean(a) - mean(b) and its paired 95% interval, over the seeds both have (None if they share none)."""
+    left, right = aligned(a, b)
+    if not len(left):
+        return None
+    low, high = bootstrap(left, right)
+    return float(left.mean() - right.mean()), low, high
 
 
 def lines_by_size(frame: Any) -> dict[tuple[str, int], dict[str, Line]]:
@@ -76,7 +98,7 @@ def lines_by_size(frame: Any) -> dict[tuple[str, int], dict[str, Line]]:
         out.setdefault(key, {})[rung_of(rung_label)] = Line(
             rung_of(rung_label), scores, _mean(group, "best_prompt_tokens"), _mean(group, "train_seconds"),
             _mean(group, "train_tokens"), _mean(group, "tokens"), _mean(group, "trainable_parameters"),
-            _mean(group, "search_seconds"))
+            _mean(group, "search_seconds"), tuple(int(v) for v in group["seed"]))
         if "zero_shot" not in out[key]:
             baseline = np.array([json.loads(group["baseline_test_scores"].iloc[0])], dtype=float)
             out[key]["zero_shot"] = Line("zero_shot", baseline, _mean(group, "baseline_prompt_tokens"), search_tokens=0.0)
@@ -166,8 +188,10 @@ def _score_cell(line: Line | None, errors: list[str]) -> str:
 def _delta(line: Line | None, prompt: Line) -> str:
     if line is None or line is prompt:
         return "-" if line is prompt else ""
-    low, high = bootstrap(line.scores, prompt.scores)
-    diff = line.means.mean() - prompt.means.mean()
+    paired = paired_difference(line, prompt)
+    if paired is None:
+        return "no common seed"
+    diff, low, high = paired
     star = "*" if low > 0 or high < 0 else ""
     return f"{diff:+.3f} [{low:+.3f}, {high:+.3f}]{star}"
 
@@ -195,9 +219,9 @@ def answer(task: str, by_size: dict[int, dict[str, Line]]) -> str:
         for line in lines.values():
             if FAMILY.get(line.rung) != "training":
                 continue
-            low, high = bootstrap(line.scores, prompt.scores)
-            if low > 0:
-                beating.append((line.means.mean() - prompt.means.mean(), line.rung, low, high))
+            paired = paired_difference(line, prompt)
+            if paired is not None and paired[1] > 0:
+                beating.append((paired[0], line.rung, paired[1], paired[2]))
         if beating:
             diff, rung, low, high = max(beating)
             return (f"**{task}**: from n={n} training examples, {rung} beats the best prompt ({prompt.rung}, "

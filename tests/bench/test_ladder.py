@@ -10,7 +10,7 @@ import pytest
 
 from promptlift.bench.config import grid_cells
 from promptlift.bench.ladder import ladder_config, rungs_for
-from promptlift.bench.ladder_report import Line, answer, bootstrap, break_even
+from promptlift.bench.ladder_report import Line, answer, bootstrap, break_even, paired_difference
 from promptlift.bench.runner import build_task
 from promptlift.cli import main
 from promptlift.errors import ConfigError
@@ -102,3 +102,16 @@ def test_ladder_command_end_to_end_on_a_tiny_model(tmp_path, monkeypatch):
     assert "| lora (" not in (out / "ladder.html").read_text() and "<td>lora (" in (out / "ladder.html").read_text()
     rerun = main(["ladder", "--config", str(out / "ladder.yaml"), "--report"])  # from the storage alone
     assert rerun == 0 and (out / "ladder.md").read_text().split("## toy")[1] == report.split("## toy")[1]
+
+
+def test_a_partial_ladder_compares_rungs_on_the_seeds_both_have():
+    right = np.ones((1, 100))
+    wrong = np.zeros((1, 100))
+    half = (np.arange(100) < 50).astype(float)[None, :]
+    prompt = Line("prompt_search", np.vstack([half, right]), seeds=(0, 1))  # seed 1 ran, seed 0 is weaker
+    lora = Line("lora", (np.arange(100) < 70).astype(float)[None, :], seeds=(0,))  # only seed 0 has run yet
+    diff, low, high = paired_difference(lora, prompt)
+    assert diff == pytest.approx(0.2) and low <= diff <= high  # seed 0 against seed 0, not against both
+    assert paired_difference(Line("lora", wrong, seeds=(2,)), prompt) is None
+    zero_shot = Line("zero_shot", wrong)  # seed-independent: pairs with every seed
+    assert paired_difference(prompt, zero_shot)[0] == pytest.approx(0.75)
