@@ -34,7 +34,7 @@ def supports(backend: Backend, fmt: str) -> bool:
 
 def require_raw_prompt(backend: Backend, requests: Sequence[Request]) -> None:
     """Raise CapabilityError if a plain-format (raw prompt) request goes to a backend without ``raw_prompt``."""
-    if backend.capabilities.raw_prompt or all(r.prompt is None for r in requests):
+    if supports(backend, "plain") or all(r.prompt is None for r in requests):
         return
     raise CapabilityError(
         f"the plain prompt format (a raw completion prompt) needs a backend with 'raw_prompt'; "

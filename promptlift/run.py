@@ -98,7 +98,6 @@ class Run:
         self.log = RunLog(run_dir) if run_dir is not None else None
         self.objectives = costs.parse(objectives)
         self._cap = PromptCap(task, backend, max_prompt_tokens)
-        self.max_prompt_tokens = max_prompt_tokens
         self.config = (config or {}) | ({"objectives": list(self.objectives)} if len(self.objectives) > 1 else {}) | (
             {"max_prompt_tokens": max_prompt_tokens} if max_prompt_tokens is not None else {})
         if self.log:
@@ -291,6 +290,11 @@ class Run:
             raise BudgetExhausted(f"not even the seed candidate could be validated (val has {len(self.task.val)} "
                                   f"examples{allows})")
         return max(trials, key=lambda t: (t.mean, -t.number))
+
+    @property
+    def max_prompt_tokens(self) -> int | None:
+        """The prompt-token cap per query (None: no cap)."""
+        return self._cap.limit
 
     @property
     def model(self) -> Backend:

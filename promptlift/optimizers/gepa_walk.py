@@ -107,8 +107,7 @@ def walk(optimizer: GEPA, shares: Shares, *, n_val: int, size: int, probes: int,
         totals[5] += here
         for o in outcomes(optimizer, shares, n_val=n_val, size=size, left=budget_left):
             weight = here * o.p
-            for i, value in enumerate((o.metric, o.metric + o.children * probes, o.slots * draws, o.slots,
-                                       o.validated)):
+            for i, value in enumerate(_counts(o, probes, draws)):
                 totals[i] += weight * value
             (ended if o.last else mass)[budget_left - o.metric] += weight
     if totals[5] > optimizer.max_iterations:  # the iteration cap ends it first
@@ -122,11 +121,16 @@ def _unlimited(optimizer: GEPA, shares: Shares, *, n_val: int, size: int, probes
     """``max_iterations`` steps, each its expected counts with no budget in the way."""
     step = [0.0] * 5
     for o in outcomes(optimizer, shares, n_val=n_val, size=size, left=None):
-        for i, value in enumerate((o.metric, o.metric + o.children * probes, o.slots * draws, o.slots, o.validated)):
+        for i, value in enumerate(_counts(o, probes, draws)):
             step[i] += o.p * value
     n = optimizer.max_iterations
     metric, requests, proposer, proposals, validated = (n * v for v in step)
     return Steps(metric, requests, proposer, proposals, validated, float(n), low=round(metric), high=round(metric))
+
+
+def _counts(o: Outcome, probes: int, draws: float) -> tuple[float, float, float, float, float]:
+    """One outcome's metric calls, task requests, proposer requests, proposals and validations."""
+    return o.metric, o.metric + o.children * probes, o.slots * draws, o.slots, o.validated
 
 
 def _spread(ended: list[float], left: int) -> tuple[int, int]:
