@@ -165,7 +165,7 @@ def planned(optimizer: Optimizer, task: Task, backend: Backend, budget: Budget, 
             cache: ResponseCache | None, *, dry_run: bool) -> Plan:
     """The run's plan, printed as its first line (a dry run prints the whole plan instead). A
     budget that cannot validate one candidate after the seed is a ConfigError naming the smallest
-    that can. Without a stored rate the time is unknown until the seed is scored
+    that can. Without a stored rate the time is unknown until the run's first calls are timed
     (:class:`TimeEstimate` then prints it)."""
     plan = optimizer.plan(task, backend, budget, proposer=proposer, cache=cache)
     if plan.affordable is False:
@@ -206,20 +206,22 @@ def _defaults() -> dict[str, Any]:
 
 
 class TimeEstimate(Callback):
-    """The plan's time, once the seed's validation is scored: on a fresh cache the first line
-    says "time unknown"; the seed's answers then hold the engine's timings, so the plan is made
-    again (no model call) and its time printed on a line of its own and added to plan.json
-    (``seconds_timed_on_seed``)."""
+    """The plan's time, once the run's first calls are timed: on a fresh cache the first line
+    says "time unknown"; after each trial the plan is made again (no model call) from the
+    timings its answers stored, until it has a time (scoring calls are timed by the seed's
+    validation; a proposer's generation by its first answer), which is printed on a line of its
+    own and added to plan.json (``seconds_timed``)."""
 
     def __init__(self, replan: Callable[[], Plan], path: Path) -> None:
         self._replan, self._path, self._done = replan, path, False
 
     def on_trial(self, run: Run, trial: Trial) -> None:
-        if self._done or trial.role != "val":
+        if self._done or trial.role == "test":
+            return
+        plan = self._replan()
+        if plan.seconds is None:  # e.g. the proposer has not answered yet
             return
         self._done = True
-        plan = self._replan()
-        if plan.seconds is not None:
-            print(f"plan: the search takes ~{plan.seconds:.0f} s (timed on the seed's calls)", file=sys.stderr)
-            before = json.loads(self._path.read_text())  # the plan stays the one made before the run
-            safefile.write_text(self._path, json.dumps({**before, "seconds_timed_on_seed": plan.seconds}, indent=1))
+        print(f"plan: the search takes ~{plan.seconds:.0f} s (timed on the run's first calls)", file=sys.stderr)
+        before = json.loads(self._path.read_text())  # the plan stays the one made before the run
+        safefile.write_text(self._path, json.dumps({**before, "seconds_timed": plan.seconds}, indent=1))

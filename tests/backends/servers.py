@@ -53,14 +53,16 @@ def free_port() -> int:
 
 
 def chat_body(request: dict, logprobs: bool = True) -> dict:
-    """A valid chat completion echoing the last message; with top logprobs when asked."""
+    """A valid chat completion echoing the last message (its words counted as completion tokens,
+    so a generation looks like one); with top logprobs when asked."""
     echo = (request.get("messages") or [{"content": ""}])[-1].get("content", "")
     content = "positive" if request.get("logprobs") else echo
     choice: dict = {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
     if request.get("logprobs") and logprobs:
         top = [{"token": t, "logprob": lp, "bytes": None} for t, lp in TOP]
         choice["logprobs"] = {"content": [{"token": "positive", "logprob": -0.4, "bytes": None, "top_logprobs": top}]}
-    usage = {"prompt_tokens": 11, "completion_tokens": 1, "total_tokens": 12}
+    completion = max(1, len(str(content).split()))
+    usage = {"prompt_tokens": 11, "completion_tokens": completion, "total_tokens": 11 + completion}
     return {"id": "x", "object": "chat.completion", "created": 0, "model": request.get("model", "m"),
             "choices": [choice], "usage": usage}
 
