@@ -86,7 +86,7 @@ class Optimizer(ABC):
         notify(run.callbacks, "on_start", run)
         stopped_by = None
         try:
-            run.validate(task.seed, info={"role": "seed"})
+            run.validate(task.seed, info={"stage": "seed"})
             self._search(run)
         except BudgetExhausted as exc:
             stopped_by = exc.limit

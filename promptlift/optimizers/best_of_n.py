@@ -65,7 +65,7 @@ class BestOfN(Optimizer):
         hard = self.initial or run.task.seed
         parents: tuple[int, ...] = (0,)
         if hard != run.task.seed:
-            parents = (run.validate(hard, info={"role": "initial"}).trial.number,)
+            parents = (run.validate(hard, info={"stage": "initial"}).trial.number,)
         for votes in self.n:
             run.require_validation()
-            run.validate(hard.with_(votes=votes), parents=parents, info={"role": self.name, "votes": votes})
+            run.validate(hard.with_(votes=votes), parents=parents, info={"stage": self.name, "votes": votes})

@@ -118,7 +118,7 @@ def bootstrap_pool(run: Run, teacher: Candidate, *, k: int, rounds: int, size: i
             break
         demos = draw_demos(accepted, k, run.rng, task.choices, balanced=balanced)
         evaluation = run.evaluate(teacher.with_(demos=tuple(teacher.demos) + tuple(demos)), batch, role="train",
-                                  info={"role": "bootstrap", "round": round_ + 1})
+                                  info={"stage": "bootstrap", "round": round_ + 1})
         accepted += traces(evaluation, threshold, choice_task=bool(task.choices))
         trials.append(evaluation.trial.number)
     log.info("bootstrapping kept %d of %d outputs", len(accepted), len(task.train) - len(order))

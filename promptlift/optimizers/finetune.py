@@ -69,14 +69,14 @@ class LoRA(GradientTraining):
             self.train(run, *ready, run.task.train)
 
     def train(self, run: Run, backend: GradientBackend, hard: Candidate, examples: Sequence[Example],
-              role: str | None = None) -> None:
+              stage: str | None = None) -> None:
         """Train a fresh adapter on ``examples`` under ``hard`` and validate its checkpoints."""
         targets = models.lora_targets(backend.model, self.targets)
         self.require("targets", bool(targets), f"module names of this model (none of {list(self.targets)} found)")
         spec = models.LoraSpec(self.rank, self.alpha, float(self.dropout), targets)
         peft_model, model = models.lora_model(backend.model, spec, seed=run.rng.getrandbits(62))
         train_weights(self, run, backend, hard, examples, model, "lora",
-                      lambda d: models.save_lora(peft_model, d), role=role or self.name)
+                      lambda d: models.save_lora(peft_model, d), stage=stage or self.name)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -105,7 +105,7 @@ class FineTuning(GradientTraining):
 
 
 def train_weights(spec: GradientTraining, run: Run, backend: GradientBackend, hard: Candidate, examples: Sequence[Example],
-                  model: Any, kind: str, write: Callable[[Path], None], *, role: str | None = None,
+                  model: Any, kind: str, write: Callable[[Path], None], *, stage: str | None = None,
                   on_save: Callable[[Path], None] | None = None) -> None:
     """The loop for a model whose own (trainable) weights learn: save with ``write``, validate, repeat."""
     from promptlift.training.packed import Trainer, encode_examples
@@ -123,7 +123,7 @@ def train_weights(spec: GradientTraining, run: Run, backend: GradientBackend, ha
         return hard.with_(weights=str(path.resolve()), calibration=())
 
     Loop(run, trainer, data, spec.schedule(len(data)), checkpoint=checkpoint, parent=parent_of(run, hard),
-         role=role or spec.name).train()
+         stage=stage or spec.name).train()
 
 
 class _BestOnly:

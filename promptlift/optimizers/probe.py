@@ -96,7 +96,7 @@ class LinearProbe(Optimizer):
             path = torch_weights.save(weights_dir(run, "probe"), "probe", backend.id,
                                       functools.partial(torch_weights.save_probe, weight=weight, bias=bias),
                                       layer=layer, classes=list(run.task.choices))
-            info = {"role": self.name, "layer": layer, "trainable_parameters": int(weight.numel() + bias.numel()),
+            info = {"stage": self.name, "layer": layer, "trainable_parameters": int(weight.numel() + bias.numel()),
                     "train_seconds": round(seconds + time.perf_counter() - fitted, 3),
                     "train_tokens": sum(map(len, prompts))}
             run.validate(hard.with_(weights=str(path.resolve()), calibration=()),

@@ -60,7 +60,7 @@ class RejectionSamplingFineTuning(LoRA):
                 log.warning("rft: no sampled answer was accepted; nothing to train on")
                 return
             run.require_validation()
-            self.train(run, backend, hard, list(kept.values()), role=f"{self.name} round {round_}")
+            self.train(run, backend, hard, list(kept.values()), stage=f"{self.name} round {round_}")
             current = run.best().candidate
 
     def accepted(self, run: Run, candidate: Candidate, examples: Sequence[Example]) -> list[Example]:

@@ -142,7 +142,7 @@ class _Session:
     def train(self) -> None:
         spec = self.spec
         Loop(self.run, self.trainer, self.data, spec.schedule(len(self.data)), checkpoint=self.candidate, info=self.info,
-             parent=self.parent, role="soft_prompt").train()
+             parent=self.parent, stage="soft_prompt").train()
 
     def info(self) -> dict[str, Any]:
         """What a soft-prompt trial records beside the loop's figures."""

@@ -140,7 +140,7 @@ def hard_candidate(run: Run, initial: Candidate | None, purpose: str) -> Candida
         raise ConfigError(f"{purpose} trains the answer directly; its hard candidate cannot ask for reasoning "
                           "first (reasoning=True): pass a candidate with reasoning=False")
     if hard != run.task.seed:
-        run.validate(hard, info={"role": "initial"})
+        run.validate(hard, info={"stage": "initial"})
     return hard
 
 
