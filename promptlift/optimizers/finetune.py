@@ -24,6 +24,7 @@ from typing import Any, Callable, ClassVar, Sequence
 
 from promptlift.backends import torch_weights
 from promptlift.backends.base import GradientBackend
+from promptlift.checks import is_int, is_number
 from promptlift.optimizers.training import GradientTraining, parent_of, weights_dir
 from promptlift.run import Run
 from promptlift.training import weights as models
@@ -55,11 +56,9 @@ class LoRA(GradientTraining):
 
     def _check(self) -> None:
         super()._check()
-        self.require("rank", isinstance(self.rank, int) and not isinstance(self.rank, bool) and self.rank >= 1,
-                     "an int >= 1")
-        self.require("alpha", isinstance(self.alpha, int) and not isinstance(self.alpha, bool) and self.alpha > 0,
-                     "an int > 0")
-        self.require("dropout", isinstance(self.dropout, (int, float)) and 0 <= self.dropout < 1, "a float in [0, 1)")
+        self.require_int("rank", 1)
+        self.require("alpha", is_int(self.alpha, 1), "an int > 0")
+        self.require("dropout", is_number(self.dropout) and 0 <= self.dropout < 1, "a float in [0, 1)")
         self.require("targets", isinstance(self.targets, tuple) and bool(self.targets)
                      and all(isinstance(t, str) for t in self.targets), "a non-empty list of module names")
 

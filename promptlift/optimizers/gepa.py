@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
 from promptlift import calibration
+from promptlift.checks import is_number
 from promptlift.errors import ConfigError
 from promptlift.optimizers import options
 from promptlift.optimizers.base import Optimizer
@@ -119,10 +120,8 @@ class GEPA(Optimizer):
                           ("proposal_tokens", 8), ("max_merges", 0), ("merge_examples", 1),
                           ("max_iterations", 1), ("patience", 1), ("parents_per_step", 1),
                           ("children_per_parent", 1)):
-            value = getattr(self, name)
-            self.require(name, isinstance(value, int) and not isinstance(value, bool) and value >= low,
-                         f"an int >= {low}")
-        self.require("temperature", isinstance(self.temperature, (int, float)) and 0 <= self.temperature <= 2,
+            self.require_int(name, low)
+        self.require("temperature", is_number(self.temperature) and 0 <= self.temperature <= 2,
                      "a float in [0, 2]")
         self.require("template", isinstance(self.template, str) and check_template(self.template) is None,
                      "a str holding the placeholders <instruction> and <examples>")

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from promptlift.backends.base import Backend, GradientBackend, require
+from promptlift.checks import is_int
 from promptlift.errors import CapabilityError
 from promptlift.optimizers.renames import renamed
 from promptlift.optimizers.training import GradientTraining, parent_of, weights_dir
@@ -63,9 +64,8 @@ class SoftPromptTuning(GradientTraining):
         super()._check()
         self.require("kind", self.kind in KINDS, f"one of {KINDS}")
         self.require("init", self.init in INITS, f"one of {INITS}")
-        value = self.n_tokens
-        self.require("n_tokens", isinstance(value, int) and not isinstance(value, bool) and value >= 1, "an int >= 1")
-        ok = self.projection is None or (isinstance(self.projection, int) and self.projection >= 1 and self.kind == "prefix")
+        self.require_int("n_tokens", 1)
+        ok = self.projection is None or (is_int(self.projection, 1) and self.kind == "prefix")
         self.require("projection", ok, "None, or an int >= 1 with kind='prefix'")
 
     def check_backend(self, backend: Backend) -> GradientBackend:
