@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from promptlift import objectives
 from promptlift.backends.base import Backend
+from promptlift.checks import is_int
 from promptlift.errors import ConfigError
 from promptlift.result import Trial
 from promptlift.types import Candidate, Example
@@ -26,7 +27,7 @@ class PromptCap:
     """A run's ``max_prompt_tokens`` (None: no cap) and the prompt lengths it has counted."""
 
     def __init__(self, task: Task, model: Backend, limit: int | None) -> None:
-        if limit is not None and not (isinstance(limit, int) and limit >= 1):
+        if limit is not None and not is_int(limit, 1):
             raise ConfigError(f"The 'max_prompt_tokens' option of Run must be an int >= 1. Got {limit!r}.")
         self.task, self.model, self.limit = task, model, limit
         self._lengths: dict[str, float] = {}

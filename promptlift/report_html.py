@@ -19,6 +19,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from promptlift.checks import is_int
 from promptlift.classification import score_rows
 from promptlift.result import Result
 from promptlift.tasks.base import Task
@@ -71,7 +72,7 @@ def cell(value: Any) -> str:
         return "<td>-</td>"
     if isinstance(value, float):
         return f'<td class="num">{value:.4f}</td>'
-    if isinstance(value, int) and not isinstance(value, bool):
+    if is_int(value):
         return f'<td class="num">{value}</td>'
     return f"<td>{html.escape(str(value))}</td>"
 

@@ -22,7 +22,7 @@ class Trial:
     "val" a full validation (the trials ``best`` and the front choose from), "train" training
     examples (minibatches, feedback, bootstrapping), "minibatch" and "merge" subsets of the
     validation split (JointSearch's minibatches, GEPA's merge check: never selected from), "test"
-    the test split after the search. ``info["role"]`` names, finer, the optimizer's step that asked
+    the test split after the search. ``info["stage"]`` names, finer, the optimizer's step that asked
     (seed, reflection, merge-check ...). Files written before the rename carry it as ``split``.
     A trial's ``scores`` are the metric's per-example values (``Task.score`` returns each as a
     ``Score`` with its feedback) and ``mean`` their aggregate, the trial's score: one word, the

@@ -18,7 +18,7 @@ from tests.test_import_cycles import import_graph
 
 LAYERS: tuple[tuple[str, ...], ...] = (
     # the vocabulary and small leaf helpers: import nothing of promptlift above these
-    ("types", "errors", "redaction", "stopping", "safefile", "budget", "callbacks", "voting", "demos", "embeddings",
+    ("types", "errors", "checks", "redaction", "stopping", "safefile", "budget", "callbacks", "voting", "demos", "embeddings",
      "plots"),
     # what a prompt is made of and how a soft prompt enters a model
     ("tasks", "softprompt"),

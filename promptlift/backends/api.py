@@ -31,7 +31,6 @@ from __future__ import annotations
 import concurrent.futures as futures
 import dataclasses
 import logging
-import math
 import re
 import threading
 import time
@@ -43,6 +42,7 @@ from promptlift.backends.limits import RateLimiter
 from promptlift.backends.retry import Retrier, RetryPolicy, is_retryable_status, parse_retry_after
 from promptlift.backends.usage import Prices, lookup_prices, max_context, usage_from
 from promptlift.backends.wire import MODES, Parsed, generated_choice, parse, payload, score_choices
+from promptlift.checks import is_int, is_number
 from promptlift.errors import BackendError, CapabilityError, ConfigError, RetryableError, param_error
 from promptlift.types import Completion, Request, Usage
 
@@ -116,15 +116,15 @@ class APIOptions:
             if not ok:
                 raise param_error("an API backend", name, requirement, getattr(self, name))
 
-        need("max_concurrency", _whole(self.max_concurrency) and 1 <= self.max_concurrency <= MAX_CONCURRENCY,
+        need("max_concurrency", is_int(self.max_concurrency, 1, MAX_CONCURRENCY),
              f"an int in [1, {MAX_CONCURRENCY}]")
-        need("max_context", self.max_context is None or _whole(self.max_context) and self.max_context >= 1,
+        need("max_context", self.max_context is None or is_int(self.max_context, 1),
              "None or an int >= 1")
         for name in ("requests_per_minute", "tokens_per_minute"):
             value = getattr(self, name)
-            need(name, value is None or _real(value) and value > 0, "None or a number > 0")
+            need(name, value is None or is_number(value, finite=True) and value > 0, "None or a number > 0")
         need("choice_scoring", self.choice_scoring in (*MODES, "auto"), "one of 'logprobs', 'generate', 'auto'")
-        need("top_logprobs", isinstance(self.top_logprobs, int) and 1 <= self.top_logprobs <= 20, "an int in [1, 20]")
+        need("top_logprobs", is_int(self.top_logprobs, 1, 20), "an int in [1, 20]")
         self.retry_policy()  # validates the retry fields
 
     @classmethod
@@ -328,14 +328,6 @@ class APIBackend:
 
     def __getstate__(self) -> dict[str, Any]:
         raise TypeError(f"{type(self).__name__} is not picklable (it holds an API key and threads)")
-
-
-def _whole(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _real(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _estimate_prompt_tokens(request: Request) -> int:

@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import email.utils
 import logging
-import math
 import random
 import time
 from dataclasses import dataclass
 from typing import Callable, Mapping, TypeVar
 
+from promptlift.checks import is_int, is_number
 from promptlift.errors import BackendError, RetryableError, param_error
 
 log = logging.getLogger(__name__)
@@ -58,11 +58,10 @@ class RetryPolicy:
 
     def __post_init__(self) -> None:
         def real(value: object) -> bool:
-            return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            return is_number(value, finite=True)
 
         checks = {
-            "max_retries": (isinstance(self.max_retries, int) and not isinstance(self.max_retries, bool)
-                            and 0 <= self.max_retries <= 100, "an int in [0, 100]"),
+            "max_retries": (is_int(self.max_retries, 0, 100), "an int in [0, 100]"),
             "backoff": (real(self.backoff) and self.backoff >= 0, "a number >= 0"),
             "backoff_max": (real(self.backoff_max) and self.backoff_max >= 0, "a number >= 0"),
             "jitter": (real(self.jitter) and 0 <= self.jitter <= 1, "a number in [0, 1]"),

@@ -33,6 +33,7 @@ from typing import Any, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from promptlift.checks import is_int
 from promptlift.errors import ConfigError
 
 Objective = Literal["best_val", "best_test", "lift"]
@@ -177,7 +178,7 @@ class SweepConfig(_Strict):
     def _budgets(cls, value: Any) -> Any:
         if not isinstance(value, list):
             return value
-        return [{"metric_calls": b} if isinstance(b, int) and not isinstance(b, bool) else b for b in value]
+        return [{"metric_calls": b} if is_int(b) else b for b in value]
 
     @field_validator("budgets")
     @classmethod

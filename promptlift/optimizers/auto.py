@@ -63,7 +63,7 @@ class Auto(PromptOptions, Optimizer):
     calibrate: Calibrate = "auto"
 
     def _check(self) -> None:
-        self.require("k", isinstance(self.k, int) and self.k >= 1, "an int >= 1")
+        self.require_int("k", 1)
 
     def choose(self, task: Task, backend: Backend, budget: Budget | int) -> Choice:
         """The optimizer for ``task`` on ``backend`` within ``budget``, and the reason in one line."""

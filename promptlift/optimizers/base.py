@@ -19,6 +19,7 @@ from promptlift import classification
 from promptlift.budget import Budget
 from promptlift.cache import ResponseCache
 from promptlift.callbacks import Callback, notify
+from promptlift.checks import is_int
 from promptlift.errors import BudgetExhausted, param_error
 from promptlift.result import Result, Trial
 from promptlift.run import Run
@@ -48,6 +49,10 @@ class Optimizer(ABC):
     def require(self, name: str, ok: bool, requirement: str) -> None:
         if not ok:
             raise param_error(type(self).__name__, name, requirement, getattr(self, name))
+
+    def require_int(self, name: str, low: int) -> None:
+        """``require`` that field ``name`` is an int (not a bool) >= ``low``."""
+        self.require(name, is_int(getattr(self, name), low), f"an int >= {low}")
 
     def config(self) -> dict[str, Any]:
         return {"optimizer": self.name, **dataclasses.asdict(self)}
@@ -86,7 +91,7 @@ class Optimizer(ABC):
         notify(run.callbacks, "on_start", run)
         stopped_by = None
         try:
-            run.validate(task.seed, info={"role": "seed"})
+            run.validate(task.seed, info={"stage": "seed"})
             self._search(run)
         except BudgetExhausted as exc:
             stopped_by = exc.limit

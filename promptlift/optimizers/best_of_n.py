@@ -13,6 +13,7 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from promptlift.checks import is_int
 from promptlift.errors import ConfigError
 from promptlift.optimizers.base import Optimizer
 from promptlift.optimizers.training import candidate_from
@@ -36,15 +37,14 @@ class BestOfN(Optimizer):
     initial: Candidate | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.n, (list, int)) and not isinstance(self.n, bool):
+        if isinstance(self.n, list) or is_int(self.n):
             object.__setattr__(self, "n", tuple(self.n) if isinstance(self.n, list) else (self.n,))
         if isinstance(self.initial, (dict, str, Path)):
             object.__setattr__(self, "initial", candidate_from(self.initial))
         super().__post_init__()
 
     def _check(self) -> None:
-        ok = isinstance(self.n, tuple) and bool(self.n) and all(
-            isinstance(v, int) and not isinstance(v, bool) and v >= 2 for v in self.n)
+        ok = isinstance(self.n, tuple) and bool(self.n) and all(is_int(v, 2) for v in self.n)
         self.require("n", ok, "an int >= 2 or a non-empty list of them")
         self.require("initial", self.initial is None or isinstance(self.initial, Candidate),
                      "None, a Candidate, its JSON dict or a JSON file with one")
@@ -65,7 +65,7 @@ class BestOfN(Optimizer):
         hard = self.initial or run.task.seed
         parents: tuple[int, ...] = (0,)
         if hard != run.task.seed:
-            parents = (run.validate(hard, info={"role": "initial"}).trial.number,)
+            parents = (run.validate(hard, info={"stage": "initial"}).trial.number,)
         for votes in self.n:
             run.require_validation()
-            run.validate(hard.with_(votes=votes), parents=parents, info={"role": self.name, "votes": votes})
+            run.validate(hard.with_(votes=votes), parents=parents, info={"stage": self.name, "votes": votes})

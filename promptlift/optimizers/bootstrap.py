@@ -17,6 +17,7 @@ import logging
 from typing import TYPE_CHECKING, Sequence
 
 from promptlift import calibration
+from promptlift.checks import is_number
 from promptlift.demos import draw_demos
 from promptlift.optimizers.base import Optimizer
 from promptlift.optimizers.options import Calibrate, Formats, PromptOptions
@@ -60,13 +61,13 @@ class BootstrapFewShot(PromptOptions, Optimizer):
     calibrate: Calibrate = None
 
     def _check(self) -> None:
-        self.require("k", isinstance(self.k, int) and self.k >= 1, "an int >= 1")
-        self.require("labeled", isinstance(self.labeled, int) and self.labeled >= 0, "an int >= 0")
-        self.require("rounds", isinstance(self.rounds, int) and self.rounds >= 1, "an int >= 1")
-        self.require("bootstrap_size", isinstance(self.bootstrap_size, int) and self.bootstrap_size >= 1, "an int >= 1")
-        self.require("threshold", isinstance(self.threshold, int | float) and 0 < self.threshold <= 1,
+        self.require_int("k", 1)
+        self.require_int("labeled", 0)
+        self.require_int("rounds", 1)
+        self.require_int("bootstrap_size", 1)
+        self.require("threshold", is_number(self.threshold) and 0 < self.threshold <= 1,
                      "a number in (0, 1]")
-        self.require("max_candidates", isinstance(self.max_candidates, int) and self.max_candidates >= 1, "an int >= 1")
+        self.require_int("max_candidates", 1)
 
     def _calls(self, task: Task, backend: Backend, budget: Budget) -> Calls:
         """The plan's call pattern (``Optimizer.plan``): :func:`promptlift.optimizers.patterns.bootstrap`."""
@@ -118,7 +119,7 @@ def bootstrap_pool(run: Run, teacher: Candidate, *, k: int, rounds: int, size: i
             break
         demos = draw_demos(accepted, k, run.rng, task.choices, balanced=balanced)
         evaluation = run.evaluate(teacher.with_(demos=tuple(teacher.demos) + tuple(demos)), batch, role="train",
-                                  info={"role": "bootstrap", "round": round_ + 1})
+                                  info={"stage": "bootstrap", "round": round_ + 1})
         accepted += traces(evaluation, threshold, choice_task=bool(task.choices))
         trials.append(evaluation.trial.number)
     log.info("bootstrapping kept %d of %d outputs", len(accepted), len(task.train) - len(order))

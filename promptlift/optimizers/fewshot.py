@@ -50,8 +50,8 @@ class FewShot(PromptOptions, Optimizer):
     zero_shot: bool = True
 
     def _check(self) -> None:
-        self.require("k", isinstance(self.k, int) and self.k >= 1, "an int >= 1")
-        self.require("max_candidates", isinstance(self.max_candidates, int) and self.max_candidates >= 1, "an int >= 1")
+        self.require_int("k", 1)
+        self.require_int("max_candidates", 1)
 
     def _calls(self, task: Task, backend: Backend, budget: Budget) -> Calls:
         """The plan's call pattern (``Optimizer.plan``): :func:`promptlift.optimizers.patterns.fewshot`."""

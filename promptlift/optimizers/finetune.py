@@ -24,6 +24,7 @@ from typing import Any, Callable, ClassVar, Sequence
 
 from promptlift.backends import torch_weights
 from promptlift.backends.base import GradientBackend
+from promptlift.checks import is_int, is_number
 from promptlift.optimizers.training import GradientTraining, parent_of, weights_dir
 from promptlift.run import Run
 from promptlift.training import weights as models
@@ -55,11 +56,9 @@ class LoRA(GradientTraining):
 
     def _check(self) -> None:
         super()._check()
-        self.require("rank", isinstance(self.rank, int) and not isinstance(self.rank, bool) and self.rank >= 1,
-                     "an int >= 1")
-        self.require("alpha", isinstance(self.alpha, int) and not isinstance(self.alpha, bool) and self.alpha > 0,
-                     "an int > 0")
-        self.require("dropout", isinstance(self.dropout, (int, float)) and 0 <= self.dropout < 1, "a float in [0, 1)")
+        self.require_int("rank", 1)
+        self.require("alpha", is_int(self.alpha, 1), "an int > 0")
+        self.require("dropout", is_number(self.dropout) and 0 <= self.dropout < 1, "a float in [0, 1)")
         self.require("targets", isinstance(self.targets, tuple) and bool(self.targets)
                      and all(isinstance(t, str) for t in self.targets), "a non-empty list of module names")
 
@@ -69,14 +68,14 @@ class LoRA(GradientTraining):
             self.train(run, *ready, run.task.train)
 
     def train(self, run: Run, backend: GradientBackend, hard: Candidate, examples: Sequence[Example],
-              role: str | None = None) -> None:
+              stage: str | None = None) -> None:
         """Train a fresh adapter on ``examples`` under ``hard`` and validate its checkpoints."""
         targets = models.lora_targets(backend.model, self.targets)
         self.require("targets", bool(targets), f"module names of this model (none of {list(self.targets)} found)")
         spec = models.LoraSpec(self.rank, self.alpha, float(self.dropout), targets)
         peft_model, model = models.lora_model(backend.model, spec, seed=run.rng.getrandbits(62))
         train_weights(self, run, backend, hard, examples, model, "lora",
-                      lambda d: models.save_lora(peft_model, d), role=role or self.name)
+                      lambda d: models.save_lora(peft_model, d), stage=stage or self.name)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -105,7 +104,7 @@ class FineTuning(GradientTraining):
 
 
 def train_weights(spec: GradientTraining, run: Run, backend: GradientBackend, hard: Candidate, examples: Sequence[Example],
-                  model: Any, kind: str, write: Callable[[Path], None], *, role: str | None = None,
+                  model: Any, kind: str, write: Callable[[Path], None], *, stage: str | None = None,
                   on_save: Callable[[Path], None] | None = None) -> None:
     """The loop for a model whose own (trainable) weights learn: save with ``write``, validate, repeat."""
     from promptlift.training.packed import Trainer, encode_examples
@@ -123,7 +122,7 @@ def train_weights(spec: GradientTraining, run: Run, backend: GradientBackend, ha
         return hard.with_(weights=str(path.resolve()), calibration=())
 
     Loop(run, trainer, data, spec.schedule(len(data)), checkpoint=checkpoint, parent=parent_of(run, hard),
-         role=role or spec.name).train()
+         stage=stage or spec.name).train()
 
 
 class _BestOnly:

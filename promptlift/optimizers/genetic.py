@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from promptlift import calibration, verbalizers
+from promptlift.checks import is_number
 from promptlift.demos import draw_demos
 from promptlift.optimizers import operators as ops
 from promptlift.optimizers.base import Optimizer
@@ -129,21 +130,20 @@ class GeneticSearch(PromptOptions, Optimizer):
 
     def _check(self) -> None:
         self.require("mode", self.mode in MODES, f"one of {MODES}")
-        self.require("population_size", _int(self.population_size, 3 if self.mode == "de" else 2),
-                     f"an int >= {3 if self.mode == 'de' else 2}")
-        self.require("generations", _int(self.generations, 0), "an int >= 0")
+        self.require_int("population_size", 3 if self.mode == "de" else 2)
+        self.require_int("generations", 0)
         if self.generations == 0:
             log.warning("GeneticSearch with generations=0 scores the initial population only: no search")
         self.require("selection", self.selection in SELECTIONS, f"one of {SELECTIONS}")
-        self.require("tournament_size", _int(self.tournament_size, 1), "an int >= 1")
-        self.require("minibatch_size", _int(self.minibatch_size, 1), "an int >= 1")
-        self.require("rungs", _int(self.rungs, 0), "an int >= 0")
-        self.require("eta", _int(self.eta, 2), "an int >= 2")
-        self.require("k", _int(self.k, 0), "an int >= 0")
+        self.require_int("tournament_size", 1)
+        self.require_int("minibatch_size", 1)
+        self.require_int("rungs", 0)
+        self.require_int("eta", 2)
+        self.require_int("k", 0)
         self.require("proposer_rate", _rate(self.proposer_rate), "a float in [0, 1]")
         self.require("mutation_rate", _rate(self.mutation_rate), "a float in [0, 1]")
-        self.require("max_sentences", _int(self.max_sentences, 1), "an int >= 1")
-        self.require("proposal_tokens", _int(self.proposal_tokens, 1), "an int >= 1")
+        self.require_int("max_sentences", 1)
+        self.require_int("proposal_tokens", 1)
 
     def save_plots(self, result: Result, directory: Path) -> None:
         """``generations.png``: best and mean population score per generation."""
@@ -399,12 +399,8 @@ class GeneticSearch(PromptOptions, Optimizer):
         return min(self.k, math.ceil(k / labels) * labels) if 0 < labels <= self.k else k
 
 
-def _int(value: Any, low: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= low
-
-
 def _rate(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 <= value <= 1.0
+    return is_number(value) and 0.0 <= value <= 1.0
 
 
 def _mean(values: Sequence[float]) -> float:

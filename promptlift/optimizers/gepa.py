@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
 from promptlift import calibration
+from promptlift.checks import is_number
 from promptlift.errors import ConfigError
 from promptlift.optimizers import options
 from promptlift.optimizers.base import Optimizer
@@ -119,10 +120,8 @@ class GEPA(Optimizer):
                           ("proposal_tokens", 8), ("max_merges", 0), ("merge_examples", 1),
                           ("max_iterations", 1), ("patience", 1), ("parents_per_step", 1),
                           ("children_per_parent", 1)):
-            value = getattr(self, name)
-            self.require(name, isinstance(value, int) and not isinstance(value, bool) and value >= low,
-                         f"an int >= {low}")
-        self.require("temperature", isinstance(self.temperature, (int, float)) and 0 <= self.temperature <= 2,
+            self.require_int(name, low)
+        self.require("temperature", is_number(self.temperature) and 0 <= self.temperature <= 2,
                      "a float in [0, 2]")
         self.require("template", isinstance(self.template, str) and check_template(self.template) is None,
                      "a str holding the placeholders <instruction> and <examples>")
@@ -174,7 +173,7 @@ class GEPA(Optimizer):
         candidate = self._calibrated(run, seed)
         if candidate == seed:  # e.g. "auto" on a generation task: nothing to calibrate
             return
-        val = run.validate(candidate, parents=(number,), info={"role": "calibrated seed"}).trial
+        val = run.validate(candidate, parents=(number,), info={"stage": "calibrated seed"}).trial
         state.pool.add(candidate, val.number, val.example_ids, val.scores, parents=(0,))
 
     def _affordable(self, run: Run) -> bool:
@@ -184,7 +183,7 @@ class GEPA(Optimizer):
     def _reflect(self, run: Run, state: _State, iteration: int) -> str:
         """One reflective step: P parents, N children each; returns what happened (for logs and tests)."""
         picks = [(state.pool.select(run.rng), state.minibatches.next(run.rng)) for _ in range(self.parents_per_step)]
-        info = {"role": "minibatch", "of": "parent", "iteration": iteration}
+        info = {"stage": "minibatch", "of": "parent", "iteration": iteration}
         befores = self._outcomes(run, state, [(m.candidate, batch, (m.trial,)) for m, batch in picks], info)
         work = [(m, batch, before) for (m, batch), before in zip(picks, befores)
                 if not (self.skip_perfect and all(s >= 1.0 for s in before.scores))]
@@ -193,7 +192,7 @@ class GEPA(Optimizer):
         children = self._propose(run, state, work)
         if not children:
             return "unusable"
-        info = {"role": "minibatch", "of": "child", "iteration": iteration}
+        info = {"stage": "minibatch", "of": "child", "iteration": iteration}
         afters = self._outcomes(run, state, [(c.candidate, c.batch, (c.parent.trial,)) for c in children], info)
         accepted = []
         for c, after in zip(children, afters):
@@ -218,7 +217,7 @@ class GEPA(Optimizer):
         left = run.remaining_metric_calls()
         affordable = len(accepted) if left is None else max(1, left // max(1, len(run.task.val)))
         jobs = [Job(c.candidate, run.task.val, "val", (c.parent.trial,),
-                    {"role": "reflection", "iteration": iteration, "minibatch": [c.before.total, after.total]})
+                    {"stage": "reflection", "iteration": iteration, "minibatch": [c.before.total, after.total]})
                 for c, after in accepted[:affordable]]
         for (c, _), evaluation in zip(accepted, run.evaluate_many(jobs)):
             val = evaluation.trial
@@ -319,14 +318,14 @@ class GEPA(Optimizer):
         ids = state.pool.disagreement(a, b, self.merge_examples, run.rng)
         by_id = {e.id: e for e in run.task.val}
         parents = (a.trial, b.trial)
-        info = {"role": "merge-check", "iteration": iteration, "ancestor": ancestor.trial}
+        info = {"stage": "merge-check", "iteration": iteration, "ancestor": ancestor.trial}
         check = run.evaluate(merged, [by_id[i] for i in ids], role="merge", parents=parents, info=info).trial
         bar = max(sum(a.scores[i] for i in ids), sum(b.scores[i] for i in ids))
         if sum(check.scores) < bar:
             log.info("gepa %d: merge of trials %d and %d rejected (%.2f < %.2f)", iteration, *parents,
                      sum(check.scores), bar)
             return True
-        info = {"role": "merge", "iteration": iteration, "ancestor": ancestor.trial}
+        info = {"stage": "merge", "iteration": iteration, "ancestor": ancestor.trial}
         val = run.validate(merged, parents=parents, info=info).trial
         state.pool.add(merged, val.number, val.example_ids, val.scores, parents=(a.index, b.index))
         state.merges_due -= 1

@@ -93,11 +93,9 @@ class JointSearch(PromptOptions, Optimizer):
 
     def _check(self) -> None:
         for name in ("n_instructions", "n_demo_sets", "k", "minibatch_size", "full_eval_every", "max_trials"):
-            value = getattr(self, name)
-            self.require(name, isinstance(value, int) and value >= 1, "an int >= 1")
+            self.require_int(name, 1)
         for name in ("bootstrap_size", "n_startup_trials", "grounding"):
-            value = getattr(self, name)
-            self.require(name, isinstance(value, int) and value >= 0, "an int >= 0")
+            self.require_int(name, 0)
 
     def _calls(self, task: Task, backend: Backend, budget: Budget) -> Calls:
         """The plan's call pattern (``Optimizer.plan``): :func:`promptlift.optimizers.patterns.joint`."""

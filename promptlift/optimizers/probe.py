@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 from promptlift.backends import torch_weights
 from promptlift.backends.base import Backend, GradientBackend, require_gradients
+from promptlift.checks import is_int, is_number
 from promptlift.errors import ConfigError
 from promptlift.optimizers import training
 from promptlift.optimizers.base import Optimizer
@@ -58,9 +59,9 @@ class LinearProbe(Optimizer):
         self.require("initial", self.initial is None or isinstance(self.initial, Candidate),
                      "None, a Candidate, its JSON dict or a JSON file with one")
         ok = self.layers == "auto" or (isinstance(self.layers, tuple) and bool(self.layers) and all(
-            isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in self.layers))
+            is_int(n, 0) for n in self.layers))
         self.require("layers", ok, '"auto" or a non-empty list of layer numbers >= 0')
-        self.require("c", isinstance(self.c, (int, float)) and not isinstance(self.c, bool) and self.c > 0, "a float > 0")
+        self.require("c", is_number(self.c) and self.c > 0, "a float > 0")
 
     def optimize(self, task: Task, backend: Backend, **kwargs: Any) -> Result:
         """As ``Optimizer.optimize``, after checking up front that ``backend`` exposes its model."""
@@ -96,7 +97,7 @@ class LinearProbe(Optimizer):
             path = torch_weights.save(weights_dir(run, "probe"), "probe", backend.id,
                                       functools.partial(torch_weights.save_probe, weight=weight, bias=bias),
                                       layer=layer, classes=list(run.task.choices))
-            info = {"role": self.name, "layer": layer, "trainable_parameters": int(weight.numel() + bias.numel()),
+            info = {"stage": self.name, "layer": layer, "trainable_parameters": int(weight.numel() + bias.numel()),
                     "train_seconds": round(seconds + time.perf_counter() - fitted, 3),
                     "train_tokens": sum(map(len, prompts))}
             run.validate(hard.with_(weights=str(path.resolve()), calibration=()),

@@ -20,6 +20,7 @@ import math
 from dataclasses import replace
 from typing import ClassVar, Sequence
 
+from promptlift.checks import is_number
 from promptlift.optimizers.finetune import LoRA
 from promptlift.run import Run
 from promptlift.types import Candidate, Completion, Example
@@ -41,9 +42,8 @@ class RejectionSamplingFineTuning(LoRA):
     def _check(self) -> None:
         super()._check()
         for name in ("rounds", "samples"):
-            value = getattr(self, name)
-            self.require(name, isinstance(value, int) and not isinstance(value, bool) and value >= 1, "an int >= 1")
-        self.require("temperature", isinstance(self.temperature, (int, float)) and self.temperature > 0, "a float > 0")
+            self.require_int(name, 1)
+        self.require("temperature", is_number(self.temperature) and self.temperature > 0, "a float > 0")
 
     def _search(self, run: Run) -> None:
         ready = self.ready(run)
@@ -60,7 +60,7 @@ class RejectionSamplingFineTuning(LoRA):
                 log.warning("rft: no sampled answer was accepted; nothing to train on")
                 return
             run.require_validation()
-            self.train(run, backend, hard, list(kept.values()), role=f"{self.name} round {round_}")
+            self.train(run, backend, hard, list(kept.values()), stage=f"{self.name} round {round_}")
             current = run.best().candidate
 
     def accepted(self, run: Run, candidate: Candidate, examples: Sequence[Example]) -> list[Example]:

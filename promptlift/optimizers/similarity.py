@@ -17,6 +17,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from promptlift import calibration
+from promptlift.checks import is_int
 from promptlift.embeddings import EMBEDDERS
 from promptlift.optimizers.base import Optimizer
 from promptlift.optimizers.options import Calibrate, Formats, PromptOptions
@@ -57,11 +58,11 @@ class SimilarityFewShot(PromptOptions, Optimizer):
         super().__post_init__()
 
     def _check(self) -> None:
-        self.require("ks", bool(self.ks) and all(isinstance(k, int) and k >= 1 for k in self.ks),
+        self.require("ks", bool(self.ks) and all(is_int(k, 1) for k in self.ks),
                      "a non-empty list of ints >= 1")
         self.require("embedder", self.embedder in EMBEDDERS, f"one of {list(EMBEDDERS)}")
         self.require("balanced", self.balanced in (None, True, False), "True, False or None")
-        self.require("pool_size", self.pool_size is None or (isinstance(self.pool_size, int) and self.pool_size >= 1),
+        self.require("pool_size", self.pool_size is None or is_int(self.pool_size, 1),
                      "None or an int >= 1")
 
     def _calls(self, task: Task, backend: Backend, budget: Budget) -> Calls:

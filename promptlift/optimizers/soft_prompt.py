@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from promptlift.backends.base import Backend, GradientBackend, require
+from promptlift.checks import is_int
 from promptlift.errors import CapabilityError
 from promptlift.optimizers.renames import renamed
 from promptlift.optimizers.training import GradientTraining, parent_of, weights_dir
@@ -63,9 +64,8 @@ class SoftPromptTuning(GradientTraining):
         super()._check()
         self.require("kind", self.kind in KINDS, f"one of {KINDS}")
         self.require("init", self.init in INITS, f"one of {INITS}")
-        value = self.n_tokens
-        self.require("n_tokens", isinstance(value, int) and not isinstance(value, bool) and value >= 1, "an int >= 1")
-        ok = self.projection is None or (isinstance(self.projection, int) and self.projection >= 1 and self.kind == "prefix")
+        self.require_int("n_tokens", 1)
+        ok = self.projection is None or (is_int(self.projection, 1) and self.kind == "prefix")
         self.require("projection", ok, "None, or an int >= 1 with kind='prefix'")
 
     def check_backend(self, backend: Backend) -> GradientBackend:
@@ -142,7 +142,7 @@ class _Session:
     def train(self) -> None:
         spec = self.spec
         Loop(self.run, self.trainer, self.data, spec.schedule(len(self.data)), checkpoint=self.candidate, info=self.info,
-             parent=self.parent, role="soft_prompt").train()
+             parent=self.parent, stage="soft_prompt").train()
 
     def info(self) -> dict[str, Any]:
         """What a soft-prompt trial records beside the loop's figures."""

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from promptlift.backends.base import Backend, GradientBackend, require_gradients
 from promptlift.cache import default_cache_dir
+from promptlift.checks import is_int, is_number
 from promptlift.errors import ConfigError
 from promptlift.optimizers.base import Optimizer
 from promptlift.result import Result
@@ -75,14 +76,13 @@ class GradientTraining(Optimizer):
     def _check(self) -> None:
         self.require("loss", self.loss in LOSSES, f"one of {LOSSES}")
         for name in ("steps", "batch_size", "eval_every"):
-            value = getattr(self, name)
-            self.require(name, isinstance(value, int) and not isinstance(value, bool) and value >= 1, "an int >= 1")
-        self.require("lr", _real(self.lr) and self.lr > 0, "a float > 0")
-        self.require("weight_decay", _real(self.weight_decay) and self.weight_decay >= 0, "a float >= 0")
-        self.require("grad_clip", self.grad_clip is None or (_real(self.grad_clip) and self.grad_clip > 0),
+            self.require_int(name, 1)
+        self.require("lr", is_number(self.lr) and self.lr > 0, "a float > 0")
+        self.require("weight_decay", is_number(self.weight_decay) and self.weight_decay >= 0, "a float >= 0")
+        self.require("grad_clip", self.grad_clip is None or (is_number(self.grad_clip) and self.grad_clip > 0),
                      "None or a float > 0")
-        self.require("epochs", self.epochs is None or (_real(self.epochs) and self.epochs > 0), "None or a float > 0")
-        self.require("patience", self.patience is None or (isinstance(self.patience, int) and self.patience >= 1),
+        self.require("epochs", self.epochs is None or (is_number(self.epochs) and self.epochs > 0), "None or a float > 0")
+        self.require("patience", self.patience is None or is_int(self.patience, 1),
                      "None or an int >= 1")
         self.require("initial", self.initial is None or isinstance(self.initial, Candidate),
                      "None, a Candidate, its JSON dict or a JSON file with one")
@@ -140,7 +140,7 @@ def hard_candidate(run: Run, initial: Candidate | None, purpose: str) -> Candida
         raise ConfigError(f"{purpose} trains the answer directly; its hard candidate cannot ask for reasoning "
                           "first (reasoning=True): pass a candidate with reasoning=False")
     if hard != run.task.seed:
-        run.validate(hard, info={"role": "initial"})
+        run.validate(hard, info={"stage": "initial"})
     return hard
 
 
@@ -169,7 +169,3 @@ def candidate_from(value: Any) -> Any:
         except (KeyError, TypeError, ValueError):
             return value
     return value
-
-
-def _real(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -39,9 +39,9 @@ class Loop:
 
     def __init__(self, run: Run, trainer: Any, data: Sequence[Any], schedule: Schedule, *,
                  checkpoint: Callable[[], Candidate], info: Callable[[], dict[str, Any]] = dict,
-                 parent: int | None = None, role: str = "trained") -> None:
+                 parent: int | None = None, stage: str = "trained") -> None:
         self.run, self.trainer, self.data, self.schedule = run, trainer, data, schedule
-        self.checkpoint, self.info, self.parent, self.role = checkpoint, info, parent, role
+        self.checkpoint, self.info, self.parent, self.stage = checkpoint, info, parent, stage
         self.best = max((t.mean for t in run.val_trials()), default=0.0)
         self.stale = 0
         self.seconds = 0.0
@@ -73,7 +73,7 @@ class Loop:
         """Save and validate the current parameters; False to stop (patience run out)."""
         candidate = self.checkpoint()
         info: dict[str, Any] = {
-            "role": self.role, "step": step, "train_loss": round(loss, 6),
+            "stage": self.stage, "step": step, "train_loss": round(loss, 6),
             "trainable_parameters": sum(p.numel() for p in self.trainer.trainable),
             "train_seconds": round(self.seconds, 3), "train_tokens": self.tokens,
             "seconds_per_step": round(statistics.median(self.step_seconds or [0.0]), 6),  # the first step warms up

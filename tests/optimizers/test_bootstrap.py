@@ -22,7 +22,7 @@ class TestBootstrapContract(OptimizerContract):
 
 def test_bootstrap_trials_are_train_trials_and_count_in_the_budget():
     result = BootstrapFewShot(k=2, bootstrap_size=20).optimize(toy_task(), scripted(), budget=100, cache=None)
-    boot = [t for t in result.trials if t.info.get("role") == "bootstrap"]
+    boot = [t for t in result.trials if t.info.get("stage") == "bootstrap"]
     assert len(boot) == 1 and boot[0].role == "train" and len(boot[0].scores) == 20
     assert result.metric_calls == sum(len(t.scores) for t in result.trials) <= 100
 
@@ -30,7 +30,7 @@ def test_bootstrap_trials_are_train_trials_and_count_in_the_budget():
 def test_demos_are_outputs_the_metric_accepted():
     # The double answers 'negative' without demos: only negative examples are accepted.
     result = BootstrapFewShot(k=2, bootstrap_size=20).optimize(toy_task(), scripted(), budget=80, cache=None)
-    boot = next(t for t in result.trials if t.info.get("role") == "bootstrap")
+    boot = next(t for t in result.trials if t.info.get("stage") == "bootstrap")
     accepted = {i for i, s in zip(boot.example_ids, boot.scores) if s == 1.0}
     searched = [t for t in result.trials if t.role == "val" and t.number > 0]
     assert searched
@@ -41,7 +41,7 @@ def test_demos_are_outputs_the_metric_accepted():
 
 def test_later_rounds_are_conditioned_on_accepted_demos():
     result = BootstrapFewShot(k=2, rounds=2, bootstrap_size=10).optimize(toy_task(), scripted(), budget=80, cache=None)
-    rounds = [t for t in result.trials if t.info.get("role") == "bootstrap"]
+    rounds = [t for t in result.trials if t.info.get("stage") == "bootstrap"]
     assert [t.info["round"] for t in rounds] == [1, 2]
     assert len(rounds[0].candidate.demos) == 0 and len(rounds[1].candidate.demos) == 2
     assert rounds[1].mean == 1.0  # two demos make the double answer correctly
@@ -65,7 +65,7 @@ def test_reasoning_demos_keep_the_models_rationale():
     result = BootstrapFewShot(k=2, reasoning=True, bootstrap_size=20).optimize(
         task, ScriptedBackend(_adder), budget=60, cache=None)
     assert result.best.candidate.reasoning
-    boot = next(t for t in result.trials if t.info.get("role") == "bootstrap")
+    boot = next(t for t in result.trials if t.info.get("stage") == "bootstrap")
     assert 0 < boot.mean < 1
     demos = [d for t in result.trials if t.role == "val" for d in t.candidate.demos]
     assert demos and all(d.reasoning.endswith(".") and "plus" in d.reasoning for d in demos)

@@ -30,7 +30,7 @@ def task(tmp_path, monkeypatch):
 
 def test_bootstrap_keeps_only_what_the_real_model_got_right(backend, task):
     result = BootstrapFewShot(k=2, bootstrap_size=8).optimize(task, backend, budget=Budget(metric_calls=20), cache=None)
-    boot = next(t for t in result.trials if t.info.get("role") == "bootstrap")
+    boot = next(t for t in result.trials if t.info.get("stage") == "bootstrap")
     right = {i for i, s in zip(boot.example_ids, boot.scores) if s == 1.0}
     bootstrapped = [t for t in result.trials if t.role == "val" and t.info.get("bootstrapped")]
     assert bootstrapped

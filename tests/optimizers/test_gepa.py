@@ -74,7 +74,7 @@ def test_child_is_validated_only_after_beating_its_parent_on_the_same_minibatch(
     result = optimize(GEPA(merge=False))
     trials = result.trials
     for trial in trials:
-        if trial.info.get("role") != "reflection":
+        if trial.info.get("stage") != "reflection":
             continue
         child = next(t for t in reversed(trials[: trial.number]) if t.info.get("of") == "child")
         assert child.candidate == trial.candidate and child.parents == trial.parents
@@ -188,7 +188,7 @@ def test_merge_combines_two_frontier_branches():
     result = GEPA(minibatch_size=4, patience=8).optimize(
         _three_kind_task(), ScriptedBackend(_kind_script), budget=400,
         proposer=ScriptedBackend(_branching_proposer), cache=None)
-    merges = [t for t in result.trials if t.info.get("role") == "merge"]
+    merges = [t for t in result.trials if t.info.get("stage") == "merge"]
     assert merges, [dict(t.info) for t in result.trials]
     merged = merges[0]
     assert len(merged.parents) == 2 and merged.info["ancestor"] == 0
@@ -253,10 +253,10 @@ def test_real_default_model_as_task_and_proposer(tmp_path, monkeypatch):
 def test_calibrate_validates_the_calibrated_seed_and_measures_each_childs_own_bias():
     result = optimize(GEPA(calibrate="contextual"))
     first = result.trials[1]
-    assert first.info.get("role") == "calibrated seed" and first.parents == (0,)
+    assert first.info.get("stage") == "calibrated seed" and first.parents == (0,)
     assert first.candidate == toy_task().seed.with_(calibration=first.candidate.calibration)
     assert len(first.candidate.calibration) == 2
-    validated = [t for t in result.trials if t.info.get("role") in ("reflection", "merge")]
+    validated = [t for t in result.trials if t.info.get("stage") in ("reflection", "merge")]
     assert validated and all(len(t.candidate.calibration) == 2 for t in validated)
 
 
@@ -265,5 +265,5 @@ def test_calibrate_auto_leaves_a_generation_task_uncalibrated():
     task = Task(name="gen", input_fields=base.input_fields, output_field=base.output_field, train=base.train,
                 val=base.val, test=base.test, metric="exact_match", seed=base.seed)
     result = optimize(GEPA(calibrate="auto", patience=2), task=task, prop=proposer(GARBAGE))
-    assert all(t.info.get("role") != "calibrated seed" for t in result.trials)
+    assert all(t.info.get("stage") != "calibrated seed" for t in result.trials)
     assert all(not t.candidate.calibration for t in result.trials)

@@ -77,7 +77,7 @@ def test_parallel_finds_the_lifting_instruction_and_links_children_to_their_pare
     assert result.best.mean == 1.0 and "sentiment" in result.best.candidate.instruction
     val_numbers = {t.number for t in result.trials if t.role == "val"}
     for trial in result.trials:
-        if trial.info.get("role") == "reflection":
+        if trial.info.get("stage") == "reflection":
             assert len(trial.parents) == 1 and trial.parents[0] in val_numbers
 
 
@@ -136,8 +136,8 @@ def test_strict_improvement_rejects_a_tie_and_improvement_or_equal_accepts_it():
     strict = run_gepa(GEPA(merge=False, patience=3), prop=_tie_proposer(), budget=80)
     loose = run_gepa(GEPA(merge=False, patience=3, acceptance="improvement_or_equal"), prop=_tie_proposer(),
                      budget=80)
-    assert not [t for t in strict.trials if t.info.get("role") == "reflection"]
-    accepted = [t for t in loose.trials if t.info.get("role") == "reflection"]
+    assert not [t for t in strict.trials if t.info.get("stage") == "reflection"]
+    accepted = [t for t in loose.trials if t.info.get("stage") == "reflection"]
     assert accepted and all(t.info["minibatch"][0] == t.info["minibatch"][1] for t in accepted)
 
 

@@ -94,7 +94,7 @@ def test_training_learns_a_label_prior(backend, loss):
     task = biased_task(backend)
     result = SoftPromptTuning(**{**SMALL, "steps": 20, "eval_every": 20, "init": "vocab", "loss": loss}).optimize(
         task, backend, budget=100, cache=None)
-    soft = [t for t in result.trials if t.info.get("role") == "soft_prompt"]
+    soft = [t for t in result.trials if t.info.get("stage") == "soft_prompt"]
     assert soft and result.best.candidate.soft_prompt == soft[-1].candidate.soft_prompt
     assert result.baseline.mean <= 0.5 and result.best.mean == 1.0
     if loss == "choices":
@@ -224,8 +224,8 @@ def test_composes_with_a_hard_candidate(backend):
     task = toy_task()
     hard = Candidate(instruction="Say the sentiment.", demos=(task.train[0], task.train[1]), calibration=(0.5, 0.0))
     result = SoftPromptTuning(initial=hard, **SMALL).optimize(task, backend, budget=200, cache=None)
-    roles = [t.info.get("role") for t in result.trials]
-    assert roles[:3] == ["seed", "initial", "soft_prompt"]
+    stages = [t.info.get("stage") for t in result.trials]
+    assert stages[:3] == ["seed", "initial", "soft_prompt"]
     assert result.trials[1].candidate == hard
     for trial in result.trials[2:]:
         assert trial.candidate.with_(soft_prompt=None) == hard.with_(calibration=())
@@ -279,7 +279,7 @@ def test_generation_task_trains_on_the_target(backend):
     task = Task(name="gen", input_fields=("question",), output_field="answer", train=examples[:16], val=examples[16:],
                 metric="exact_match", seed=Candidate(instruction="Answer the question."), max_tokens=3)
     result = SoftPromptTuning(**{**SMALL, "steps": 4}).optimize(task, backend, budget=100, cache=None)
-    soft = [t for t in result.trials if t.info.get("role") == "soft_prompt"]
+    soft = [t for t in result.trials if t.info.get("stage") == "soft_prompt"]
     assert len(soft) == 2 and all(t.info["train_loss"] > 0 for t in soft)
     assert all(isinstance(p, str) for t in soft for p in t.predictions)
 
@@ -316,7 +316,7 @@ def test_trains_on_cuda_with_bf16_autocast(tmp_path, kind):
 
     cuda = TorchBackend(build_model_dir(tmp_path / "model"), device="cuda")
     result = SoftPromptTuning(kind=kind, **SMALL).optimize(toy_task(), cuda, budget=100, cache=None)
-    soft = [t for t in result.trials if t.info.get("role") == "soft_prompt"]
+    soft = [t for t in result.trials if t.info.get("stage") == "soft_prompt"]
     assert soft and all(math.isfinite(t.info["train_loss"]) for t in soft)
     tensors, _ = load_soft_prompt(soft[-1].candidate.soft_prompt, model_id=cuda.id)
     assert all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors.values())

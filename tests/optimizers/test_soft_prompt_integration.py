@@ -47,7 +47,7 @@ def test_optimize_trains_a_soft_prompt_on_smollm2_and_leaves_the_model_frozen(sm
     before = {name: tensor.clone() for name, tensor in smollm2.model.state_dict().items()}
     result = SoftPromptTuning(n_tokens=2, steps=4, eval_every=2, batch_size=2).optimize(
         task, smollm2, budget=Budget(metric_calls=40), cache=None, run_dir=tmp_path / "run")
-    soft = [t for t in result.trials if t.info.get("role") == "soft_prompt"]
+    soft = [t for t in result.trials if t.info.get("stage") == "soft_prompt"]
     assert [t.info["step"] for t in soft] == [2, 4]
     assert all(math.isfinite(t.info["train_loss"]) for t in soft)
     assert result.metric_calls <= 40 and result.best_test is not None
