@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 
 SAMPLE = 8  # examples rendered to count a candidate's prompt tokens
 RATE_ROWS = 2000  # most recent cached answers a rate is measured from
+MIN_GENERATED = 3  # generated answers a per-token rate needs (one short answer is mostly its prompt's processing)
 
 
 @dataclass(frozen=True)
@@ -255,7 +256,10 @@ class Rate:
     Scoring per call, not per prompt token: on a small model the fixed cost of a call dominates
     (torch, 1 thread, sentiment: 5 ms per prompt token at 50-token prompts, 0.7 ms at 230-token
     prompts, 0.15-0.3 s per call either way). Generation per completion token: a GEPA proposal
-    (up to 120 tokens) took 3x as long as a genetic paraphrase (up to 64).
+    (up to 120 tokens) took 3x as long as a genetic paraphrase (up to 64). The per-token rate
+    waits for ``MIN_GENERATED`` answers: from GEPA's first proposal alone (17 tokens in 1.7 s,
+    most of it the 252-token prompt) a run planned 177 s for a 103 s search; its first three
+    answers give 0.031 s per token, ~105 s.
     """
 
     score: float | None
@@ -269,7 +273,8 @@ class Rate:
         rows = cache.recent_usage(backend.id, RATE_ROWS) if cache is not None else []
         scored = [u.seconds for u in rows if u.completion_tokens <= 1]
         made = [u for u in rows if u.completion_tokens > 1]
-        generate = sum(u.seconds for u in made) / sum(u.completion_tokens for u in made) if made else None
+        generate = (sum(u.seconds for u in made) / sum(u.completion_tokens for u in made)
+                    if len(made) >= MIN_GENERATED else None)
         return cls(sum(scored) / len(scored) if scored else None, generate, len(rows), parallel)
 
     def seconds(self, calls: int, completion_tokens: int, generates: bool) -> float | None:

@@ -109,3 +109,21 @@ def test_seconds_come_from_the_timings_stored_in_the_cache(tmp_path):
     plan = get_optimizer("fewshot").plan(task, model, 100, cache=cache)
     assert plan.seconds == pytest.approx(plan.parts[0].calls * 0.5)  # 0.5 s per choice-scored call
     assert "the engine's measured throughput (10 stored answers)" in str(plan)
+
+
+def test_a_generation_rate_waits_for_three_generated_answers(tmp_path):
+    """One short answer is mostly its prompt's processing: its seconds per token would plan a
+    proposer several times too slow, so GEPA's time stays unknown until three are stored."""
+    from promptlift.types import Completion, Request, Usage
+
+    task, cache = toy_task(), ResponseCache(tmp_path / "cache.sqlite")
+    model = ScriptedBackend(hashed_model)
+    scored = [task.render(task.seed, e) for e in task.train[:10]]
+    cache.put_many(model.id, scored, [Completion("positive", (0.0, -1.0), usage=Usage(1, 100, 0, 0.0, 0.5))] * 10)
+    for i in range(3):
+        assert get_optimizer("gepa").plan(task, model, 200, cache=cache).seconds is None, i
+        made = Completion("a new instruction " * 10, usage=Usage(1, 200, 40, 0.0, 2.0))
+        cache.put_many(model.id, [Request(prompt=f"reflect {i}", max_tokens=120)], [made])
+    plan = get_optimizer("gepa").plan(task, model, 200, cache=cache)
+    proposer = next(p for p in plan.parts if p.name == "search: proposer")
+    assert proposer.seconds == pytest.approx(proposer.completion_tokens * 2.0 / 40)
