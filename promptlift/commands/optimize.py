@@ -209,7 +209,7 @@ class TimeEstimate(Callback):
     """The plan's time, once the run's first calls are timed: on a fresh cache the first line
     says "time unknown"; after each trial the plan is made again (no model call) from the
     timings its answers stored, until it has a time (scoring calls are timed by the seed's
-    validation; a proposer's generation by its first answer), which is printed on a line of its
+    validation; a proposer's generation by its first three answers), which is printed on a line of its
     own and added to plan.json (``seconds_timed``)."""
 
     def __init__(self, replan: Callable[[], Plan], path: Path) -> None:

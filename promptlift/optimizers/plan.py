@@ -18,7 +18,7 @@ budget that validates one new candidate after the seed. :func:`build` turns that
   the answers of this backend already in the response cache (the most recent ones), as
   seconds per choice-scored call and per generated token, divided by the backend's concurrency.
   With nothing stored the time is unknown; a real run plans again once its first calls are
-  timed (the seed's validation; a proposer's first answer), and the CLI's ``TimeEstimate``
+  timed (the seed's validation; a proposer's first three answers), and the CLI's ``TimeEstimate``
   callback prints that time.
 
 No request is ever sent by :func:`build`; test-split scoring (outside the budget) is planned
