@@ -137,7 +137,7 @@ class Trainer:
         """Log-probability of every choice token, and its ``example * n_choices + choice`` index.
 
         One decoder pass: the shared tokens (after the soft prompt) and the packed rows run
-        together under :func:`rooted_mask`; a prefix-mode soft prompt is the pass's KV cache.
+        together under :func:`rooted_mask`; a soft prompt of kind "prefix" is the pass's KV cache.
         """
         from promptlift.backends.torch_scoring import Item, pack, shared_length
 
@@ -167,7 +167,7 @@ class Trainer:
 
     def _soft_inputs(self, head: Sequence[int]) -> tuple[torch.Tensor, Any, int]:
         """What comes before the shared tokens: ([head tokens + soft prompt] embeddings, no cache, 0)
-        in prompt mode; (no embeddings, the soft prefix as a KV cache, its length) in prefix mode."""
+        for kind "prompt"; (no embeddings, the soft prefix as a KV cache, its length) for kind "prefix"."""
         from promptlift.softprompt.apply import prefix_cache
 
         embed = self.model.get_input_embeddings()
