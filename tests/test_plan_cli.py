@@ -33,6 +33,9 @@ def run(argv, capsys):
 
 @pytest.mark.parametrize("optimizer", ["fewshot", "gepa", "genetic"])
 def test_dry_run_sends_no_request_and_plans_the_lm_calls_of_the_real_run(optimizer, server, tmp_path, capsys):
+    """GEPA's proposer gets usable instructions (``propose``): echoed text is unusable, and a search
+    whose every proposal is unusable ends by patience, which no plan foresees."""
+    server.plan(then="propose")
     data = reviews(tmp_path / "data.jsonl", n=100)
     argv = optimize_args(data, server.url, tmp_path / "run", "--optimizer", optimizer, "--budget", "160",
                          "--model-option", "max_concurrency=1")

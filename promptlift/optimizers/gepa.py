@@ -14,10 +14,18 @@ Each iteration:
    same text) is dropped before any metric call and asked again up to ``draws`` times.
 4. The children are scored on their parents' minibatches in one batch; a child is kept only
    if it beats its parent there (or ties, with ``acceptance="improvement_or_equal"``); the
-   kept ones are scored on the full validation split and join the pool.
+   kept ones are scored on the full validation split and join the pool, as many as the
+   budget pays while keeping a step and one validation in hand; the others wait.
 5. After an accepted child, a merge may be tried: two frontier entries that share an
    ancestor are combined component by component (``merge``), checked on a few validation
    examples where the two disagree, and validated if no worse than both there.
+
+The end of a metric-call budget: the search steps while the budget left pays a step's
+minibatches and one validation; when it no longer does, the validation kept in hand goes to
+the best child still waiting (accepted ones first, then the largest minibatch gain; trial
+stage ``"last"``). So a run spends its budget to within a step's minibatches, whichever
+children are accepted, and the plan's call counts hold to a few percent (``gepa_walk``);
+the validation held back is never spent on a child the search cannot choose.
 
 Every score comes from ``Run.evaluate`` (``evaluate_many`` for a batch), so budget, cache, trial log and resume are the
 common ones. Lineage goes into ``Trial.parents`` (trial numbers of validation trials); see
@@ -55,6 +63,7 @@ if TYPE_CHECKING:
     from promptlift.backends.base import Backend
     from promptlift.budget import Budget
     from promptlift.optimizers.plan import Calls
+    from promptlift.result import Trial
     from promptlift.tasks.base import Task
 
 log = logging.getLogger(__name__)
@@ -150,15 +159,16 @@ class GEPA(Optimizer):
         idle = 0
         for iteration in range(self.max_iterations):
             if not self._affordable(run):
-                log.info("gepa: the budget left cannot validate another candidate; stopping")
-                return
+                log.info("gepa: the budget left pays one more validation, not another step; stopping")
+                break
             spent = run.metric_calls
-            if not (state.merges_due and self._merge(run, state, iteration)):
+            if not (state.merges_due and self._merge_affordable(run) and self._merge(run, state, iteration)):
                 self._reflect(run, state, iteration)
             idle = 0 if run.metric_calls > spent else idle + 1
             if idle >= self.patience:
                 log.info("gepa: %d iterations without a usable proposal; stopping", idle)
-                return
+                break
+        self._validate_last(run, state)
 
     def _bare(self, candidate: Candidate) -> Candidate:
         """With ``calibrate``, a new prompt's identity without the bias it inherited (novelty
@@ -176,8 +186,17 @@ class GEPA(Optimizer):
         val = run.validate(candidate, parents=(number,), info={"stage": "calibrated seed"}).trial
         state.pool.add(candidate, val.number, val.example_ids, val.scores, parents=(0,))
 
+    def _reserve(self, run: Run) -> int:
+        """The metric calls of the smallest step: its parents' minibatches and one child's."""
+        return (self.parents_per_step + 1) * min(self.minibatch_size, len(run.task.train))
+
     def _affordable(self, run: Run) -> bool:
-        return run.affords_validation(self.minibatch_size)
+        """Whether the budget left pays a step and still one validation after it."""
+        return run.affords_validation(self._reserve(run))
+
+    def _merge_affordable(self, run: Run) -> bool:
+        """Whether a merge's check and validation leave a step and one validation in hand."""
+        return run.affords_validation(self.merge_examples + len(run.task.val) + self._reserve(run))
 
     # --- reflective mutation ---------------------------------------------------------------
     def _reflect(self, run: Run, state: _State, iteration: int) -> str:
@@ -201,30 +220,52 @@ class GEPA(Optimizer):
             else:
                 log.info("gepa %d: child rejected on the minibatch (%.2f vs %.2f)", iteration, after.total,
                          c.before.total)
+                state.waiting.append(_Waiting(c, after, False, iteration))
         if not accepted:
             return "rejected"
-        self._validate_children(run, state, accepted, iteration)
-        return "accepted"
+        return "accepted" if self._validate_children(run, state, accepted, iteration) else "waiting"
 
     def _accepts(self, after: float, before: float) -> bool:
         return after > before or (self.acceptance == "improvement_or_equal" and after >= before)
 
     def _validate_children(self, run: Run, state: _State, accepted: list[tuple[_Child, Outcome]],
-                           iteration: int) -> None:
+                           iteration: int) -> int:
         """Validate the accepted children in one batch (the largest minibatch gains first, as many as
-        the budget pays for, at least one) and add them to the pool."""
+        the budget pays while keeping a step and one validation in hand) and add them to the pool;
+        the others wait for the last validation. Returns how many were validated."""
         accepted = sorted(accepted, key=lambda pair: -(pair[1].total - pair[0].before.total))
-        left = run.remaining_metric_calls()
-        affordable = len(accepted) if left is None else max(1, left // max(1, len(run.task.val)))
+        n_val, left = len(run.task.val), run.remaining_metric_calls()
+        now = len(accepted) if left is None else max(0, min(len(accepted), (left - n_val - self._reserve(run)) // n_val))
+        state.waiting.extend(_Waiting(c, after, True, iteration) for c, after in accepted[now:])
         jobs = [Job(c.candidate, run.task.val, "val", (c.parent.trial,),
                     {"stage": "reflection", "iteration": iteration, "minibatch": [c.before.total, after.total]})
-                for c, after in accepted[:affordable]]
-        for (c, _), evaluation in zip(accepted, run.evaluate_many(jobs)):
-            val = evaluation.trial
-            state.pool.add(c.candidate, val.number, val.example_ids, val.scores, parents=(c.parent.index,))
-            if self.merge and state.merges_done + state.merges_due < self.max_merges:
-                state.merges_due += 1
-            log.info("gepa %d: child of trial %d accepted, val %.4f", iteration, c.parent.trial, val.mean)
+                for c, after in accepted[:now]]
+        for (c, _), evaluation in zip(accepted, run.evaluate_many(jobs) if jobs else ()):
+            self._join(state, c, evaluation.trial)
+            log.info("gepa %d: child of trial %d accepted, val %.4f", iteration, c.parent.trial,
+                     evaluation.trial.mean)
+        return now
+
+    def _join(self, state: _State, child: _Child, val: Trial) -> None:
+        """Add a validated child to the pool (and make a merge due)."""
+        state.pool.add(child.candidate, val.number, val.example_ids, val.scores, parents=(child.parent.index,))
+        if self.merge and state.merges_done + state.merges_due < self.max_merges:
+            state.merges_due += 1
+
+    def _validate_last(self, run: Run, state: _State) -> None:
+        """Spend the validation kept in hand on the best waiting child: accepted before rejected,
+        then the largest gain on its minibatch, then the earliest (a metric-call budget only:
+        without one every accepted child was validated at once)."""
+        if run.remaining_metric_calls() is None or not state.waiting or not run.affords_validation():
+            return
+        best = best_waiting(state.waiting)
+        c = best.child
+        info = {"stage": "last", "iteration": best.iteration, "accepted": best.accepted,
+                "minibatch": [c.before.total, best.after.total]}
+        val = run.validate(c.candidate, parents=(c.parent.trial,), info=info).trial
+        self._join(state, c, val)
+        log.info("gepa: the last validation went to a child of trial %d (%s on its minibatch), val %.4f",
+                 c.parent.trial, "accepted" if best.accepted else "rejected", val.mean)
 
     def _propose(self, run: Run, state: _State, work: list[tuple[PoolEntry, list[Example], Outcome]]) -> list[_Child]:
         """New candidates from the proposer's reflections: ``children_per_parent`` per parent, every
@@ -374,6 +415,26 @@ class _Child:
     before: Outcome
 
 
+@dataclass(frozen=True)
+class _Waiting:
+    """A child scored on its minibatch and not validated: a candidate for the last validation."""
+
+    child: _Child
+    after: Outcome
+    accepted: bool
+    iteration: int
+
+    @property
+    def gain(self) -> float:
+        return self.after.total - self.child.before.total
+
+
+def best_waiting(waiting: Sequence[_Waiting]) -> _Waiting:
+    """The waiting child the last validation goes to: accepted before rejected, then the largest
+    gain on its minibatch, then the earliest."""
+    return max(enumerate(waiting), key=lambda pair: (pair[1].accepted, pair[1].gain, -pair[0]))[1]
+
+
 @dataclass
 class _State:
     """What one GEPA search knows (owned by ``_search``; never stored on the optimizer)."""
@@ -383,5 +444,6 @@ class _State:
     memo: Memo = field(default_factory=dict)
     seen: set[str] = field(default_factory=set)
     tried: set[tuple[int, int, int]] = field(default_factory=set)
+    waiting: list[_Waiting] = field(default_factory=list)
     merges_due: int = 0
     merges_done: int = 0

@@ -1,15 +1,15 @@
 """GEPA's plan as a walk over the budget left (``patterns.gepa``).
 
-A GEPA step spends a parent's minibatch, then (unless the parent is perfect on it) a child's
-minibatch, then (if the child is accepted) a validation; the search steps while the budget
-left pays a minibatch and a validation (``GEPA._affordable``). How much of the budget is
-spent when it stops therefore depends on which kind of step crosses that line: a run that
-accepts a child there spends nearly all of it, one that does not leaves up to a validation
-unspent. :func:`walk` carries the probability of every budget left from step to step (each
-step's outcomes from binomial shares, ``GEPA._children_affordable`` and the all-or-nothing
-validation as the optimizer has them) and sums the expected counts; the spread of the metric
-calls spent comes from where the walk ends. No model call; ``left`` None (no metric-call
-limit) plans ``max_iterations`` steps.
+A GEPA step spends its parents' minibatches, then (unless a parent is perfect on its
+minibatch) the children's, then validates the accepted children the budget pays while it
+keeps a step and one validation in hand; the others wait. The search steps while the budget
+left pays a step and a validation (``GEPA._affordable``), then spends that last validation on
+the best waiting child, if any child waits. :func:`walk` carries the probability of every
+budget left, with and without a child waiting, from step to step (each step's outcomes from
+binomial shares, ``GEPA._children_affordable`` and ``GEPA._validate_children`` as the
+optimizer has them) and sums the expected counts; the spread of the metric calls spent comes
+from where the walk ends. No model call; ``left`` None (no metric-call limit) plans
+``max_iterations`` steps.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class Outcome:
     children: int  # usable children scored (each calibrated first, with calibration on)
     slots: int  # reflections asked for
     validated: int
-    last: bool  # the validation did not fit: the search ends
+    waiting: int  # children scored and not validated (rejected, or accepted beyond what the budget pays now)
 
 
 @dataclass(frozen=True)
@@ -67,10 +67,10 @@ def outcomes(optimizer: GEPA, shares: Shares, *, n_val: int, size: int, left: in
     """What one step does from ``left`` metric calls left (None: no limit), as GEPA's ``_reflect`` does it."""
     parents, per_parent = optimizer.parents_per_step, optimizer.children_per_parent
     usable = 1 - shares.unusable**optimizer.draws
-    base = parents * size
+    base, reserve = parents * size, (parents + 1) * size
     for working, p_working in _binomial(parents, 1 - shares.perfect):
         if working == 0:
-            yield Outcome(p_working, base, 0, 0, 0, False)
+            yield Outcome(p_working, base, 0, 0, 0, 0)
             continue
         room = None if left is None else left - base
         slots = working * per_parent if room is None else max(1, min(working * per_parent, (room - n_val) // size))
@@ -78,14 +78,8 @@ def outcomes(optimizer: GEPA, shares: Shares, *, n_val: int, size: int, left: in
             after = None if room is None else room - children * size
             for kept, p_kept in _binomial(children, shares.accepted):
                 p, metric = p_working * p_children * p_kept, base + children * size
-                if kept == 0:
-                    yield Outcome(p, metric, children, slots, 0, False)
-                    continue
-                validated = kept if after is None else min(kept, max(1, after // n_val))
-                if after is not None and validated * n_val > after:  # refused (all or nothing): the search ends
-                    yield Outcome(p, metric, children, slots, 0, True)
-                else:
-                    yield Outcome(p, metric + validated * n_val, children, slots, validated, False)
+                validated = kept if after is None else max(0, min(kept, (after - n_val - reserve) // n_val))
+                yield Outcome(p, metric + validated * n_val, children, slots, validated, children - validated)
 
 
 def walk(optimizer: GEPA, shares: Shares, *, n_val: int, size: int, probes: int, left: int | None) -> Steps:
@@ -93,23 +87,29 @@ def walk(optimizer: GEPA, shares: Shares, *, n_val: int, size: int, probes: int,
     draws = sum(shares.unusable**i for i in range(optimizer.draws))  # proposer requests per reflection
     if left is None:
         return _unlimited(optimizer, shares, n_val=n_val, size=size, probes=probes, draws=draws)
-    mass = [0.0] * (left + 1)
-    mass[left] = 1.0
+    reserve = (optimizer.parents_per_step + 1) * size
+    mass = [[0.0] * (left + 1), [0.0] * (left + 1)]  # by budget left: no child waiting, a child waiting
+    mass[0][left] = 1.0
     ended = [0.0] * (left + 1)
     totals = [0.0] * 6  # metric, requests, proposer, proposals, validated, steps
     for budget_left in range(left, -1, -1):
-        here = mass[budget_left]
-        if here == 0.0:
-            continue
-        if budget_left < n_val + size:
-            ended[budget_left] += here
-            continue
-        totals[5] += here
-        for o in outcomes(optimizer, shares, n_val=n_val, size=size, left=budget_left):
-            weight = here * o.p
-            for i, value in enumerate(_counts(o, probes, draws)):
-                totals[i] += weight * value
-            (ended if o.last else mass)[budget_left - o.metric] += weight
+        for waits in (0, 1):
+            here = mass[waits][budget_left]
+            if here == 0.0:
+                continue
+            if budget_left < n_val + reserve:  # the search ends; the last validation goes to a waiting child
+                last = n_val if waits and budget_left >= n_val else 0
+                totals[0] += here * last  # metric calls
+                totals[1] += here * last  # task-model requests
+                totals[4] += here * (last > 0)  # validations
+                ended[budget_left - last] += here
+                continue
+            totals[5] += here
+            for o in outcomes(optimizer, shares, n_val=n_val, size=size, left=budget_left):
+                weight = here * o.p
+                for i, value in enumerate(_counts(o, probes, draws)):
+                    totals[i] += weight * value
+                mass[1 if waits or o.waiting else 0][budget_left - o.metric] += weight
     if totals[5] > optimizer.max_iterations:  # the iteration cap ends it first
         return _unlimited(optimizer, shares, n_val=n_val, size=size, probes=probes, draws=draws)
     low, high = _spread(ended, left)

@@ -146,11 +146,12 @@ def training(optimizer: GradientTraining, task: Task, backend: Backend, budget: 
 
 def gepa(optimizer: GEPA, task: Task, backend: Backend, budget: Budget) -> Calls:
     """GEPA: per step each parent's minibatch, a reflection per child (``draws`` at most), each
-    usable child's minibatch and, if accepted, its validation, until the budget left cannot pay a
-    minibatch and a validation (``GEPA._affordable``). The expected counts are exact for that
-    step model under the assumed shares of perfect parents, unusable proposals and accepted
-    children (:func:`promptlift.optimizers.gepa_walk.walk`: the search's end is a walk over the
-    budget left); merges left out."""
+    usable child's minibatch and, if accepted, its validation (when the budget keeps a step and
+    one validation in hand), until the budget left pays no more step and a validation
+    (``GEPA._affordable``); then the last validation, on the best waiting child. The expected
+    counts are exact for that step model under the assumed shares of perfect parents, unusable
+    proposals and accepted children (:func:`promptlift.optimizers.gepa_walk.walk`: the search's
+    end is a walk over the budget left); merges left out."""
     from promptlift.optimizers.gepa_walk import Shares, walk
     from promptlift.optimizers.reflection import Outcome, build_prompt, records
 
@@ -158,7 +159,8 @@ def gepa(optimizer: GEPA, task: Task, backend: Backend, budget: Budget) -> Calls
     method = calibration.resolve_option(task, optimizer.calibrate)
     probes, limit = probe_requests(task, method), budget.metric_calls
     start, requests, repeats, accepted = n_val, n_val, 0, 0
-    if method and (limit is None or limit - n_val >= n_val + size):  # the calibrated seed: the seed's requests again
+    reserve = (optimizer.parents_per_step + 1) * size  # the smallest step (GEPA._reserve)
+    if method and (limit is None or limit - n_val >= n_val + reserve):  # the calibrated seed: the seed's requests again
         start, requests, repeats, accepted = start + n_val, requests + n_val + probes, n_val, 1
     shares = Shares(perfect=GEPA_PERFECT if optimizer.skip_perfect else 0.0, unusable=GEPA_UNUSABLE,
                     accepted=GEPA_ACCEPTED)
@@ -169,12 +171,14 @@ def gepa(optimizer: GEPA, task: Task, backend: Backend, budget: Budget) -> Calls
                       tuple(f"expected {e.output!r}" for e in batch))
     prompt = build_prompt(optimizer.template, task, task.seed.instruction,
                           records(outcome, optimizer.reflection_examples), optimizer.example_chars)
-    spread = () if limit is None else (f"GEPA stops once the budget left cannot pay a minibatch and a validation: "
-                                       f"{start + steps.low:,}-{start + steps.high:,} metric calls (10th-90th "
-                                       f"percentile), {steps.proposer:.0f} proposer requests expected",)
+    spread = () if limit is None else (f"GEPA steps while the budget left pays a step and a validation, then "
+                                       f"validates the best waiting child: {start + steps.low:,}-"
+                                       f"{start + steps.high:,} metric calls (10th-90th percentile), "
+                                       f"{steps.proposer:.0f} proposer requests expected",)
     return Calls(metric_calls=round(start + steps.metric), task_requests=round(requests + steps.requests),
                  seed_requests=round(requests + steps.requests), repeats=repeats,
-                 min_budget=2 * n_val + 2 * size + (n_val if method else 0), first="one reflection",
+                 min_budget=2 * n_val + reserve + (n_val if method else 0),
+                 first="one reflection",
                  proposer_requests=round(steps.proposer), candidates=round(accepted + steps.validated),
                  proposals=round(steps.proposals), proposer_prompt=prompt, proposal_tokens=optimizer.proposal_tokens,
                  notes=(f"GEPA's plan assumes {GEPA_PERFECT:.0%} of parents perfect on their minibatch, "

@@ -9,7 +9,9 @@ Faults: ``ok`` (echoes the last message, or answers ``positive`` with top logpro
 are asked for), ``slow`` (``ok`` after ``slow_seconds``), ``429`` (no Retry-After),
 ``429-retry-after`` (Retry-After: ``retry_after``), any status code as text (``500``, ``503``,
 ``401`` ...), ``ctx400`` (context length exceeded), ``hang`` (no answer for ``hang_seconds``),
-``reset`` (TCP RST), ``badjson``, ``nochoices``, ``nologprobs``, ``leak401`` (a hostile 401
+``reset`` (TCP RST), ``badjson``, ``nochoices``, ``nologprobs``, ``propose`` (``ok``, but a chat
+generation gets a new instruction each time instead of the echo: a proposer that writes usable
+text), ``leak401`` (a hostile 401
 whose body echoes the Authorization header, to prove error messages are scrubbed), ``echokey``
 (``ok`` with the request's Authorization header echoed in a response header, which the SDKs'
 loggers print at DEBUG).
@@ -21,6 +23,7 @@ by default: on an oversubscribed machine llama.cpp's spinning worker threads mad
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import socket
@@ -34,6 +37,7 @@ from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+DRAFTS = itertools.count()
 TOP = [("positive", -0.4), ("Positive", -1.9), ("negative", -1.6), ("The", -2.5), ("neg", -4.0)]
 
 
@@ -119,6 +123,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _ok(self, request: dict) -> None:
         self._send(200, (text_body if self.path.endswith("/completions") and "prompt" in request else chat_body)(request))
+
+    def _propose(self, request: dict) -> None:
+        if request.get("logprobs") or "messages" not in request:
+            self._ok(request)
+            return
+        body = chat_body(request)
+        body["choices"][0]["message"]["content"] = f"Read the review, then answer with its label (draft {next(DRAFTS)})."
+        self._send(200, body)
 
     def _slow(self, request: dict) -> None:
         time.sleep(self.server.slow_seconds)
