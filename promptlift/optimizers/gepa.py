@@ -25,7 +25,7 @@ minibatches and one validation; when it no longer does, the validation kept in h
 the best child still waiting (accepted ones first, then the largest minibatch gain; trial
 stage ``"last"``). So a run spends its budget to within a step's minibatches, whichever
 children are accepted, and the plan's call counts hold to a few percent (``gepa_walk``);
-the validation held back is never spent on a child the search cannot choose.
+the last validation is a whole one, so its child can be the best like any other.
 
 Every score comes from ``Run.evaluate`` (``evaluate_many`` for a batch), so budget, cache, trial log and resume are the
 common ones. Lineage goes into ``Trial.parents`` (trial numbers of validation trials); see
