@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from promptlift.optimizers.genetic import GeneticSearch
     from promptlift.optimizers.gepa import GEPA
     from promptlift.optimizers.joint import JointSearch
+    from promptlift.optimizers.probe import LinearProbe
+    from promptlift.optimizers.rft import RejectionSamplingFineTuning
     from promptlift.optimizers.similarity import SimilarityFewShot
     from promptlift.optimizers.training import GradientTraining
 
@@ -38,6 +40,8 @@ if TYPE_CHECKING:
 GEPA_ACCEPTED = 0.25
 GEPA_UNUSABLE = 0.3
 GEPA_PERFECT = 0.1  # parents right on their whole minibatch (no reflection); measured since: 15 of 55 steps
+RFT_ACCEPTED = 0.5  # sampled answers the metric accepts (RFT's plan, for an epochs-based training length)
+PROBE_LAYERS = 30  # a backend that does not say its layer count (it cannot probe: the plan is a sketch)
 
 
 def probe_requests(task: Task, method: str | None, demos: int = 0) -> int:
@@ -132,13 +136,73 @@ def best_of_n(optimizer: BestOfN, task: Task, backend: Backend, budget: Budget) 
     return _replace(calls, task_requests=n_val + n_val * votes, seed_requests=n_val + n_val * votes)
 
 
+def probe(optimizer: LinearProbe, task: Task, backend: Backend, budget: Budget) -> Calls:
+    """LinearProbe: one forward pass per training example for the features (charged as LM calls),
+    then one validation per layer tried, until the budget ends it."""
+    from promptlift.cache import unwrap
+    from promptlift.training.probe import auto_layers
+
+    model = getattr(unwrap(backend), "model", None)
+    n_layers = int(model.config.num_hidden_layers) if model is not None else PROBE_LAYERS
+    layers = auto_layers(n_layers) if optimizer.layers == "auto" else [n for n in optimizer.layers if n <= n_layers]
+    calls = validations(task, budget, cap=len(layers), first="one probe")
+    features = len(task.train) if calls.candidates else 0
+    return _replace(calls, task_requests=calls.task_requests + features,
+                    notes=(f"{features:,} of the task-model calls are the probe's features (a forward pass per "
+                           "training example), charged as LM calls",))
+
+
+def rft(optimizer: RejectionSamplingFineTuning, task: Task, backend: Backend, budget: Budget) -> Calls:
+    """RejectionSamplingFineTuning: each round samples the training inputs under the best so far
+    (a request per input on a classification task, the label drawn from its choice log-probs;
+    ``samples`` per input otherwise), then trains LoRA on every answer accepted so far, validating
+    as :func:`training` does. A round the budget cannot validate still samples, then ends the run."""
+    n_val, limit = len(task.val), budget.metric_calls
+    per_input = 1 if task.choices else optimizer.samples
+    left = None if limit is None else limit - n_val
+    sampled = steps = checks = 0
+    for round_ in range(1, optimizer.rounds + 1):
+        if left is not None and left < n_val:  # no validation left: a later round samples, then ends
+            sampled += 0 if round_ == 1 else len(task.train) * per_input
+            break
+        sampled += len(task.train) * per_input
+        wanted = optimizer.total_steps(_rft_kept(optimizer, task, round_))
+        afforded = math.ceil(wanted / optimizer.eval_every)
+        afforded = afforded if left is None else min(afforded, left // n_val)
+        steps += _trained_steps(wanted, optimizer.eval_every, afforded)
+        checks += afforded
+        left = None if left is None else left - afforded * n_val
+    trained = steps * optimizer.batch_size
+    calls = validations(task, budget, cap=checks, first="one trained checkpoint")
+    return _replace(calls, task_requests=calls.task_requests + sampled + trained,
+                    notes=(f"{sampled:,} sampling requests (each round's under a newly trained candidate) and "
+                           f"{trained:,} training examples (steps x batch, charged as LM calls)",
+                           f"with epochs, a round trains on the answers accepted so far: {RFT_ACCEPTED:.0%} of "
+                           "the samples assumed accepted"))
+
+
+def _rft_kept(optimizer: RejectionSamplingFineTuning, task: Task, rounds: int) -> int:
+    """Expected distinct accepted answers after ``rounds`` rounds (they accumulate; on a
+    classification task an input's accepted answer is its label, so it counts once)."""
+    draws = optimizer.samples * rounds
+    if task.choices:
+        return max(1, round(len(task.train) * (1 - (1 - RFT_ACCEPTED) ** draws)))
+    return max(1, round(len(task.train) * draws * RFT_ACCEPTED))
+
+
+def _trained_steps(steps: int, eval_every: int, checks: int) -> int:
+    """The steps a training loop takes when the budget pays ``checks`` of its validations (it
+    stops after the last one it can pay)."""
+    return steps if checks >= math.ceil(steps / eval_every) else checks * eval_every
+
+
 def training(optimizer: GradientTraining, task: Task, backend: Backend, budget: Budget) -> Calls:
     """The gradient rungs: a validation every ``eval_every`` steps; each training example of a
     step is charged as one LM call (it is no request to a model server)."""
     steps = optimizer.total_steps(len(task.train))
     checks = math.ceil(steps / optimizer.eval_every)
     calls = validations(task, budget, cap=checks, first="one trained checkpoint")
-    trained = steps * optimizer.batch_size if calls.candidates else 0
+    trained = _trained_steps(steps, optimizer.eval_every, calls.candidates) * optimizer.batch_size
     return _replace(calls, task_requests=calls.task_requests + trained,
                     notes=(f"{trained:,} of the task-model calls are training examples (steps x batch), charged "
                            "as LM calls; early stopping may end sooner",))

@@ -16,7 +16,7 @@ import functools
 import logging
 import time
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from promptlift.backends import torch_weights
 from promptlift.backends.base import Backend, GradientBackend, require_gradients
@@ -29,6 +29,10 @@ from promptlift.result import Result
 from promptlift.run import Run
 from promptlift.tasks.base import Task
 from promptlift.types import Candidate, Usage
+
+if TYPE_CHECKING:
+    from promptlift.budget import Budget
+    from promptlift.optimizers.plan import Calls
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +71,12 @@ class LinearProbe(Optimizer):
         """As ``Optimizer.optimize``, after checking up front that ``backend`` exposes its model."""
         check_backend(backend)
         return super().optimize(task, backend, **kwargs)
+
+    def _calls(self, task: Task, backend: Backend, budget: Budget) -> Calls:
+        """The plan's call pattern (``Optimizer.plan``): :func:`promptlift.optimizers.patterns.probe`."""
+        from promptlift.optimizers import patterns
+
+        return patterns.probe(self, task, backend, budget)
 
     def _search(self, run: Run) -> None:
         if not run.task.choices:

@@ -18,12 +18,18 @@ import dataclasses
 import logging
 import math
 from dataclasses import replace
-from typing import ClassVar, Sequence
+from typing import TYPE_CHECKING, ClassVar, Sequence
 
 from promptlift.checks import is_number
 from promptlift.optimizers.finetune import LoRA
 from promptlift.run import Run
 from promptlift.types import Candidate, Completion, Example
+
+if TYPE_CHECKING:
+    from promptlift.backends.base import Backend
+    from promptlift.budget import Budget
+    from promptlift.optimizers.plan import Calls
+    from promptlift.tasks.base import Task
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +50,12 @@ class RejectionSamplingFineTuning(LoRA):
         for name in ("rounds", "samples"):
             self.require_int(name, 1)
         self.require("temperature", is_number(self.temperature) and self.temperature > 0, "a float > 0")
+
+    def _calls(self, task: Task, backend: Backend, budget: Budget) -> Calls:
+        """The plan's call pattern (``Optimizer.plan``): :func:`promptlift.optimizers.patterns.rft`."""
+        from promptlift.optimizers import patterns
+
+        return patterns.rft(self, task, backend, budget)
 
     def _search(self, run: Run) -> None:
         ready = self.ready(run)
