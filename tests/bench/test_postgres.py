@@ -2,6 +2,7 @@
 Optuna's own tools, and a database restart mid-sweep waited out (scripted test double as the model)."""
 
 import json
+import re
 import time
 
 import optuna
@@ -153,7 +154,8 @@ def test_a_worker_past_its_wait_limit_stops_with_one_line_and_its_cell_returns_t
     text = (tmp_path / "w.log").read_text()
     errors = [line for line in text.splitlines() if line.startswith("promptlift bench: error:")]
     assert code == 3 and len(errors) == 1 and "Traceback" not in text, text[-2000:]
-    assert "has been unreachable for 2 s (db_wait_seconds: 2)" in errors[0]
+    down = re.search(r"has been unreachable for (\d+) s \(db_wait_seconds: 2\)", errors[0])
+    assert down and int(down[1]) >= 2, errors[0]  # the last connection attempt may end past the limit
     assert f"cell {held['cell']} returns to the pool when its lease runs out (4 s)" in errors[0]
 
     rescuer = start_worker(config, "--storage", pg_url, "--wait", "--no-report", log=tmp_path / "r.log")
