@@ -60,3 +60,16 @@ def build_model_dir(path: str | Path, *, seed: int = 0, layers: int = 2, hidden:
     model.save_pretrained(path, safe_serialization=True)
     tokenizer.save_pretrained(path)
     return path
+
+
+def tiny_backend(tmp_path_factory):
+    """A TorchBackend on a fresh tiny model, torch at one thread while it is in use (tiny matrices:
+    one thread is faster, and the CPU is shared); for a module-scoped fixture: ``yield from``."""
+    import torch
+
+    from promptlift.backends.torch import TorchBackend
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield TorchBackend(build_model_dir(tmp_path_factory.mktemp("tiny") / "model"), device="cpu")
+    torch.set_num_threads(threads)

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from promptlift.testing.doubles import toy_task
-from tests.tiny_model import build_model_dir
+from tests.tiny_model import tiny_backend
 
 pytest.importorskip("peft")
 FAST = {"n_tokens": 3, "steps": 2, "batch_size": 4, "init": "random"}
@@ -21,12 +21,7 @@ FAST = {"n_tokens": 3, "steps": 2, "batch_size": 4, "init": "random"}
 
 @pytest.fixture(scope="module")
 def backend(tmp_path_factory):
-    from promptlift.backends.torch import TorchBackend
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield TorchBackend(build_model_dir(tmp_path_factory.mktemp("tiny") / "model"), device="cpu")
-    torch.set_num_threads(threads)
+    yield from tiny_backend(tmp_path_factory)
 
 
 def run_cell(backend, name: str, tmp_path, **params):

@@ -11,13 +11,11 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-import torch
 
 from promptlift import Budget, ScriptedBackend
-from promptlift.backends.torch import TorchBackend
 from promptlift.optimizers.registry import get_optimizer
 from promptlift.testing.doubles import keyword_script, toy_task
-from tests.tiny_model import build_model_dir
+from tests.tiny_model import tiny_backend
 
 SMALL = {"steps": 4, "eval_every": 2, "batch_size": 4, "patience": None}
 RUNGS = [
@@ -35,10 +33,7 @@ RUNGS = [
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield TorchBackend(build_model_dir(tmp_path_factory.mktemp("tiny") / "model"), device="cpu")
-    torch.set_num_threads(threads)
+    yield from tiny_backend(tmp_path_factory)
 
 
 def plan_and_run(optimizer, task, backend, budget):

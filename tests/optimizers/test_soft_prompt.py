@@ -20,19 +20,14 @@ from promptlift.softprompt.io import load_soft_prompt
 from promptlift.testing.doubles import scripted, toy_task
 from promptlift.testing import optimizers as contract
 from promptlift.testing import OptimizerContract
-from tests.tiny_model import build_model_dir
+from tests.tiny_model import build_model_dir, tiny_backend
 
 SMALL = {"n_tokens": 2, "steps": 8, "eval_every": 2, "batch_size": 4, "lr": 0.1, "patience": None}
 
 
 @pytest.fixture(scope="module")
 def backend(tmp_path_factory):
-    from promptlift.backends.torch import TorchBackend
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny matrices: one thread is faster, and the CPU is shared
-    yield TorchBackend(build_model_dir(tmp_path_factory.mktemp("tiny") / "model"), device="cpu")
-    torch.set_num_threads(threads)
+    yield from tiny_backend(tmp_path_factory)
 
 
 @pytest.fixture(autouse=True)
